@@ -1,0 +1,1 @@
+"""Bundled, offline catalogs built from dated public facts: models, GPUs, Apple chips, CPUs, prices."""

@@ -1,0 +1,113 @@
+"""The inputs of a training estimate, flattened from a JobSpec and checked for impossible combinations.
+
+``framework`` selects how the training stack stores things: ``hf`` (transformers + PEFT + TRL, what
+tuneplan's templates run), or ``torchtune`` / ``litgpt`` (used to score the estimator on published
+measurements of those stacks). Their extra switches (chunked cross-entropy, optimizer-in-backward,
+activation offloading) are not CLI flags; they exist so published rows can be described faithfully.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from planner.errors import BadInput
+from planner.spec import JobSpec
+
+TASKS = ("sft", "dpo", "classify", "embed", "smoke")
+METHODS = ("full", "lora", "qlora", "spectrum")
+FRAMEWORKS = ("hf", "torchtune", "litgpt")
+
+
+@dataclass(frozen=True)
+class TrainingSetup:
+    """Everything the memory and time estimators read about a run."""
+
+    task: str = "sft"
+    method: str = "lora"
+    quant: str = "none"
+    precision: str = "bf16"
+    optimizer: str = "adamw"
+    seq_len: int = 2048
+    micro_batch: int = 1
+    grad_accum: int = 1
+    grad_ckpt: bool = True
+    attn: str = "sdpa"
+    packing: bool = False
+    lora_r: int = 16
+    lora_targets: tuple[str, ...] | None = None
+    lora_dropout: float = 0.05
+    lora_on_head: bool = False
+    spectrum_fraction: float = 0.25
+    kernels: str = "none"
+    gpus: int = 1
+    sharding: str = "none"
+    framework: str = "hf"
+    chunked_ce: bool = False
+    optimizer_in_backward: bool = False
+    activation_offload: bool = False
+    compiled: bool = False
+
+    @property
+    def is_lora(self) -> bool:
+        return self.method in ("lora", "qlora")
+
+    @property
+    def tokens_per_micro_batch(self) -> int:
+        """Sequences the model sees per micro-step: DPO runs chosen and rejected side by side."""
+        pairs = 2 if self.task in ("dpo", "embed") else 1
+        return self.seq_len * self.micro_batch * pairs
+
+    @property
+    def shards(self) -> int:
+        """How many ways parameters/grads/states are split (1 unless FSDP or ZeRO over several GPUs)."""
+        return self.gpus if self.sharding in ("fsdp", "zero2", "zero3") and self.gpus > 1 else 1
+
+    def validated(self) -> TrainingSetup:
+        """Self, after rejecting combinations no training stack can run (BadInput, exit code 2)."""
+        checks = [
+            (self.task not in TASKS, f"unknown task '{self.task}'"),
+            (self.method not in METHODS, f"unknown method '{self.method}'"),
+            (self.method == "full" and self.quant != "none",
+             f"a full fine-tune cannot train {self.quant} quantized weights: use --method qlora (or lora with --quant)"),
+            (self.method == "spectrum" and self.quant != "none", "spectrum trains full-precision layers: use --quant none"),
+            (self.method == "qlora" and self.quant not in ("nf4", "gptq4", "int8"),
+             "qlora needs quantized base weights (nf4, int8 or gptq4)"),
+            (self.task in ("classify", "embed") and self.method not in ("full", "lora"),
+             f"task {self.task} supports methods full and lora"),
+            (self.precision == "fp16" and self.quant == "none" and self.method == "full" and self.optimizer == "sgd", ""),
+            (self.sharding != "none" and self.gpus == 1 and self.sharding != "ddp",
+             f"--sharding {self.sharding} needs --gpus 2 or more"),
+            (self.gpus > 1 and self.sharding == "none", "several GPUs need a sharding: ddp, fsdp, zero2 or zero3"),
+            (self.kernels == "unsloth" and self.gpus > 1, "unsloth kernels run on one GPU"),
+            (self.attn == "flash" and self.precision == "fp32", "flash attention needs bf16 or fp16"),
+        ]
+        for bad, message in checks:
+            if bad and message:
+                raise BadInput(message)
+        sizes = {"seq-len": self.seq_len, "batch-size": self.micro_batch, "grad-accum": self.grad_accum,
+                 "gpus": self.gpus, "lora-r": self.lora_r}
+        for name, value in sizes.items():
+            if value <= 0:
+                raise BadInput(f"--{name} must be positive, got {value}")
+        if not 0 < self.spectrum_fraction <= 1:
+            raise BadInput("spectrum top fraction must be in (0, 1]")
+        return self
+
+
+def setup_from_spec(spec: JobSpec) -> TrainingSetup:
+    """The estimator inputs a JobSpec describes."""
+    t, r = spec.training, spec.resources
+    gpus, sharding = r.gpus, r.sharding
+    if gpus > 1 and sharding == "none":
+        sharding = "ddp"
+    return TrainingSetup(
+        task=spec.task, method=spec.method, quant=spec.effective_quantization, precision=t.precision,
+        optimizer=t.optimizer, seq_len=t.seq_len, micro_batch=t.micro_batch_size, grad_accum=t.grad_accum,
+        grad_ckpt=t.grad_ckpt, attn=t.attn, packing=t.packing, lora_r=spec.lora.r,
+        lora_targets=spec.lora.target_tuple(), lora_dropout=spec.lora.dropout,
+        spectrum_fraction=spec.spectrum.top_fraction, kernels=t.kernels, gpus=gpus, sharding=sharding,
+    ).validated()
+
+
+def with_changes(setup: TrainingSetup, **changes) -> TrainingSetup:
+    return replace(setup, **changes).validated()

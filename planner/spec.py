@@ -1,0 +1,193 @@
+"""The JobSpec: one YAML file that drives the estimate and the run (CONTRACTS §2).
+
+What a user writes is validated strictly (``extra="forbid"``, positive sizes, known names with a
+"did you mean" for typos). The same model is built from CLI flags, so `plan`, `recommend` and `launch`
+agree on every field.
+"""
+
+from __future__ import annotations
+
+import getpass
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator
+
+from planner.errors import BadInput
+from planner.suggest import did_you_mean
+
+Task = Literal["sft", "dpo", "classify", "embed", "smoke"]
+Method = Literal["full", "lora", "qlora", "spectrum"]
+Quant = Literal["none", "int8", "nf4", "gptq4"]
+Precision = Literal["bf16", "fp16", "fp32"]
+Optimizer = Literal["adamw", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit", "adafactor", "sgd"]
+Attention = Literal["sdpa", "flash", "eager"]
+Kernels = Literal["none", "liger", "unsloth"]
+Sharding = Literal["none", "ddp", "fsdp", "zero2", "zero3"]
+ProviderName = Literal["auto", "local", "skypilot", "modal", "runpod"]
+DataFormat = Literal["chat", "prompt-completion", "text", "preference", "text-label", "pairs", "triplets"]
+
+
+def _default_owner() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # getuser raises various errors in containers without a passwd entry
+        return "unknown"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class LoraSettings(_Strict):
+    r: PositiveInt = 16
+    alpha: PositiveInt = 32
+    dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    targets: str | list[str] = "all-linear"
+
+    def target_tuple(self) -> tuple[str, ...] | None:
+        """None for PEFT's 'all-linear', else the module names."""
+        if isinstance(self.targets, str):
+            if self.targets.strip().lower() in ("all-linear", "all_linear", "all"):
+                return None
+            return tuple(t.strip() for t in self.targets.split(",") if t.strip())
+        return tuple(self.targets)
+
+
+class SpectrumSettings(_Strict):
+    top_fraction: float = Field(0.25, gt=0.0, le=1.0)
+
+
+class DataSettings(_Strict):
+    train: str | None = None
+    eval: str | None = None
+    format: DataFormat = "chat"
+    examples: PositiveInt | None = None
+    avg_tokens: PositiveInt | None = None
+
+
+class TrainingSettings(_Strict):
+    epochs: PositiveFloat = 1
+    seq_len: PositiveInt = 2048
+    micro_batch_size: PositiveInt = 1
+    grad_accum: PositiveInt = 1
+    learning_rate: PositiveFloat = 2.0e-4
+    grad_ckpt: bool = True
+    attn: Attention = "sdpa"
+    optimizer: Optimizer = "adamw"
+    precision: Precision = "bf16"
+    packing: bool = False
+    kernels: Kernels = "none"
+    max_steps: PositiveInt | None = None
+
+
+class ResourceSettings(_Strict):
+    provider: ProviderName = "auto"
+    gpu: str | list[str] = "auto"
+    gpus: PositiveInt = 1
+    sharding: Sharding = "none"
+    spot: bool = False
+    max_usd_per_hour: PositiveFloat | None = None
+    max_total_usd: PositiveFloat | None = None
+    deadline_hours: PositiveFloat | None = None
+
+
+class OutputSettings(_Strict):
+    merge_adapter: bool = False
+    push_to_hub: str | None = None
+
+
+class JobSpec(_Strict):
+    """A fine-tuning job: what to train, on what data, with which settings, where, for how much."""
+
+    name: str = "job"
+    project: str = "default"
+    owner: str = Field(default_factory=_default_owner)
+    task: Task = "sft"
+    model: str
+    method: Method = "lora"
+    quantization: Quant = "none"
+    lora: LoraSettings = Field(default_factory=LoraSettings)
+    spectrum: SpectrumSettings = Field(default_factory=SpectrumSettings)
+    data: DataSettings = Field(default_factory=DataSettings)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+    resources: ResourceSettings = Field(default_factory=ResourceSettings)
+    secrets: list[str] = Field(default_factory=list)
+    outputs: OutputSettings = Field(default_factory=OutputSettings)
+
+    @field_validator("name")
+    @classmethod
+    def _name_shape(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z0-9-]{1,40}", value):
+            raise ValueError("must be 1-40 characters of a-z, 0-9 and '-' (run ids are derived from it)")
+        return value
+
+    @property
+    def effective_quantization(self) -> str:
+        """QLoRA implies NF4 unless the user chose GPTQ."""
+        if self.method == "qlora" and self.quantization == "none":
+            return "nf4"
+        return self.quantization
+
+
+def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> JobSpec:
+    """Read a JobSpec YAML file; errors name the file, the key path and a suggestion for typos."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadInput(f"{path}: no such file") from None
+    except yaml.YAMLError as exc:
+        raise BadInput(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise BadInput(f"{path}: expected a mapping of job settings at the top level")
+    return spec_from_dict(deep_merge(raw, overrides or {}), source=str(path))
+
+
+def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``overrides`` laid over it, nested dicts merged key by key."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def spec_from_dict(raw: dict[str, Any], source: str = "job spec") -> JobSpec:
+    """Validate a dict as a JobSpec, turning pydantic's report into one clear line."""
+    try:
+        return JobSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise BadInput(f"{source}: {_first_problem(exc)}") from None
+
+
+def _first_problem(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    loc = [str(p) for p in error["loc"]]
+    where = ".".join(loc) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        return f"unknown key '{where}'{did_you_mean(loc[-1], _known_keys(loc[:-1]))}"
+    if error["type"] == "missing":
+        return f"missing required key '{where}'"
+    if error["type"] == "literal_error":
+        allowed = error.get("ctx", {}).get("expected", "")
+        got = error.get("input")
+        hint = did_you_mean(str(got), [a.strip(" '") for a in str(allowed).replace(" or ", ",").split(",")])
+        return f"'{where}' must be one of {allowed}, got {got!r}{hint}"
+    return f"'{where}': {error['msg']}"
+
+
+def _known_keys(path: list[str]) -> list[str]:
+    """The field names allowed at a key path (for 'did you mean')."""
+    model: type[BaseModel] = JobSpec
+    for part in path:
+        field = model.model_fields.get(part)
+        annotation = getattr(field, "annotation", None) if field else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
