@@ -53,3 +53,4 @@ FUSED_CE_LOGITS_FRACTION = 0.0
 CAUSAL_ATTENTION_FRACTION = 0.5
 # Gradient checkpointing recomputes the forward once more: +2·N FLOPs per token on top of 6·N (full).
 RECOMPUTE_FORWARD_FLOPS_PER_PARAM = 2
+FP32 = 4

@@ -1,2 +1,53 @@
-def main() -> None:  # placeholder replaced below
-    raise SystemExit(0)
+"""The ``tuneplan`` command: sub-commands are registered here; errors become one clean line.
+
+A mistake the user made (unknown model, bad flag value, impossible combination) prints
+``error: <one line>`` and exits with code 2; no traceback reaches the terminal.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from planner.errors import TuneplanError
+from tuneplan.cli import plan_cmd
+
+app = typer.Typer(
+    name="tuneplan",
+    help="Plan, price, launch and account for fine-tuning runs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.command("plan", help="Estimate GPU memory, FLOPs and hours for a fine-tuning job.")(plan_cmd.plan)
+
+
+@app.callback()
+def _root() -> None:
+    """Plan, price, launch and account for fine-tuning runs."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the app, turn expected failures into one line."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except TuneplanError as exc:
+        _fail(str(exc), exc.exit_code)
+    except typer.Abort:
+        _fail("aborted", 130)
+    except typer.TyperException as exc:  # usage errors: unknown option, a value of the wrong type
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        _fail(" ".join(message.split()), getattr(exc, "exit_code", 2))
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+
+
+def _fail(message: str, code: int) -> None:
+    sys.stderr.write(f"error: {message}\n")
+    raise SystemExit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""Training time: a per-step model of matmul work, weight streaming, 4-bit dequantisation and the
+fixed cost of launching many small kernels.
+
+Why not 6·N·tokens ÷ (peak × one efficiency): the stacks people use run short sequences at batch 1
+far slower than that — each step launches thousands of kernels (norms, rotary, casts, LoRA's small
+matmuls) whose cost does not shrink with the batch, QLoRA dequantises every weight on every pass, and
+attention grows with the sequence. Each of those is a term below with its own named constant.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from planner.arch import Architecture
+from planner.estimate.devices import PCIE_HOST_GB_S, ComputeTarget
+from planner.estimate.flops import StepFlops, flops_per_token
+from planner.estimate.params import base_weight_bytes, lora_params, trainable_params
+from planner.estimate.setup import TrainingSetup
+
+# Kernels an eager HF decoder block launches per forward (RMSNorm ≈ 8 ops ×2, rotary ≈ 10, projections,
+# SDPA, SwiGLU, residuals) and per backward (≈ 1.8× forward); each adapted linear adds ~6 forward and
+# ~10 backward ops (cast, dropout, A, B, scale, add). Counted from the HF code path.
+OPS_PER_BLOCK_FORWARD = 40
+BACKWARD_OPS_RATIO = 1.8
+OPS_PER_LORA_FORWARD = 6
+OPS_PER_LORA_BACKWARD = 10
+# CPU-side cost of one eager PyTorch op (Python, dispatcher, launch): ~10 µs (calibrated on the
+# published batch-1 BERT rows); torch.compile fuses most of them away.
+SECONDS_PER_OP_EAGER = 10e-6
+SECONDS_PER_OP_COMPILED = 2.5e-6
+# bitsandbytes/torchao 4-bit dequantisation: per weight and pass it reads 0.5 B and writes 2 B, but the
+# kernels reach a small share of peak bandwidth: 0.15, calibrated on torchtune's QLoRA-vs-LoRA pair on
+# the same RTX 4090 (2,413 vs 3,083 tokens/s).
+DEQUANT_BYTES_PER_PARAM = 2.5
+DEQUANT_BANDWIDTH_SHARE = 0.15
+# Optimizer step traffic per trainable parameter (read param, grad, two states; write param, states).
+OPTIMIZER_BYTES_PER_PARAM_PER_STATE_BYTE = 3.0
+# Padding: without packing, a batch runs at the length of its longest sequence. For batches of
+# several sequences of random lengths that wastes about a fifth of the compute (assumption).
+PADDING_OVERHEAD = 1.2
+# torch.compile'd stacks (torchtune in the published rows) fuse elementwise work: their matmul share
+# of the step is higher (calibrated on torchtune's rows against the eager HF efficiency).
+COMPILED_EFFICIENCY_GAIN = 1.45
+# Share of FSDP/ZeRO/DDP communication hidden behind compute (assumption: bucketed overlap).
+COMM_OVERLAP = 0.5
+
+
+@dataclass(frozen=True)
+class TimeEstimate:
+    """Throughput and wall-clock for one device type and GPU count."""
+
+    device: str
+    gpus: int
+    tokens_per_s: float
+    step_seconds: float
+    steps: int
+    hours: float
+    flops_per_token: float
+    approximate: bool
+
+
+def tokens_per_sequence(setup: TrainingSetup, avg_tokens: int | None) -> float:
+    """Tokens a sequence really occupies in a micro-batch (packing fills the window)."""
+    if setup.packing or avg_tokens is None:
+        return float(setup.seq_len)
+    length = min(avg_tokens, setup.seq_len)
+    return min(setup.seq_len, length * (PADDING_OVERHEAD if setup.micro_batch > 1 else 1.0))
+
+
+def ops_per_step(arch: Architecture, setup: TrainingSetup) -> float:
+    wrapped = len(arch.linears_matching(setup.lora_targets)) if setup.is_lora else 0
+    forward = OPS_PER_BLOCK_FORWARD + wrapped * OPS_PER_LORA_FORWARD
+    backward = OPS_PER_BLOCK_FORWARD * BACKWARD_OPS_RATIO + wrapped * OPS_PER_LORA_BACKWARD
+    per_block = forward * (2 if setup.grad_ckpt else 1) + backward
+    passes = 2 if setup.task in ("dpo", "embed") else 1
+    return passes * arch.num_layers * per_block
+
+
+def step_seconds(arch: Architecture, setup: TrainingSetup, target: ComputeTarget, seq_tokens: float) -> float:
+    """Seconds for one micro-batch on one device."""
+    flops: StepFlops = flops_per_token(arch, setup, int(seq_tokens))
+    tokens = setup.micro_batch * seq_tokens
+    compiled = setup.compiled
+    gain = COMPILED_EFFICIENCY_GAIN if compiled else 1.0
+    flop_rate = target.peak_tflops * 1e12 * target.efficiency_for(arch.hidden_size) * gain
+    compute = tokens * flops.total / flop_rate
+    passes = 2 + (1 if setup.grad_ckpt else 0) + (2 if setup.task == "dpo" else 0)
+    streaming = passes * base_weight_bytes(arch, setup) / setup.shards / target.effective_bandwidth
+    dequant = 0.0
+    if setup.quant != "none":
+        quantized = arch.num_layers * sum(lin.weight_params for lin in arch.layer_linears)
+        dequant = passes * quantized * DEQUANT_BYTES_PER_PARAM / (target.bandwidth_gb_s * 1e9 * DEQUANT_BANDWIDTH_SHARE)
+    per_op = SECONDS_PER_OP_COMPILED if compiled else SECONDS_PER_OP_EAGER
+    overhead = ops_per_step(arch, setup) * per_op
+    optimizer = (_optimizer_seconds(arch, setup, target) + _paging_seconds(arch, setup, target)) / setup.grad_accum
+    comm = _communication_seconds(arch, setup, target) * (1 - COMM_OVERLAP)
+    return max(compute, streaming) + dequant + overhead + optimizer + comm
+
+
+def _paging_seconds(arch: Architecture, setup: TrainingSetup, target: ComputeTarget) -> float:
+    """Paged optimizer state that does not fit beside the weights crosses PCIe twice per step."""
+    if not setup.optimizer.startswith("paged") or not target.memory_gib:
+        return 0.0
+    trainable = trainable_params(arch, setup) / setup.shards
+    state = trainable * (2.0 if "8bit" in setup.optimizer else 8.0)
+    resident = base_weight_bytes(arch, setup) / setup.shards + trainable * (4 if setup.is_lora else 2)
+    spill = max(0.0, resident + state - target.memory_gib * 2**30)
+    return 2 * min(spill, state) / (PCIE_HOST_GB_S * 1e9)
+
+
+def _communication_seconds(arch: Architecture, setup: TrainingSetup, target: ComputeTarget) -> float:
+    """Bytes each GPU moves per micro-step: gradients (DDP, ZeRO) and, when sharded, weights twice."""
+    if setup.gpus < 2 or not target.link_gb_s:
+        return 0.0
+    grad_bytes = trainable_params(arch, setup) * (4 if setup.is_lora else 2) / setup.grad_accum
+    moved = grad_bytes
+    if setup.sharding in ("fsdp", "zero3"):
+        moved += 2 * base_weight_bytes(arch, setup)
+    ring = (setup.gpus - 1) / setup.gpus
+    return 2 * ring * moved / (target.link_gb_s * 1e9)
+
+
+def _optimizer_seconds(arch: Architecture, setup: TrainingSetup, target: ComputeTarget) -> float:
+    trainable = trainable_params(arch, setup) / setup.shards
+    state_bytes = 4 if setup.is_lora else 2
+    return trainable * state_bytes * OPTIMIZER_BYTES_PER_PARAM_PER_STATE_BYTE * 2 / target.effective_bandwidth
+
+
+def estimate_time(arch: Architecture, setup: TrainingSetup, target: ComputeTarget, tokens_total: float,
+                  avg_tokens: int | None) -> TimeEstimate:
+    """Wall-clock for ``tokens_total`` training tokens on ``setup.gpus`` devices like ``target``."""
+    seq_tokens = tokens_per_sequence(setup, avg_tokens)
+    step = step_seconds(arch, setup, target, seq_tokens)
+    useful_per_step = setup.micro_batch * (min(avg_tokens, setup.seq_len) if avg_tokens and not setup.packing
+                                           else setup.seq_len)
+    per_device = useful_per_step / step
+    total_rate = per_device * setup.gpus
+    steps = math.ceil(tokens_total / (useful_per_step * setup.gpus)) if tokens_total else 0
+    flops = flops_per_token(arch, setup, int(seq_tokens)).total
+    return TimeEstimate(target.name, setup.gpus, total_rate, step, steps, tokens_total / total_rate / 3600,
+                        flops, target.approximate)

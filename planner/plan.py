@@ -1,0 +1,164 @@
+"""``tuneplan plan``: one estimate of a job — memory with its breakdown, FLOPs, tokens, and for each
+GPU whether it fits and how many hours it takes (the JSON contract of CONTRACTS §3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from planner.catalog.devices import apple_chips, cpus
+from planner.catalog.gpus import GpuSpec, gpu_catalog
+from planner.estimate.assumptions import assumptions_used
+from planner.estimate.devices import cpu_target, gpu_target, mac_target
+from planner.estimate.inference import InferenceEstimate, estimate_inference
+from planner.estimate.memory import BREAKDOWN_KEYS, MemoryEstimate, estimate_memory
+from planner.estimate.params import trainable_params
+from planner.estimate.setup import TrainingSetup
+from planner.estimate.timing import TimeEstimate, estimate_time
+from planner.models import ResolvedModel
+from planner.units import GIB
+
+# When the data size is not given, the plan assumes this much data (and says so).
+DEFAULT_EXAMPLES = 1000
+DEFAULT_AVG_TOKENS = 512
+DEFAULT_EPOCHS = 1.0
+
+
+@dataclass(frozen=True)
+class DataSize:
+    """How much data the run trains on; ``assumed`` when the user gave none of it."""
+
+    examples: int = DEFAULT_EXAMPLES
+    avg_tokens: int = DEFAULT_AVG_TOKENS
+    epochs: float = DEFAULT_EPOCHS
+    assumed: bool = False
+
+    @property
+    def tokens(self) -> float:
+        return self.examples * self.avg_tokens * self.epochs
+
+
+@dataclass(frozen=True)
+class GpuFit:
+    gpu: str
+    fits: bool
+    memory_gib: float
+    headroom_gib: float
+    hours: float
+    gpus: int
+    tokens_per_s: float
+    approximate: bool
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything ``tuneplan plan`` reports."""
+
+    model: ResolvedModel
+    setup: TrainingSetup
+    data: DataSize
+    memory: MemoryEstimate
+    flops_per_token: float
+    fits: dict[str, GpuFit]
+    inference: InferenceEstimate | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def breakdown_gib(self) -> dict[str, float]:
+        """Rounded components; the peak is defined as their sum so the two always agree."""
+        return {key: round(self.memory.breakdown[key] / GIB, 2) for key in BREAKDOWN_KEYS}
+
+    @property
+    def peak_vram_gib(self) -> float:
+        return round(sum(self.breakdown_gib.values()), 2)
+
+    def to_json(self) -> dict[str, Any]:
+        arch = self.model.arch
+        out: dict[str, Any] = {
+            "model": {"id": self.model.model_id, "arch": arch.model_type, "source": self.model.source,
+                      "gated": self.model.gated},
+            "job": _setup_json(self.setup),
+            "params": {"total": self.memory.static.params_total,
+                       "trainable": self.memory.static.params_trainable, "active": arch.active_params},
+            "peak_vram_gib": self.peak_vram_gib,
+            "breakdown_gib": self.breakdown_gib,
+            "peak_phase": self.memory.phase,
+            "memory_views_gib": {"allocated": round(self.memory.allocated / GIB, 2),
+                                 "reserved": round(self.memory.reserved / GIB, 2),
+                                 "nvidia_smi": self.peak_vram_gib},
+            "tokens": int(self.data.tokens),
+            "flops": self.flops_per_token * self.data.tokens,
+            "flops_per_token": self.flops_per_token,
+            "data": {"examples": self.data.examples, "avg_tokens": self.data.avg_tokens,
+                     "epochs": self.data.epochs, "assumed": self.data.assumed},
+            "fits": {name: _fit_json(fit) for name, fit in self.fits.items()},
+            "assumptions": assumptions_used(self.setup),
+            "notes": list(self.notes + self.memory.notes),
+        }
+        if self.inference is not None:
+            out["inference"] = _inference_json(self.inference)
+        return out
+
+
+def _setup_json(setup: TrainingSetup) -> dict[str, Any]:
+    keys = ("task", "method", "quant", "precision", "optimizer", "seq_len", "micro_batch", "grad_accum",
+            "grad_ckpt", "attn", "packing", "lora_r", "kernels", "gpus", "sharding")
+    out = {key: getattr(setup, key) for key in keys}
+    out["lora_targets"] = "all-linear" if setup.lora_targets is None else ",".join(setup.lora_targets)
+    return out
+
+
+def _fit_json(fit: GpuFit) -> dict[str, Any]:
+    return {"fits": fit.fits, "memory_gib": fit.memory_gib, "headroom_gib": fit.headroom_gib,
+            "hours": round(fit.hours, 3), "gpus": fit.gpus, "tokens_per_s": round(fit.tokens_per_s, 1),
+            "approximate": fit.approximate}
+
+
+def _inference_json(inf: InferenceEstimate) -> dict[str, Any]:
+    return {"context": inf.context, "weights_gib": round(inf.weight_bytes / GIB, 2),
+            "kv_cache_gib": round(inf.kv_cache_bytes / GIB, 2), "total_gib": round(inf.total_bytes / GIB, 2),
+            "decode_tokens_per_s": inf.decode_tokens_per_s, "prefill_tokens_per_s": inf.prefill_tokens_per_s}
+
+
+def fit_on_gpu(model: ResolvedModel, setup: TrainingSetup, memory: MemoryEstimate, gpu: GpuSpec,
+               data: DataSize) -> GpuFit:
+    """Does the run fit on ``setup.gpus`` of this GPU, and how long does it take there?"""
+    peak = round(sum(round(memory.breakdown[k] / GIB, 2) for k in BREAKDOWN_KEYS), 2)
+    time: TimeEstimate = estimate_time(model.arch, setup, gpu_target(gpu, setup.precision), data.tokens,
+                                       data.avg_tokens)
+    headroom = round(gpu.smi_memory_gib - peak, 2)
+    return GpuFit(gpu.name, headroom >= 0, gpu.smi_memory_gib, headroom, time.hours, setup.gpus,
+                  time.tokens_per_s, time.approximate)
+
+
+def make_plan(model: ResolvedModel, setup: TrainingSetup, data: DataSize, gpus: list[GpuSpec] | None = None,
+              inference_context: int | None = None) -> Plan:
+    """The full estimate for a job on a list of GPUs (every catalog GPU by default)."""
+    memory = estimate_memory(model.arch, setup)
+    fits = {gpu.name: fit_on_gpu(model, setup, memory, gpu, data) for gpu in (gpus or gpu_catalog().values())}
+    from planner.estimate.flops import flops_per_token
+    from planner.estimate.timing import tokens_per_sequence
+
+    per_token = flops_per_token(model.arch, setup, int(tokens_per_sequence(setup, data.avg_tokens))).total
+    notes: tuple[str, ...] = ()
+    if data.assumed:
+        notes += (f"no data size given: assumed {data.examples:,} examples × {data.avg_tokens} tokens × "
+                  f"{data.epochs:g} epoch(s); pass --examples/--avg-tokens/--epochs for real hours",)
+    if not setup.packing and setup.micro_batch > 1:
+        notes += ("memory assumes a batch padded to --seq-len (the longest batch); time assumes padding to "
+                  "the longest sequence of each batch",)
+    if trainable_params(model.arch, setup) == 0:
+        notes += ("nothing trains with these settings",)
+    inference = None
+    if inference_context:
+        inference = inference_for(model, setup, inference_context, list(fits))
+    return Plan(model, setup, data, memory, per_token, fits, inference, notes)
+
+
+def inference_for(model: ResolvedModel, setup: TrainingSetup, context: int, gpu_names: list[str]) -> InferenceEstimate:
+    """Serving estimate on the chosen GPUs, every Apple chip and every typical CPU."""
+    precision = "fp16" if setup.precision == "fp32" else setup.precision
+    targets = [gpu_target(gpu_catalog()[name], "bf16") for name in gpu_names]
+    targets += [mac_target(chip) for chip in apple_chips().values()]
+    targets += [cpu_target(cpu) for cpu in cpus().values()]
+    return estimate_inference(model.arch, setup.quant, precision, context, targets)

@@ -1,0 +1,89 @@
+"""Rich rendering of a plan (the JSON payload, so the table and --json can never disagree)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+_LABELS = {
+    "weights": "weights", "adapter": "adapter (LoRA)", "gradients": "gradients", "optimizer": "optimizer state",
+    "activations": "activations", "logits": "logits / loss buffers", "overhead": "CUDA context + allocator",
+}
+
+
+def _hours(hours: float) -> str:
+    if hours < 1:
+        return f"{hours * 60:.0f} min"
+    return f"{hours:.1f} h" if hours < 100 else f"{hours:,.0f} h"
+
+
+def breakdown_table(plan: dict[str, Any]) -> Table:
+    table = Table(title=f"Peak memory per GPU: {plan['peak_vram_gib']:.2f} GiB (at {plan['peak_phase']})",
+                  title_justify="left", show_edge=False)
+    table.add_column("component")
+    table.add_column("GiB", justify="right")
+    for key, value in plan["breakdown_gib"].items():
+        if value:
+            table.add_row(_LABELS.get(key, key), f"{value:.2f}")
+    table.add_row("[bold]total (nvidia-smi view)[/bold]", f"[bold]{plan['peak_vram_gib']:.2f}[/bold]")
+    return table
+
+
+def fits_table(plan: dict[str, Any], limit: int = 12) -> Table:
+    gpus = plan["job"]["gpus"]
+    title = f"Where it fits ({gpus} GPU{'s' if gpus > 1 else ''} per run, fastest first)"
+    table = Table(title=title, title_justify="left", show_edge=False)
+    for name, justify in (("GPU", "left"), ("card GiB", "right"), ("headroom", "right"), ("tokens/s", "right"),
+                          ("time", "right")):
+        table.add_column(name, justify=justify)
+    rows = sorted(plan["fits"].items(), key=lambda item: (not item[1]["fits"], item[1]["hours"]))
+    shown = rows if len(rows) <= limit else [r for r in rows if r[1]["fits"]][:limit] or rows[:limit]
+    for name, fit in shown:
+        style = "" if fit["fits"] else "dim"
+        headroom = f"{fit['headroom_gib']:+.1f}" if fit["fits"] else f"[red]{fit['headroom_gib']:+.1f}[/red]"
+        approx = "~" if fit["approximate"] else ""
+        table.add_row(name, f"{fit['memory_gib']:.1f}", headroom, f"{approx}{fit['tokens_per_s']:,.0f}",
+                      f"{approx}{_hours(fit['hours'])}", style=style)
+    hidden = len(rows) - len(shown)
+    if hidden:
+        table.caption = f"{hidden} more GPUs in --json ({sum(1 for _, f in rows if not f['fits'])} do not fit)"
+    return table
+
+
+def inference_table(inf: dict[str, Any], limit: int = 10) -> Table:
+    table = Table(title=f"Serving at {inf['context']:,} tokens of context: {inf['total_gib']:.1f} GiB "
+                        f"(weights {inf['weights_gib']:.1f} + KV cache {inf['kv_cache_gib']:.2f})",
+                  title_justify="left", show_edge=False)
+    table.add_column("device")
+    table.add_column("decode tok/s", justify="right")
+    table.add_column("prefill tok/s", justify="right")
+    ranked = sorted(inf["decode_tokens_per_s"].items(), key=lambda item: -item[1])
+    picks = ranked[:4] + [r for r in ranked if r[0].startswith("Apple")][:3] + [r for r in ranked if "Ryzen" in r[0] or "Core" in r[0]][:3]
+    for name, decode in list(dict.fromkeys(picks))[:limit]:
+        table.add_row(name, f"{decode:,.0f}", f"{inf['prefill_tokens_per_s'][name]:,.0f}")
+    return table
+
+
+def print_plan(plan: dict[str, Any]) -> None:
+    console = Console()
+    model, params, job, data = plan["model"], plan["params"], plan["job"], plan["data"]
+    trainable_share = params["trainable"] / params["total"] * 100 if params["total"] else 0
+    console.print(f"[bold]{model['id']}[/bold] ({model['arch']}, {params['total'] / 1e9:.2f} B params"
+                  + (f", {params['active'] / 1e9:.2f} B active" if params["active"] != params["total"] else "")
+                  + f") — {job['task']} {job['method']}, {job['quant'] if job['quant'] != 'none' else job['precision']}, "
+                  f"seq {job['seq_len']} × batch {job['micro_batch']}, trainable {params['trainable']:,} "
+                  f"({trainable_share:.2f} %)")
+    console.print(f"Training: {plan['tokens']:,} tokens ({data['examples']:,} examples × {data['avg_tokens']} × "
+                  f"{data['epochs']:g} epochs), {plan['flops']:.3g} FLOPs")
+    console.print(breakdown_table(plan))
+    console.print(fits_table(plan))
+    if "inference" in plan:
+        console.print(inference_table(plan["inference"]))
+    if "trace" in plan:
+        trace = plan["trace"]
+        console.print(f"Traced step (meta device): tensor peak {trace['peak_gib']:.2f} GiB vs analytic "
+                      f"{trace['analytic_tensor_gib']:.2f} GiB")
+    for note in plan["notes"]:
+        console.print(f"[dim]note: {note}[/dim]")
