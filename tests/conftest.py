@@ -1,0 +1,18 @@
+"""Shared test setup: keep every test offline and away from the user's real cache/config/data dirs."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _isolated_dirs(tmp_path_factory, monkeypatch):
+    base = tmp_path_factory.mktemp("tuneplan-home")
+    monkeypatch.setenv("TUNEPLAN_CACHE_DIR", str(base / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    # No real Hub: a lookup that escapes the fake server fails fast instead of hanging.
+    monkeypatch.setenv("HF_ENDPOINT", os.environ.get("TUNEPLAN_TEST_HF_ENDPOINT", "http://127.0.0.1:9"))
+    yield
