@@ -1,0 +1,558 @@
+# /// script
+# requires-python = ">=3.11"
+# dependencies = [
+#     "accelerate==1.15.0",
+#     "datasets==5.0.1",
+#     "peft==0.21.2",
+#     "pyyaml==6.0.4",
+#     "torch==2.13.0",
+#     "transformers==5.17.0",
+#     "trl==1.16.0",
+# ]
+# ///
+"""Preference tuning (DPO) of a causal language model with TRL's DPOTrainer: LoRA or full.
+
+Usage:
+    uv run dpo.py --config job.json
+    python dpo.py --model Qwen/Qwen2.5-0.5B-Instruct --method lora --output-dir out \
+        --set data.train=prefs.jsonl --set training.learning_rate=5e-6 --max-steps 200
+
+Settings: built-in defaults < the --config file (JSON or YAML: the resolved tuneplan JobSpec; paths relative
+to the file) < flags (--model, --method, --output-dir, --epochs, --max-steps, --set any.key=value). Unknown
+keys are errors. Data (jsonl/json/csv/parquet, or hub:org/name[:split]): `prompt`, `chosen`, `rejected`, each
+a string or a list of chat messages (then the tokenizer's chat template applies).
+
+LoRA needs no reference copy: the base with the adapter switched off is the reference. Full tuning keeps a
+frozen reference model beside the policy (twice the weights in memory). With LoRA, outputs.merge_adapter also
+writes merged/: the base with the adapter merged in. Precision: bf16/fp16 only where the device has it
+(CUDA), else fp32; a bf16 run loads its weights in bf16.
+
+Output dir: model or adapter, tokenizer, metrics.json, resolved_config.json, checkpoints/ (for resuming:
+rerun with the same dir; not in the manifest), and manifest.json, written last. Exit codes: 0 done, 2 bad
+input, 3 --require-resume without a checkpoint, 1 anything else. Imports nothing from tuneplan: copy it
+anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import difflib
+import hashlib
+import importlib.util
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+TASK = "dpo"
+METHODS = ("lora", "full")  # the first is the default
+REQUIRED = ("model", "data.train", "output_dir")
+FORMATS = {"preference": ("prompt", "chosen", "rejected")}
+LIMITS = {"training.kernels": ("none", "liger"), "quantization": ("none",)}  # narrower than the JobSpec
+
+
+# >>> common: identical in every template (tests/templates checks the copies)
+DEFAULTS = {  # the JobSpec keys, flattened; project/owner/resources/secrets belong to the launcher
+    "name": "job", "task": TASK, "model": None, "method": METHODS[0], "quantization": "none",
+    "output_dir": None, "lora.r": 16, "lora.alpha": 32, "lora.dropout": 0.05, "lora.targets": "all-linear",
+    "spectrum.top_fraction": 0.25, "outputs.merge_adapter": False, "outputs.push_to_hub": None,
+    "data.train": None, "data.eval": None, "data.format": None, "data.examples": None,
+    "data.avg_tokens": None, "training.epochs": 1, "training.seq_len": 1024, "training.micro_batch_size": 2,
+    "training.grad_accum": 8, "training.learning_rate": 2e-4, "training.grad_ckpt": True,
+    "training.attn": "sdpa", "training.optimizer": "adamw", "training.precision": "bf16",
+    "training.packing": False, "training.kernels": "none", "training.max_steps": None,
+    "training.logging_steps": 10, "training.save_steps": 200, "training.eval_steps": None,
+    "training.seed": 42, "training.warmup_ratio": 0.03,
+}
+IGNORED = ("project", "owner", "resources", "secrets")
+CHOICES = {
+    "quantization": ("none", "int8", "nf4", "gptq4"), "training.attn": ("sdpa", "flash", "eager"),
+    "training.optimizer": ("adamw", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit", "adafactor",
+                           "sgd"),
+    "training.precision": ("bf16", "fp16", "fp32"), "training.kernels": ("none", "liger", "unsloth"),
+    "data.format": (None, "chat", "prompt-completion", "text", "preference", "text-label", "pairs",
+                    "triplets"),
+}
+POSITIVE = ("training.epochs", "training.seq_len", "training.micro_batch_size", "training.grad_accum",
+            "training.learning_rate", "training.logging_steps", "training.save_steps", "lora.r", "lora.alpha")
+
+
+class JobError(Exception):
+    code = 1  # exit status; the message is reported as one line
+
+
+class BadInput(JobError):
+    code = 2  # the config or data is wrong; nothing was trained
+
+
+class NoCheckpoint(JobError):
+    code = 3  # --require-resume, but there is no checkpoint to resume from
+
+
+def log(message: str) -> None:
+    """Notes go to stderr, so stdout carries only the TUNEPLAN_* protocol."""
+    print(f"[{TASK}] {message}", file=sys.stderr, flush=True)
+
+
+def emit(kind: str, payload: dict) -> None:
+    """One protocol line, flushed so a launcher tailing the log sees it at once."""
+    print(f"TUNEPLAN_{kind} {json.dumps(payload)}", flush=True)
+
+
+def parse_args(argv: list[str], extra: tuple = ()) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    p.add_argument("--config", type=Path, help="job file (JSON or YAML): the resolved JobSpec")
+    for flag in ("--output-dir", "--model", "--method"):
+        p.add_argument(flag)
+    p.add_argument("--epochs", type=float, dest="training.epochs")
+    p.add_argument("--max-steps", type=int, dest="training.max_steps")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any job key, e.g. training.seq_len=512 (the value is parsed as JSON when it can be)")
+    p.add_argument("--validate-only", action="store_true",
+                   help="check the config, the data and the tokenizer; train nothing")
+    p.add_argument("--require-resume", action="store_true", help="exit 3 unless a checkpoint exists")
+    for flag, kwargs in extra:
+        p.add_argument(flag, **kwargs)
+    return p.parse_args(argv)
+
+
+def read_config_file(path: Path) -> dict:
+    """JSON needs nothing installed; pyyaml is imported only for a YAML file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except OSError as e:
+        raise BadInput(f"cannot read config {path}: {e.strerror}") from e
+    except ImportError as e:
+        raise BadInput("YAML configs need pyyaml (pip install pyyaml); or pass the job as JSON") from e
+    except Exception as e:  # json and yaml parse errors share no base class below Exception
+        raise BadInput(f"{path}: not valid JSON/YAML: {' '.join(str(e).split())[:200]}") from e
+    if not isinstance(data, dict):
+        raise BadInput(f"{path}: expected a mapping at the top level")
+    return {k: v for k, v in data.items() if k not in IGNORED}
+
+
+def flatten(data: dict, where: str, prefix: str = "") -> dict:
+    """Nested mapping -> dotted keys. Unknown keys are refused so a typo never falls back to a default."""
+    flat = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if any(k.startswith(name + ".") for k in DEFAULTS):
+            if not isinstance(value, dict):
+                raise BadInput(f"'{name}' in {where} must be a mapping")
+            flat.update(flatten(value, where, name + "."))
+        elif name in DEFAULTS:
+            flat[name] = value
+        else:
+            near = difflib.get_close_matches(name, DEFAULTS, n=1)
+            hint = f" (did you mean '{near[0]}'?)" if near else ""
+            raise BadInput(f"unknown key '{name}' in {where}{hint}")
+    return flat
+
+
+def resolve_config(args: argparse.Namespace) -> dict:
+    """Defaults < file < flags. Paths in the file are relative to its directory (the bundle's layout)."""
+    cfg = dict(DEFAULTS)
+    if args.config:
+        data, base = flatten(read_config_file(args.config), str(args.config)), args.config.resolve().parent
+        for key in ("data.train", "data.eval", "output_dir", "model"):
+            value = data.get(key)
+            local = isinstance(value, str) and not value.startswith("hub:")
+            if local and (key != "model" or (base / value).is_dir()):  # else a model is a Hub id
+                data[key] = str(base / value)
+        cfg.update(data)
+    cfg.update({k: v for k, v in vars(args).items() if v is not None and k in DEFAULTS})
+    for key, _, text in (item.partition("=") for item in args.set):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text
+        cfg.update(flatten({key: value}, "--set"))
+    return cfg
+
+
+def nested(cfg: dict) -> dict:
+    out: dict = {}
+    for key, value in cfg.items():
+        *parents, leaf = key.split(".")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
+
+
+def validate_config(cfg: dict) -> None:
+    """Checks that need no ML import, so a bad job fails in milliseconds, before anything is paid for."""
+    if cfg["task"] != TASK:
+        raise BadInput(f"this job is for task '{cfg['task']}', but this is the {TASK} template")
+    for key in REQUIRED:
+        if not cfg[key]:
+            raise BadInput(f"'{key}' is required (in the config file or as a flag)")
+    for key, allowed in {"method": METHODS, **CHOICES, **LIMITS}.items():
+        if cfg[key] not in allowed:
+            raise BadInput(f"{key} '{cfg[key]}' is not one of: {', '.join(map(str, allowed))}")
+    if cfg["data.format"] not in (None, *FORMATS):  # the JobSpec's default is "chat", whatever the task
+        log(f"note: data.format '{cfg['data.format']}' is not a {TASK} format; the columns decide")
+        cfg["data.format"] = None
+    for key in (*POSITIVE, "spectrum.top_fraction"):
+        if isinstance(cfg[key], bool) or not isinstance(cfg[key], int | float) or cfg[key] <= 0:
+            raise BadInput(f"{key} must be a positive number, got {cfg[key]!r}")
+    if cfg["spectrum.top_fraction"] > 1:
+        raise BadInput("spectrum.top_fraction must be at most 1")
+
+
+def write_json(path: Path, data) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_manifest(out: Path, skip: str = "checkpoints") -> None:
+    """Written last and atomically, so a manifest means every file it lists is complete. Checkpoints are left
+    out: they are large and only a rerun in the same dir (a resume) needs them."""
+    files = []
+    for path in sorted(p for p in out.rglob("*") if p.is_file()):
+        rel = path.relative_to(out).as_posix()
+        if rel != "manifest.json" and rel.split("/")[0] != skip:
+            with path.open("rb") as f:
+                digest = hashlib.file_digest(f, "sha256").hexdigest()
+            files.append({"path": rel, "bytes": path.stat().st_size, "sha256": digest})
+    write_json(out / "manifest.json", {"files": files, "complete": True, "excluded": [skip]})
+
+
+def prepare_output(out: Path) -> None:
+    """A stale manifest would vouch for a half-rewritten dir, so it goes before anything new is written."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "manifest.json").unlink(missing_ok=True)
+
+
+def find_resume(out: Path, required: bool) -> str | None:
+    """Latest checkpoint that has its trainer_state.json (one cut off mid-write does not)."""
+    found = [p for p in (out / "checkpoints").glob("checkpoint-*")
+             if p.name[11:].isdigit() and (p / "trainer_state.json").is_file()]
+    if not found:
+        if required:
+            raise NoCheckpoint(f"--require-resume: no checkpoint under {out / 'checkpoints'}")
+        return None
+    latest = str(max(found, key=lambda p: int(p.name[11:])))
+    log(f"resuming from {latest}")
+    return latest
+
+
+def on_sigterm(signum, frame) -> None:
+    """Spot preemption sends SIGTERM: end like any failure (exit 1, a done line) so the launcher can rerun."""
+    raise JobError("terminated by SIGTERM; rerun with the same output dir to resume from the last checkpoint")
+
+
+def run(main) -> None:
+    """Every outcome becomes an exit code, one stderr line, and the final TUNEPLAN_DONE line."""
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        main(sys.argv[1:])
+        emit("DONE", {"ok": True})
+        return
+    except JobError as e:
+        code, message = e.code, " ".join(str(e).split())
+    except KeyboardInterrupt:
+        code, message = 1, "interrupted"
+    except Exception as e:  # noqa: BLE001 - the one place that reports unexpected failures, with a traceback
+        traceback.print_exc()
+        code, message = 1, " ".join(f"{type(e).__name__}: {e}".split())[:400]
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    emit("DONE", {"ok": False, "error": message})
+    sys.exit(code)
+# <<< common
+
+
+# >>> ml-common: identical in every training template (tests/templates checks the copies)
+def read_rows(spec: str, what: str) -> list[dict]:
+    """Rows of a local jsonl/json/csv/parquet file or of hub:org/name[:split], with one-line errors."""
+    path, suffix = Path(spec), Path(spec).suffix.lower()
+    try:
+        if spec.startswith("hub:"):
+            name, _, split = spec[4:].partition(":")
+            rows = __import__("datasets").load_dataset(name, split=split or "train").to_list()
+        elif suffix in (".jsonl", ".ndjson"):
+            rows = []
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                try:
+                    rows += [json.loads(line)] if line.strip() else []
+                except ValueError as e:
+                    raise ValueError(f"line {number}: {e}") from e
+        elif suffix in (".json", ".csv"):
+            with path.open(encoding="utf-8", newline="") as f:
+                rows = json.load(f) if suffix == ".json" else list(csv.DictReader(f))
+        elif suffix == ".parquet":
+            rows = __import__("pyarrow.parquet").parquet.read_table(path).to_pylist()
+        else:
+            raise BadInput(f"{what}: unsupported file type '{suffix}' (use jsonl, json, csv or parquet)")
+    except (OSError, ValueError) as e:
+        raise BadInput(f"{what}: cannot read {spec}: {' '.join(str(e).split())[:200]}") from e
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+        raise BadInput(f"{what}: {spec} must hold at least one row, each an object with named columns")
+    return rows
+
+
+def require_columns(rows: list[dict], columns: tuple[str, ...], what: str) -> None:
+    for number, row in enumerate(rows, 1):
+        missing = [c for c in columns if row.get(c) in (None, "", [])]
+        if missing:
+            raise BadInput(f"{what}: row {number} has no '{missing[0]}' (needs: {', '.join(columns)})")
+
+
+def check_packages(cfg: dict) -> None:
+    """Optional accelerations fail before any download, in one line, when their package is missing."""
+    for key, value, module, package in (("training.kernels", "liger", "liger_kernel", "liger-kernel"),
+                                        ("training.attn", "flash", "flash_attn", "flash-attn")):
+        if cfg[key] == value and importlib.util.find_spec(module) is None:
+            raise BadInput(f"{key} '{value}' needs the {package} package (pip install {package})")
+
+
+def load_tokenizer(cfg: dict):
+    """Tokenizer and config only (no weights). A model that cannot be found, or a seq_len beyond what it
+    allows, is an input error."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    quiet_libraries()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(cfg["model"])
+        config = AutoConfig.from_pretrained(cfg["model"])
+    except (OSError, ValueError) as e:
+        reason = str(e).splitlines()[0]
+        raise BadInput(f"model {cfg['model']}: cannot load its tokenizer/config: {reason}") from e
+    limit, seq_len = getattr(config, "max_position_embeddings", None), cfg["training.seq_len"]
+    if limit and seq_len > limit:
+        raise BadInput(f"training.seq_len {seq_len} exceeds the model's max_position_embeddings {limit}")
+    return tokenizer
+
+
+def length_report(lengths: list[int], seq_len: int, fatal: bool) -> dict:
+    """Token lengths of sampled examples. When truncation would cut away what is learned (a response), every
+    example being too long is an error; otherwise a note says how many get truncated."""
+    shortest, longest = min(lengths), max(lengths)
+    if fatal and shortest > seq_len:
+        raise BadInput(f"every example is longer than training.seq_len={seq_len} (shortest: {shortest})")
+    if longest > seq_len:
+        log(f"note: {sum(n > seq_len for n in lengths)} of {len(lengths)} sampled examples will be truncated")
+    return {"sampled": len(lengths), "mean_tokens": round(sum(lengths) / len(lengths), 1),
+            "max_tokens": longest}
+
+
+def main(argv: list[str]) -> None:
+    """The same flow for every training template; load_data, check_data and train are the task's own.
+    Everything that can be refused without ML imports is refused first."""
+    started, args = time.monotonic(), parse_args(argv)
+    cfg = resolve_config(args)
+    validate_config(cfg)
+    data = load_data(cfg)
+    out = Path(cfg["output_dir"])
+    resume = None if args.validate_only else find_resume(out, args.require_resume)
+    check_packages(cfg)
+    import torch
+
+    tokenizer = load_tokenizer(cfg)
+    summary = check_data(cfg, tokenizer, data)
+    if args.validate_only:
+        print(f"validate-only: ok {json.dumps(summary)}", flush=True)
+        return
+    prepare_output(out)
+    train(cfg, out, tokenizer, data, resume, started, torch)
+
+
+def device_plan(torch, precision: str) -> tuple[str, bool, bool]:
+    """(device, bf16, fp16): CUDA, else Apple mps, else CPU; mixed precision only where the device has it."""
+    mps = getattr(torch.backends, "mps", None)
+    device = "mps" if mps is not None and mps.is_available() else "cpu"
+    device = "cuda" if torch.cuda.is_available() else device
+    if device == "cuda" and precision == "bf16" and torch.cuda.is_bf16_supported():
+        return device, True, False
+    if device == "cuda" and precision != "fp32":
+        log("note: fp16 mixed precision" + (" (this GPU has no bf16)" if precision == "bf16" else ""))
+        return device, False, True
+    if precision != "fp32":
+        log(f"note: {precision} is not used on {device}; computing in fp32")
+    return device, False, False
+
+
+def attn_implementation(cfg: dict, device: str) -> str:
+    attn = {"sdpa": "sdpa", "flash": "flash_attention_2", "eager": "eager"}[cfg["training.attn"]]
+    if attn == "flash_attention_2" and device != "cuda":
+        log(f"note: flash attention needs CUDA; using sdpa on {device}")
+        return "sdpa"
+    return attn
+
+
+def lora_kwargs(cfg: dict) -> dict:
+    """peft.LoraConfig arguments; targets are 'all-linear', a list, or a comma-separated string."""
+    targets = cfg["lora.targets"]
+    if isinstance(targets, str) and targets != "all-linear":
+        targets = [t.strip() for t in targets.split(",") if t.strip()]
+    return {"r": cfg["lora.r"], "lora_alpha": cfg["lora.alpha"], "lora_dropout": cfg["lora.dropout"],
+            "target_modules": targets}
+
+
+def trainer_kwargs(cfg: dict, out: Path, device: str, bf16: bool, fp16: bool, has_eval: bool) -> dict:
+    """TrainingArguments shared by every template. TRL's own defaults (bf16, gradient checkpointing) are
+    overridden on purpose: only what the job says, and what the device can do, applies."""
+    names = {"adamw": "adamw_torch_fused" if device == "cuda" else "adamw_torch",
+             "adamw_8bit": "adamw_bnb_8bit"}
+    optim = names.get(cfg["training.optimizer"], cfg["training.optimizer"])
+    if device != "cuda" and ("8bit" in optim or "paged" in optim):
+        log(f"note: optimizer {optim} needs CUDA; using adamw on {device}")
+        optim = "adamw_torch"
+    t = {key.removeprefix("training."): value for key, value in cfg.items() if key.startswith("training.")}
+    eval_steps = t["eval_steps"] if has_eval else None
+    return {
+        "output_dir": str(out / "checkpoints"), "num_train_epochs": t["epochs"],
+        "max_steps": t["max_steps"] or -1, "learning_rate": t["learning_rate"],
+        "per_device_train_batch_size": t["micro_batch_size"],
+        "per_device_eval_batch_size": t["micro_batch_size"], "gradient_accumulation_steps": t["grad_accum"],
+        "optim": optim, "seed": t["seed"], "bf16": bf16, "fp16": fp16, "warmup_steps": t["warmup_ratio"],
+        "logging_steps": t["logging_steps"], "logging_first_step": True, "save_strategy": "steps",
+        "save_steps": t["save_steps"], "save_total_limit": 2, "use_cpu": device == "cpu",
+        "eval_strategy": "steps" if eval_steps else "no", "eval_steps": eval_steps, "disable_tqdm": True,
+        "gradient_checkpointing": bool(t["grad_ckpt"]),
+        "gradient_checkpointing_kwargs": {"use_reentrant": False},
+        "dataloader_pin_memory": device == "cuda", "use_liger_kernel": t["kernels"] == "liger",
+        "include_num_input_tokens_seen": "non_padding", "report_to": "none",
+    }
+
+
+def progress_callback(tokens_seen=lambda state: state.num_input_tokens_seen):
+    """A TrainerCallback printing one TUNEPLAN_PROGRESS line per logging step. It also keeps this session's
+    tokens and time, so a resumed run reports its own throughput."""
+    from transformers import TrainerCallback
+
+    class Progress(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.start = (time.monotonic(), state.global_step, tokens_seen(state))
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                elapsed = max(time.monotonic() - self.start[0], 1e-9)
+                emit("PROGRESS", {
+                    "step": state.global_step, "total_steps": state.max_steps,
+                    "epoch": round(state.epoch or 0, 4), "loss": logs["loss"],
+                    "lr": logs.get("learning_rate"),
+                    "tokens_per_s": round((tokens_seen(state) - self.start[2]) / elapsed, 1),
+                    "eta_s": round((state.max_steps - state.global_step) * elapsed
+                                   / max(state.global_step - self.start[1], 1)),
+                })
+
+        def on_train_end(self, args, state, control, **kwargs):
+            self.tokens, elapsed = int(tokens_seen(state)), max(time.monotonic() - self.start[0], 1e-9)
+            self.tokens_per_s = round((self.tokens - self.start[2]) / elapsed, 1)
+
+    return Progress()
+
+
+def quiet_libraries() -> None:
+    """Progress bars of downloads and dataset maps would bury the protocol lines in the launcher's log."""
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+
+
+def train_and_eval(trainer, progress, resume: str | None, has_eval: bool) -> dict:
+    """Train (from the checkpoint when resuming) and gather the train/eval sections of metrics.json. The
+    Trainer's own log printer goes: stdout carries the protocol lines only."""
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)
+    train = trainer.train(resume_from_checkpoint=resume).metrics
+    history = [e for e in trainer.state.log_history if any(k.startswith("eval_") for k in e)]
+    at_end = history and history[-1]["step"] == trainer.state.global_step
+    final = history[-1] if at_end else trainer.evaluate() if has_eval else {}
+    return {"train": train, "eval": {**final, "history": history}, "resumed_from": resume,
+            "tokens": progress.tokens, "tokens_per_s": progress.tokens_per_s}
+
+
+def finish(cfg: dict, out: Path, result: dict, torch, device: str, started: float) -> None:
+    """metrics.json and resolved_config.json, then the manifest (last), then the optional Hub upload."""
+    cuda = device == "cuda"
+    write_json(out / "metrics.json", {
+        "task": TASK, "method": cfg["method"], **result, "wall_s": round(time.monotonic() - started, 3),
+        "peak_mem_allocated_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
+        "peak_mem_reserved_gib": torch.cuda.max_memory_reserved() / 2**30 if cuda else None, "device": device,
+    })
+    write_json(out / "resolved_config.json", nested(cfg))
+    write_manifest(out)
+    if cfg["outputs.push_to_hub"]:
+        from huggingface_hub import HfApi
+
+        repo = HfApi().create_repo(cfg["outputs.push_to_hub"], private=True, exist_ok=True).repo_id
+        HfApi().upload_folder(repo_id=repo, folder_path=out, ignore_patterns=["checkpoints/*"])
+# <<< ml-common
+
+
+def load_data(cfg: dict) -> tuple[list[dict], list[dict] | None]:
+    """Read the rows and check their columns before any ML import."""
+    train = read_rows(cfg["data.train"], "data.train")
+    require_columns(train, FORMATS["preference"], "data.train")
+    evals = read_rows(cfg["data.eval"], "data.eval") if cfg["data.eval"] else None
+    if evals is not None:
+        require_columns(evals, FORMATS["preference"], "data.eval")
+    return train, evals
+
+
+def pair_length(row: dict, tokenizer) -> int:
+    """Tokens of the prompt with its longer response: what must fit in training.seq_len."""
+    if isinstance(row["prompt"], list):
+        texts = [tokenizer.apply_chat_template(row["prompt"] + row[k], tokenize=False)
+                 for k in ("chosen", "rejected")]
+    else:
+        texts = [row["prompt"] + row[k] for k in ("chosen", "rejected")]
+    return max(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts)
+
+
+def check_data(cfg: dict, tokenizer, data: tuple) -> dict:
+    if isinstance(data[0][0]["prompt"], list) and not tokenizer.chat_template:
+        raise BadInput("chat-message preference data needs a tokenizer with a chat template")
+    lengths = [pair_length(r, tokenizer) for r in data[0][:256]]
+    return {"train_rows": len(data[0]), **length_report(lengths, cfg["training.seq_len"], fatal=True)}
+
+
+def train(cfg: dict, out: Path, tokenizer, data: tuple, resume: str | None, started: float, torch) -> None:
+    """LoRA needs no reference copy (the base with the adapter off is the reference); full tuning lets TRL
+    load a frozen reference model beside the policy."""
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM
+    from trl import DPOConfig, DPOTrainer
+
+    device, bf16, fp16 = device_plan(torch, cfg["training.precision"])
+    model = AutoModelForCausalLM.from_pretrained(
+        cfg["model"], dtype=torch.bfloat16 if bf16 else torch.float32,
+        attn_implementation=attn_implementation(cfg, device))
+    has_eval = data[1] is not None
+    progress = progress_callback()
+    kwargs = trainer_kwargs(cfg, out, device, bf16, fp16, has_eval)
+    dpo_args = DPOConfig(**kwargs, max_length=cfg["training.seq_len"])
+    lora = LoraConfig(**lora_kwargs(cfg), task_type="CAUSAL_LM") if cfg["method"] == "lora" else None
+    trainer = DPOTrainer(
+        model=model, args=dpo_args, processing_class=tokenizer, callbacks=[progress], peft_config=lora,
+        train_dataset=Dataset.from_list(data[0]),
+        eval_dataset=Dataset.from_list(data[1]) if has_eval else None,
+    )
+    result = train_and_eval(trainer, progress, resume, has_eval)
+    trainer.save_model(str(out))
+    if cfg["outputs.merge_adapter"] and cfg["method"] == "lora":  # the base is unquantized: merge in memory
+        trainer.model.merge_and_unload().save_pretrained(out / "merged")
+        tokenizer.save_pretrained(out / "merged")
+    finish(cfg, out, result, torch, device, started)
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,311 @@
+# /// script
+# requires-python = ">=3.11"
+# dependencies = []
+# ///
+"""Smoke job: checks a provider, the credentials and the launcher's plumbing for cents; no ML at all.
+
+Usage:
+    python smoke.py --config job.json
+    python smoke.py --output-dir out --steps 20 --step-seconds 0.5 [--fail-at 7]
+
+It reads the same job file as the training templates (defaults < --config < flags, unknown keys refused),
+writes smoke.txt to the output dir, prints one TUNEPLAN_PROGRESS line per step (a made-up, falling loss),
+keeps a checkpoint per step under checkpoints/ (a rerun in the same dir resumes after it), and ends with
+metrics.json, resolved_config.json and manifest.json (written last) and the TUNEPLAN_DONE line. Steps:
+--steps, else training.max_steps, else 5; --step-seconds makes a run last a chosen time; --fail-at N makes
+step N fail (exit 1) to test failure handling. Exit codes: 0 done, 2 bad input, 3 --require-resume without a
+checkpoint, 1 anything else. Standard library only (YAML configs need pyyaml): runs in well under a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import hashlib
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+TASK = "smoke"
+METHODS = ("lora", "full", "qlora", "spectrum")  # any: a smoke job may stand in for any training job
+REQUIRED = ("output_dir",)
+FORMATS = dict.fromkeys(("chat", "prompt-completion", "text", "preference", "text-label", "pairs",
+                         "triplets"))
+LIMITS: dict = {}
+
+
+# >>> common: identical in every template (tests/templates checks the copies)
+DEFAULTS = {  # the JobSpec keys, flattened; project/owner/resources/secrets belong to the launcher
+    "name": "job", "task": TASK, "model": None, "method": METHODS[0], "quantization": "none",
+    "output_dir": None, "lora.r": 16, "lora.alpha": 32, "lora.dropout": 0.05, "lora.targets": "all-linear",
+    "spectrum.top_fraction": 0.25, "outputs.merge_adapter": False, "outputs.push_to_hub": None,
+    "data.train": None, "data.eval": None, "data.format": None, "data.examples": None,
+    "data.avg_tokens": None, "training.epochs": 1, "training.seq_len": 1024, "training.micro_batch_size": 2,
+    "training.grad_accum": 8, "training.learning_rate": 2e-4, "training.grad_ckpt": True,
+    "training.attn": "sdpa", "training.optimizer": "adamw", "training.precision": "bf16",
+    "training.packing": False, "training.kernels": "none", "training.max_steps": None,
+    "training.logging_steps": 10, "training.save_steps": 200, "training.eval_steps": None,
+    "training.seed": 42, "training.warmup_ratio": 0.03,
+}
+IGNORED = ("project", "owner", "resources", "secrets")
+CHOICES = {
+    "quantization": ("none", "int8", "nf4", "gptq4"), "training.attn": ("sdpa", "flash", "eager"),
+    "training.optimizer": ("adamw", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit", "adafactor",
+                           "sgd"),
+    "training.precision": ("bf16", "fp16", "fp32"), "training.kernels": ("none", "liger", "unsloth"),
+    "data.format": (None, "chat", "prompt-completion", "text", "preference", "text-label", "pairs",
+                    "triplets"),
+}
+POSITIVE = ("training.epochs", "training.seq_len", "training.micro_batch_size", "training.grad_accum",
+            "training.learning_rate", "training.logging_steps", "training.save_steps", "lora.r", "lora.alpha")
+
+
+class JobError(Exception):
+    code = 1  # exit status; the message is reported as one line
+
+
+class BadInput(JobError):
+    code = 2  # the config or data is wrong; nothing was trained
+
+
+class NoCheckpoint(JobError):
+    code = 3  # --require-resume, but there is no checkpoint to resume from
+
+
+def log(message: str) -> None:
+    """Notes go to stderr, so stdout carries only the TUNEPLAN_* protocol."""
+    print(f"[{TASK}] {message}", file=sys.stderr, flush=True)
+
+
+def emit(kind: str, payload: dict) -> None:
+    """One protocol line, flushed so a launcher tailing the log sees it at once."""
+    print(f"TUNEPLAN_{kind} {json.dumps(payload)}", flush=True)
+
+
+def parse_args(argv: list[str], extra: tuple = ()) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    p.add_argument("--config", type=Path, help="job file (JSON or YAML): the resolved JobSpec")
+    for flag in ("--output-dir", "--model", "--method"):
+        p.add_argument(flag)
+    p.add_argument("--epochs", type=float, dest="training.epochs")
+    p.add_argument("--max-steps", type=int, dest="training.max_steps")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any job key, e.g. training.seq_len=512 (the value is parsed as JSON when it can be)")
+    p.add_argument("--validate-only", action="store_true",
+                   help="check the config, the data and the tokenizer; train nothing")
+    p.add_argument("--require-resume", action="store_true", help="exit 3 unless a checkpoint exists")
+    for flag, kwargs in extra:
+        p.add_argument(flag, **kwargs)
+    return p.parse_args(argv)
+
+
+def read_config_file(path: Path) -> dict:
+    """JSON needs nothing installed; pyyaml is imported only for a YAML file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except OSError as e:
+        raise BadInput(f"cannot read config {path}: {e.strerror}") from e
+    except ImportError as e:
+        raise BadInput("YAML configs need pyyaml (pip install pyyaml); or pass the job as JSON") from e
+    except Exception as e:  # json and yaml parse errors share no base class below Exception
+        raise BadInput(f"{path}: not valid JSON/YAML: {' '.join(str(e).split())[:200]}") from e
+    if not isinstance(data, dict):
+        raise BadInput(f"{path}: expected a mapping at the top level")
+    return {k: v for k, v in data.items() if k not in IGNORED}
+
+
+def flatten(data: dict, where: str, prefix: str = "") -> dict:
+    """Nested mapping -> dotted keys. Unknown keys are refused so a typo never falls back to a default."""
+    flat = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if any(k.startswith(name + ".") for k in DEFAULTS):
+            if not isinstance(value, dict):
+                raise BadInput(f"'{name}' in {where} must be a mapping")
+            flat.update(flatten(value, where, name + "."))
+        elif name in DEFAULTS:
+            flat[name] = value
+        else:
+            near = difflib.get_close_matches(name, DEFAULTS, n=1)
+            hint = f" (did you mean '{near[0]}'?)" if near else ""
+            raise BadInput(f"unknown key '{name}' in {where}{hint}")
+    return flat
+
+
+def resolve_config(args: argparse.Namespace) -> dict:
+    """Defaults < file < flags. Paths in the file are relative to its directory (the bundle's layout)."""
+    cfg = dict(DEFAULTS)
+    if args.config:
+        data, base = flatten(read_config_file(args.config), str(args.config)), args.config.resolve().parent
+        for key in ("data.train", "data.eval", "output_dir", "model"):
+            value = data.get(key)
+            local = isinstance(value, str) and not value.startswith("hub:")
+            if local and (key != "model" or (base / value).is_dir()):  # else a model is a Hub id
+                data[key] = str(base / value)
+        cfg.update(data)
+    cfg.update({k: v for k, v in vars(args).items() if v is not None and k in DEFAULTS})
+    for key, _, text in (item.partition("=") for item in args.set):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text
+        cfg.update(flatten({key: value}, "--set"))
+    return cfg
+
+
+def nested(cfg: dict) -> dict:
+    out: dict = {}
+    for key, value in cfg.items():
+        *parents, leaf = key.split(".")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
+
+
+def validate_config(cfg: dict) -> None:
+    """Checks that need no ML import, so a bad job fails in milliseconds, before anything is paid for."""
+    if cfg["task"] != TASK:
+        raise BadInput(f"this job is for task '{cfg['task']}', but this is the {TASK} template")
+    for key in REQUIRED:
+        if not cfg[key]:
+            raise BadInput(f"'{key}' is required (in the config file or as a flag)")
+    for key, allowed in {"method": METHODS, **CHOICES, **LIMITS}.items():
+        if cfg[key] not in allowed:
+            raise BadInput(f"{key} '{cfg[key]}' is not one of: {', '.join(map(str, allowed))}")
+    if cfg["data.format"] not in (None, *FORMATS):  # the JobSpec's default is "chat", whatever the task
+        log(f"note: data.format '{cfg['data.format']}' is not a {TASK} format; the columns decide")
+        cfg["data.format"] = None
+    for key in (*POSITIVE, "spectrum.top_fraction"):
+        if isinstance(cfg[key], bool) or not isinstance(cfg[key], int | float) or cfg[key] <= 0:
+            raise BadInput(f"{key} must be a positive number, got {cfg[key]!r}")
+    if cfg["spectrum.top_fraction"] > 1:
+        raise BadInput("spectrum.top_fraction must be at most 1")
+
+
+def write_json(path: Path, data) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_manifest(out: Path, skip: str = "checkpoints") -> None:
+    """Written last and atomically, so a manifest means every file it lists is complete. Checkpoints are left
+    out: they are large and only a rerun in the same dir (a resume) needs them."""
+    files = []
+    for path in sorted(p for p in out.rglob("*") if p.is_file()):
+        rel = path.relative_to(out).as_posix()
+        if rel != "manifest.json" and rel.split("/")[0] != skip:
+            with path.open("rb") as f:
+                digest = hashlib.file_digest(f, "sha256").hexdigest()
+            files.append({"path": rel, "bytes": path.stat().st_size, "sha256": digest})
+    write_json(out / "manifest.json", {"files": files, "complete": True, "excluded": [skip]})
+
+
+def prepare_output(out: Path) -> None:
+    """A stale manifest would vouch for a half-rewritten dir, so it goes before anything new is written."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "manifest.json").unlink(missing_ok=True)
+
+
+def find_resume(out: Path, required: bool) -> str | None:
+    """Latest checkpoint that has its trainer_state.json (one cut off mid-write does not)."""
+    found = [p for p in (out / "checkpoints").glob("checkpoint-*")
+             if p.name[11:].isdigit() and (p / "trainer_state.json").is_file()]
+    if not found:
+        if required:
+            raise NoCheckpoint(f"--require-resume: no checkpoint under {out / 'checkpoints'}")
+        return None
+    latest = str(max(found, key=lambda p: int(p.name[11:])))
+    log(f"resuming from {latest}")
+    return latest
+
+
+def on_sigterm(signum, frame) -> None:
+    """Spot preemption sends SIGTERM: end like any failure (exit 1, a done line) so the launcher can rerun."""
+    raise JobError("terminated by SIGTERM; rerun with the same output dir to resume from the last checkpoint")
+
+
+def run(main) -> None:
+    """Every outcome becomes an exit code, one stderr line, and the final TUNEPLAN_DONE line."""
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        main(sys.argv[1:])
+        emit("DONE", {"ok": True})
+        return
+    except JobError as e:
+        code, message = e.code, " ".join(str(e).split())
+    except KeyboardInterrupt:
+        code, message = 1, "interrupted"
+    except Exception as e:  # noqa: BLE001 - the one place that reports unexpected failures, with a traceback
+        traceback.print_exc()
+        code, message = 1, " ".join(f"{type(e).__name__}: {e}".split())[:400]
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    emit("DONE", {"ok": False, "error": message})
+    sys.exit(code)
+# <<< common
+
+
+EXTRA_FLAGS = (
+    ("--steps", {"type": int, "help": "number of steps (default: training.max_steps, else 5)"}),
+    ("--step-seconds", {"type": float, "default": 0.0, "help": "sleep per step, to make a run last"}),
+    ("--fail-at", {"type": int, "help": "fail at this step with exit code 1"}),
+)
+
+
+def save_checkpoint(out: Path, step: int) -> None:
+    """Like a trainer's: the state file is written last, and only the newest checkpoint is kept."""
+    ckpt = out / "checkpoints" / f"checkpoint-{step}"
+    ckpt.mkdir(parents=True, exist_ok=True)
+    write_json(ckpt / "trainer_state.json", {"global_step": step})
+    for old in (out / "checkpoints").glob("checkpoint-*"):
+        if old != ckpt:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def main(argv: list[str]) -> None:
+    started, args = time.monotonic(), parse_args(argv, EXTRA_FLAGS)
+    cfg = resolve_config(args)
+    validate_config(cfg)
+    out, steps = Path(cfg["output_dir"]), args.steps or cfg["training.max_steps"] or 5
+    if args.validate_only:
+        print(f"validate-only: ok {json.dumps({'steps': steps})}", flush=True)
+        return
+    resume = find_resume(out, args.require_resume)
+    first = json.loads((Path(resume) / "trainer_state.json").read_text())["global_step"] if resume else 0
+    prepare_output(out)
+    (out / "smoke.txt").write_text(f"tuneplan smoke job '{cfg['name']}': {steps} steps\n", encoding="utf-8")
+    loss = None
+    for step in range(first + 1, steps + 1):
+        time.sleep(args.step_seconds)
+        if step == args.fail_at:
+            raise JobError(f"forced failure at step {step} (--fail-at)")
+        save_checkpoint(out, step)
+        loss = round(2.0 / step**0.5, 4)
+        elapsed = time.monotonic() - started
+        emit("PROGRESS", {"step": step, "total_steps": steps, "epoch": round(step / steps, 4), "loss": loss,
+                          "lr": cfg["training.learning_rate"], "tokens_per_s": 0.0,
+                          "eta_s": round(elapsed / (step - first) * (steps - step))})
+    write_json(out / "metrics.json", {
+        "task": TASK, "method": cfg["method"], "train": {"train_loss": loss, "steps": steps}, "eval": {},
+        "resumed_from": resume, "wall_s": round(time.monotonic() - started, 3), "tokens": 0,
+        "tokens_per_s": 0.0, "peak_mem_allocated_gib": None, "peak_mem_reserved_gib": None, "device": "cpu",
+    })
+    write_json(out / "resolved_config.json", nested(cfg))
+    write_manifest(out)
+
+
+if __name__ == "__main__":
+    run(main)
