@@ -63,7 +63,7 @@ class SpectrumSettings(_Strict):
 class DataSettings(_Strict):
     train: str | None = None
     eval: str | None = None
-    format: DataFormat = "chat"
+    format: DataFormat | None = None  # None: the task's natural format (chat, preference, text-label, pairs)
     examples: PositiveInt | None = None
     avg_tokens: PositiveInt | None = None
 
@@ -81,6 +81,11 @@ class TrainingSettings(_Strict):
     packing: bool = False
     kernels: Kernels = "none"
     max_steps: PositiveInt | None = None
+    logging_steps: PositiveInt | None = None
+    save_steps: PositiveInt | None = None
+    eval_steps: PositiveInt | None = None
+    warmup_ratio: float | None = Field(None, ge=0.0, lt=1.0)
+    seed: int | None = None
 
 
 class ResourceSettings(_Strict):
@@ -123,6 +128,12 @@ class JobSpec(_Strict):
         if not re.fullmatch(r"[a-z0-9-]{1,40}", value):
             raise ValueError("must be 1-40 characters of a-z, 0-9 and '-' (run ids are derived from it)")
         return value
+
+    @property
+    def data_format(self) -> str:
+        """The data format, defaulting to what the task reads."""
+        defaults = {"sft": "chat", "dpo": "preference", "classify": "text-label", "embed": "pairs", "smoke": "text"}
+        return self.data.format or defaults[self.task]
 
     @property
     def effective_quantization(self) -> str:

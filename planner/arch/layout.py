@@ -131,14 +131,13 @@ class Architecture:
         return self.num_heads * self.head_dim
 
     def linears_matching(self, targets: tuple[str, ...] | None) -> list[LinearSpec]:
-        """The block linears a LoRA target list selects (``None`` = PEFT's 'all-linear')."""
+        """The block linears a LoRA target list selects (``None`` = PEFT's 'all-linear': every linear of
+        a block, the MoE router and the experts included (PEFT ≥ 0.18 wraps fused expert weights))."""
         if targets is None:
-            return [lin for lin in self.layer_linears if lin.experts == 1 and lin.name not in ROUTER_NAMES]
+            return list(self.layer_linears)
         wanted = set(targets)
         return [lin for lin in self.layer_linears if lin.name in wanted or _alias(lin.name) & wanted]
 
-
-ROUTER_NAMES = frozenset({"gate", "router"})
 
 _TARGET_ALIASES = {
     "qkv_proj": {"q_proj", "k_proj", "v_proj", "q", "k", "v"},

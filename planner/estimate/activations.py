@@ -115,8 +115,18 @@ def _mlp_bytes(arch: Architecture, profile: StackProfile, block: BlockTraining, 
         inter, share = expert.out_features, arch.experts_per_token
     if arch.gated_mlp:
         kept = 2 if profile.fused_elementwise else 3  # silu input, silu output, up output
-        return share * kept * c * inter + (FP32 * arch.num_experts if arch.is_moe else 0)
+        return share * kept * c * inter + (_moe_routing_bytes(arch, block, c, inter) if arch.is_moe else 0)
     return share * c * inter  # GELU keeps its input; its output is the fc2 input
+
+
+def _moe_routing_bytes(arch: Architecture, block: BlockTraining, c: int, inter: int) -> float:
+    """Per token, an MoE block keeps fp32 router probabilities and, for each of its k experts, the
+    expert output it weights; when expert weights train (full, or PEFT's merged LoRA delta) each expert
+    also keeps its gathered input and its down-projection input (traced on Qwen3-MoE)."""
+    experts_train = any(lin.experts > 1 and (lin.name in block.trainable or lin.name in block.lora_wrapped)
+                        for lin in arch.layer_linears)
+    per_expert = c * arch.hidden_size + (c * (arch.hidden_size + inter) if experts_train else 0)
+    return FP32 * arch.num_experts + arch.experts_per_token * per_expert
 
 
 def _linear_input_bytes(arch: Architecture, block: BlockTraining, c: int) -> float:
@@ -131,11 +141,18 @@ def _linear_input_bytes(arch: Architecture, block: BlockTraining, c: int) -> flo
 
 def _lora_bytes(arch: Architecture, setup: TrainingSetup, profile: StackProfile,
                 block: BlockTraining, c: int) -> float:
-    """PEFT: each adapted layer casts its input to the adapter dtype (a copy when dtypes differ),
-    dropout keeps a mask and its output; lora_B keeps lora_A's r-wide output."""
+    """What LoRA adds: lora_B keeps lora_A's r-wide output; each adapted layer keeps a copy of its input.
+
+    PEFT casts the input to the fp32 adapter dtype; with dropout > 0 dropout keeps a 1-byte mask, and
+    autocast casts the result back to 16 bits for lora_A's matmul, which keeps that copy (traced:
+    1 + 2 bytes per input element and adapted layer). Without a dtype change and without dropout,
+    lora_A keeps the very tensor the block already has: one copy per input group.
+    """
     if not block.lora_wrapped:
         return 0.0
-    wrapped = [lin for lin in arch.layer_linears if lin.name in block.lora_wrapped]
+    # Fused expert weights get their LoRA delta added to the weight itself (a per-block, not per-token,
+    # cost: see params.expert_delta_bytes); only ordinary linears keep per-token adapter inputs.
+    wrapped = [lin for lin in arch.layer_linears if lin.name in block.lora_wrapped and lin.experts == 1]
     total = float(len(wrapped) * profile.adapter_bytes * setup.lora_r)
     casts = profile.adapter_bytes != c
     seen_groups: set[str] = set()
@@ -143,12 +160,11 @@ def _lora_bytes(arch: Architecture, setup: TrainingSetup, profile: StackProfile,
         group = input_group(lin)
         shared = profile.lora_dropout_per_group and group in seen_groups
         seen_groups.add(group)
-        if shared:
-            continue
-        if profile.lora_dropout:
-            total += (MASK + profile.adapter_bytes) * lin.in_features
-        elif casts:
-            total += profile.adapter_bytes * lin.in_features
+        kept = c if setup.autocast or not casts else profile.adapter_bytes  # without autocast: fp32 copy
+        if profile.lora_dropout and not shared:
+            total += (MASK + kept) * lin.in_features
+        elif casts and not profile.lora_dropout:
+            total += kept * lin.in_features
     if not profile.lora_dropout and not casts:
         frozen_groups = {input_group(lin) for lin in wrapped if lin.name not in block.trainable}
         widths = {input_group(lin): lin.in_features for lin in wrapped}

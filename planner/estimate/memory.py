@@ -1,10 +1,10 @@
 """Peak training memory per GPU, where it falls, and its breakdown.
 
-The peak is the largest of three moments of a steady-state step (optimizer state already exists):
+The peak is the larger of two moments of a steady-state step (optimizer state already exists):
   * start of backward: weights + state + every saved activation + the loss's logits buffers
     (plus gradients when accumulation keeps them between micro-batches),
-  * end of backward: weights + state + all gradients,
-  * optimizer step: end of backward + the optimizer's temporaries.
+  * end of backward / optimizer step: weights + state + all gradients + the scratch of that moment
+    (tied-embedding gradient sums, the optimizer's temporaries).
 For the Hugging Face stack the first one usually wins, which is why "weights + grads + 2×Adam +
 activations" over-states some runs and under-states others.
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from planner.arch import Architecture
 from planner.estimate import constants as K
 from planner.estimate.activations import BlockTraining, block_bytes_per_token, compute_bytes
-from planner.estimate.params import StaticMemory, block_training, static_memory
+from planner.estimate.params import StaticMemory, block_training, expert_delta_bytes, static_memory
 from planner.estimate.profiles import StackProfile, stack_profile
 from planner.estimate.setup import TrainingSetup
 from planner.units import GIB
@@ -29,6 +29,10 @@ CUDA_CONTEXT_BYTES = 1.0 * GIB
 # Allocations every training process makes besides the model's tensors (cuBLAS/cuDNN workspaces taken
 # through the caching allocator, RNG state, dataloader pinned buffers on the device): calibrated.
 WORKSPACE_BYTES = 0.5 * GIB
+# While a checkpointed block runs backward, its recomputed activations and the gradients flowing
+# through it (input grads, MLP/attention grads) coexist: the gradient buffers are about this share of
+# the block's saved bytes (fitted on the checkpointed rows of bench/results/trace_grid.csv).
+BLOCK_BACKWARD_TRANSIENT = 0.5
 # PyTorch's caching allocator reserves more than it hands out (block rounding, fragmentation):
 # max_memory_reserved / max_memory_allocated on training steps (calibrated).
 ALLOCATOR_RESERVE_FRACTION = 0.08
@@ -68,24 +72,44 @@ def block_inventory(arch: Architecture, setup: TrainingSetup, profile: StackProf
 
 
 def activation_bytes(arch: Architecture, setup: TrainingSetup, profile: StackProfile,
-                     per_block: float) -> float:
-    """All saved activations of one micro-batch at the start of backward."""
+                     per_block: float, logits: float) -> tuple[float, float]:
+    """Saved activations and logits buffers alive together at the peak of backward, per micro-batch.
+
+    Without checkpointing everything is saved when the loss's backward runs. With it, only block
+    inputs are kept, and the peak is either that moment (logits buffers alive) or a block's
+    backward: its recomputed activations plus the gradients flowing through it.
+    """
     tokens = setup.tokens_per_micro_batch
     c = compute_bytes(setup)
     trains_head = setup.method == "full"
     outside_blocks = K.FP32 * arch.hidden_size + (c * arch.hidden_size if trains_head else 0) + 8
+    fixed = expert_delta_bytes(arch, setup)
     if not setup.grad_ckpt:
-        return tokens * (arch.num_layers * per_block + outside_blocks)
+        return tokens * (arch.num_layers * per_block + outside_blocks) + arch.num_layers * fixed, logits
     kept_layers = 2 if profile.offload_checkpoints else arch.num_layers
-    checkpoint_inputs = kept_layers * c * arch.hidden_size
-    return tokens * (checkpoint_inputs + per_block + outside_blocks)
+    kept = tokens * (kept_layers * c * arch.hidden_size + outside_blocks)
+    passes = 2 if setup.task == "embed" else 1  # anchor and positive are recomputed one pass at a time
+    recompute = tokens / passes * per_block * (1 + BLOCK_BACKWARD_TRANSIENT) + fixed
+    if recompute > logits:
+        return kept + recompute, 0.0
+    return kept, logits
 
 
 def logits_bytes(arch: Architecture, setup: TrainingSetup, profile: StackProfile) -> float:
-    """Loss-time buffers the size of the logits (causal LMs only; classifier heads are tiny)."""
+    """Loss-time buffers the size of the logits (causal LMs only; classifier heads are tiny).
+
+    TRL's fused LM head never builds the logits, but its backward accumulates the gradients of the
+    hidden states and (when the head trains) of the head's weight in fp32.
+    """
     if not arch.is_causal:
         return 0.0
-    return setup.tokens_per_micro_batch * arch.vocab_size * profile.logits_bytes_per_element
+    tokens = setup.tokens_per_micro_batch
+    total = tokens * arch.vocab_size * profile.logits_bytes_per_element
+    if setup.fused_lm_head and setup.kernels == "none":
+        total += K.FP32 * tokens * arch.hidden_size
+        if setup.method == "full":
+            total += K.FP32 * arch.vocab_size * arch.hidden_size / setup.shards
+    return total
 
 
 def autocast_weight_copies(arch: Architecture, setup: TrainingSetup) -> float:
@@ -100,7 +124,26 @@ def optimizer_temporaries(setup: TrainingSetup, profile: StackProfile, static: S
     """Parameter-sized scratch tensors of the optimizer step (foreach AdamW keeps one set)."""
     if setup.optimizer != "adamw" or setup.optimizer_in_backward or setup.sharding in ("zero2", "zero3"):
         return 0.0
+    if setup.optimizer_impl == "loop":  # one parameter at a time: a scratch the size of the largest one
+        return static.largest_trainable_params * static.param_bytes
     return profile.optimizer_temp_fraction * static.gradients
+
+
+def end_of_backward_transients(arch: Architecture, setup: TrainingSetup, static: StaticMemory) -> float:
+    """Scratch that exists only around the end of backward or inside the optimizer step.
+
+    * Tied input/output embeddings that train get two gradients (LM head, embedding lookup) that
+      autograd sums: for a moment both partial gradients and their sum exist (traced).
+    * transformers' Adafactor updates each parameter in fp32: a bf16 weight needs fp32 copies of the
+      weight, its gradient and the update (12 bytes per element of the largest matrix, traced).
+    """
+    total = 0.0
+    if arch.tie_embeddings and arch.is_causal and setup.method == "full":
+        total += 2 * arch.vocab_size * arch.hidden_size * static.param_bytes / setup.shards
+    if setup.optimizer == "adafactor":
+        per_element = 12 if static.param_bytes == 2 else 8
+        total = max(total, static.largest_trainable_params * per_element / setup.shards)
+    return total
 
 
 def estimate_memory(arch: Architecture, setup: TrainingSetup) -> MemoryEstimate:
@@ -108,8 +151,8 @@ def estimate_memory(arch: Architecture, setup: TrainingSetup) -> MemoryEstimate:
     profile = stack_profile(setup)
     static = static_memory(arch, setup, profile)
     inventory = block_inventory(arch, setup, profile)
-    acts = activation_bytes(arch, setup, profile, sum(inventory.values()))
-    logits = logits_bytes(arch, setup, profile)
+    acts, logits = activation_bytes(arch, setup, profile, sum(inventory.values()),
+                                    logits_bytes(arch, setup, profile))
     reference = static.weights if setup.task == "dpo" and setup.method in ("full", "spectrum") else 0.0
     amp_copies = autocast_weight_copies(arch, setup)
     resident = static.weights + reference + static.adapter + static.optimizer + static.gathered
@@ -117,8 +160,9 @@ def estimate_memory(arch: Architecture, setup: TrainingSetup) -> MemoryEstimate:
     final_grads = 0.0 if setup.optimizer_in_backward else static.gradients
     phases = {
         "start of backward": dict(grads=grads_kept + static.ddp_buckets, acts=acts + amp_copies, logits=logits),
-        "optimizer step": dict(grads=final_grads + static.ddp_buckets + optimizer_temporaries(setup, profile, static),
-                               acts=0.0, logits=0.0),
+        "end of backward": dict(grads=final_grads + static.ddp_buckets + max(
+            optimizer_temporaries(setup, profile, static), end_of_backward_transients(arch, setup, static)),
+            acts=0.0, logits=0.0),
     }
     phase = max(phases, key=lambda p: sum(phases[p].values()))
     at_peak = phases[phase]

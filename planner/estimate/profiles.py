@@ -37,7 +37,7 @@ LITGPT_LOGITS_BYTES = 4.0
 TORCHTUNE_CHUNKED_LOGITS_BYTES = 6.0
 COMPILED_LOGITS_BYTES = 10.0
 COMPILED_CHUNKED_LOGITS_BYTES = 2.0
-# Liger / Unsloth fused linear cross-entropy: logits exist one chunk at a time (negligible at real sizes).
+# Liger / Unsloth fused linear cross-entropy and TRL's fused LM head: logits exist one tile at a time.
 FUSED_CE_LOGITS_BYTES = 0.25
 
 
@@ -56,9 +56,11 @@ def stack_profile(setup: TrainingSetup) -> StackProfile:
         # Its bitsandbytes 4-bit layers (Lightning's precision plugin, 2024) each kept an fp32 copy of
         # their input: calibrated on the config hub's QLoRA-vs-LoRA pairs (same batch, same settings).
         return StackProfile(2, setup.lora_dropout > 0, True, False, LITGPT_LOGITS_BYTES, False, 4, True, 1.0)
-    logits = FUSED_CE_LOGITS_BYTES if fused_kernels else HF_LOGITS_BYTES
+    logits = FUSED_CE_LOGITS_BYTES if fused_kernels or setup.fused_lm_head else HF_LOGITS_BYTES
     dropout = setup.lora_dropout > 0 and setup.kernels != "unsloth"
     adapter = 2 if setup.kernels == "unsloth" else 4
     # The HF Trainer defaults to fused AdamW (no temporaries). Published 4-bit runs mostly used
     # bitsandbytes releases that kept each 4-bit layer's input; keeping it leans safe (+1 input per layer).
-    return StackProfile(adapter, dropout, False, fused_kernels, logits, setup.kernels == "unsloth", 2, False, 0.0)
+    temporaries = {"fused": 0.0, "foreach": 1.0, "loop": 0.0}[setup.optimizer_impl]
+    return StackProfile(adapter, dropout, False, fused_kernels, logits, setup.kernels == "unsloth", 2, False,
+                        temporaries)

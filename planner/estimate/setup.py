@@ -45,6 +45,9 @@ class TrainingSetup:
     gpus: int = 1
     sharding: str = "none"
     framework: str = "hf"
+    fused_lm_head: bool = False  # TRL >= 1.0 SFT/DPO: log-probs in tiles, no (tokens × vocab) logits
+    optimizer_impl: str = "fused"  # fused (HF Trainer default on CUDA) | foreach | loop
+    autocast: bool = True  # HF Trainer with bf16/fp16 runs the forward under CUDA autocast
     chunked_ce: bool = False
     optimizer_in_backward: bool = False
     activation_offload: bool = False
@@ -103,7 +106,7 @@ def setup_from_spec(spec: "JobSpec") -> TrainingSetup:
     if gpus > 1 and sharding == "none":
         sharding = "ddp"
     return TrainingSetup(
-        task=spec.task, method=spec.method, quant=spec.effective_quantization, precision=t.precision,
+        fused_lm_head=spec.task in ("sft", "dpo"), task=spec.task, method=spec.method, quant=spec.effective_quantization, precision=t.precision,
         optimizer=t.optimizer, seq_len=t.seq_len, micro_batch=t.micro_batch_size, grad_accum=t.grad_accum,
         grad_ckpt=t.grad_ckpt, attn=t.attn, packing=t.packing, lora_r=spec.lora.r,
         lora_targets=spec.lora.target_tuple(), lora_dropout=spec.lora.dropout,

@@ -1,0 +1,45 @@
+"""What each launcher can do, declared as data (never discovered by trying a launch).
+
+``launchable`` on a candidate is read from this one table. A launcher that has not been built yet says
+so with a human reason; when its issue lands, its row changes here and nothing else does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LauncherCapability:
+    """One launcher: whether the project can run jobs through it yet, and its limits."""
+
+    name: str
+    built: bool
+    why_not_built: str
+    spot: bool
+    max_gpus_per_node: int
+    multi_node: bool
+
+
+CAPABILITIES: dict[str, LauncherCapability] = {
+    cap.name: cap for cap in (
+        LauncherCapability("local", False, "the local launcher is not built yet (a later issue)", False, 8, False),
+        LauncherCapability("skypilot", False, "the SkyPilot launcher is not built yet (a later issue)", True, 8, False),
+        LauncherCapability("runpod", False, "the RunPod launcher is not built yet (a later issue)", True, 8, False),
+        LauncherCapability("modal", False, "the Modal launcher is not built yet (a later issue)", False, 8, False),
+    )
+}
+
+
+def launchable(launcher: str, gpus: int, spot: bool) -> tuple[bool, str]:
+    """(can the project run this configuration now?, why not) — from the table above."""
+    cap = CAPABILITIES.get(launcher)
+    if cap is None:
+        return False, f"no launcher named {launcher}"
+    if gpus > cap.max_gpus_per_node and not cap.multi_node:
+        return False, f"{gpus} GPUs need several nodes; {launcher} runs one node of up to {cap.max_gpus_per_node}"
+    if spot and not cap.spot:
+        return False, f"{launcher} has no spot/interruptible machines"
+    if not cap.built:
+        return False, cap.why_not_built
+    return True, ""
