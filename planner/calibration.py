@@ -139,6 +139,7 @@ def row_to_case(row: dict[str, str]) -> Case:
         grad_ckpt=_yes(row.get("grad_ckpt", "")), attn=_ATTN.get(row.get("attn", "sdpa").strip().lower(), "sdpa"),
         packing=_yes(row.get("packed", "")), lora_r=_int(row.get("lora_rank", ""), 16), lora_targets=targets,
         lora_dropout=0.0 if framework == "torchtune" else 0.05, lora_on_head=on_head, gpus=gpus,
+        fused_lm_head=False,  # published runs predate TRL's fused LM head: they built the full logits
         sharding=("ddp" if gpus > 1 else "none") if sharding == "none" else sharding, framework=framework,
         chunked_ce=_yes(row.get("chunked_ce", "")), optimizer_in_backward=_yes(row.get("opt_in_bwd", "")),
         activation_offload="activation" in row.get("offload", "").lower(), compiled=compiled,

@@ -26,6 +26,7 @@ class ResolvedModel:
     arch: Architecture
     gated: bool = False
     params_reported: int | None = None
+    config: dict[str, Any] | None = None  # the HF config the architecture came from (for --trace)
 
     @property
     def params_total(self) -> int:
@@ -48,7 +49,8 @@ def resolve_local(name: str) -> ResolvedModel | None:
 
 def from_catalog(entry: CatalogModel) -> ResolvedModel:
     arch = architecture_from_config(entry.config, source=entry.hf_id)
-    return ResolvedModel(entry.hf_id, "catalog", arch, gated=entry.gated, params_reported=entry.params_total)
+    return ResolvedModel(entry.hf_id, "catalog", arch, gated=entry.gated, params_reported=entry.params_total,
+                         config=entry.config)
 
 
 def from_config_path(path: Path) -> ResolvedModel:
@@ -61,13 +63,14 @@ def from_config_path(path: Path) -> ResolvedModel:
     except json.JSONDecodeError as exc:
         raise BadInput(f"{config_path}: malformed JSON ({exc.msg} at line {exc.lineno})") from None
     model_id = str(config.get("_name_or_path") or path.name) if isinstance(config, dict) else path.name
-    return ResolvedModel(model_id, str(config_path), architecture_from_config(config, str(config_path)))
+    return ResolvedModel(model_id, str(config_path), architecture_from_config(config, str(config_path)),
+                         config=config)
 
 
 def from_hub_config(model_id: str, config: dict[str, Any], params_reported: int | None, gated: bool) -> ResolvedModel:
     """(c) a config.json fetched from the Hub, with the safetensors total when the Hub reports one."""
     arch = architecture_from_config(config, source=f"hub:{model_id}")
-    return ResolvedModel(model_id, "hub", arch, gated=gated, params_reported=params_reported)
+    return ResolvedModel(model_id, "hub", arch, gated=gated, params_reported=params_reported, config=config)
 
 
 def unknown_model(name: str, why: str = "") -> NotFound:

@@ -54,7 +54,8 @@ def _attention(n: Norm, qkv_bias: bool, o_bias: bool, fused: str | None = None) 
     return qkv + [LinearSpec("o_proj", q_dim, hidden, o_bias)]
 
 
-def _gated_mlp(hidden: int, inter: int, bias: bool = False, experts: int = 1, names=("gate_proj", "up_proj", "down_proj")) -> list[LinearSpec]:
+def _gated_mlp(hidden: int, inter: int, bias: bool = False, experts: int = 1,
+               names=("gate_proj", "up_proj", "down_proj")) -> list[LinearSpec]:
     gate, up, down = names
     return [
         LinearSpec(gate, hidden, inter, bias, experts),

@@ -75,7 +75,8 @@ def _spec(row: dict[str, str], names: dict[str, str]) -> GpuSpec:
     return GpuSpec(
         name=name, vendor=row["vendor"], architecture=row["architecture"],
         memory_gb=float(row["memory_gb"]), smi_memory_gib=round(int(names["nvidia_smi_mib"]) * MIB / GIB, 2),
-        bandwidth_gb_s=bandwidth, bf16_tflops=bf16, fp16_tflops=opt_float(row["fp16_dense_tflops"]) or (bf16 if assumed else None),
+        bandwidth_gb_s=bandwidth, bf16_tflops=bf16,
+        fp16_tflops=opt_float(row["fp16_dense_tflops"]) or (bf16 if assumed else None),
         fp8_tflops=opt_float(row["fp8_dense_tflops"]), tdp_watts=opt_float(row["tdp_watts"]),
         consumer=row["consumer_or_datacenter"] == "consumer", msrp_usd=opt_float(row["msrp_usd"]),
         street_usd=opt_float(row["street_buy_price_usd"]), street_price_date=row["price_date"],

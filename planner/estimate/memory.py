@@ -28,14 +28,19 @@ BREAKDOWN_KEYS = ("weights", "adapter", "gradients", "optimizer", "activations",
 CUDA_CONTEXT_BYTES = 1.0 * GIB
 # Allocations every training process makes besides the model's tensors (cuBLAS/cuDNN workspaces taken
 # through the caching allocator, RNG state, dataloader pinned buffers on the device): calibrated.
-WORKSPACE_BYTES = 0.5 * GIB
+WORKSPACE_BYTES = 0.75 * GIB
 # While a checkpointed block runs backward, its recomputed activations and the gradients flowing
 # through it (input grads, MLP/attention grads) coexist: the gradient buffers are about this share of
 # the block's saved bytes (fitted on the checkpointed rows of bench/results/trace_grid.csv).
 BLOCK_BACKWARD_TRANSIENT = 0.5
 # PyTorch's caching allocator reserves more than it hands out (block rounding, fragmentation):
 # max_memory_reserved / max_memory_allocated on training steps (calibrated).
-ALLOCATOR_RESERVE_FRACTION = 0.08
+ALLOCATOR_RESERVE_FRACTION = 0.12
+# On a GPU the activation and logits terms run above the tensor accounting that the meta-device
+# traces check: flash-attention's backward keeps fp32 accumulators, cuBLAS/cuDNN take workspaces, and
+# the many short-lived blocks of varying shape are where the allocator wastes most. Calibrated on
+# the public measurements (tests/fixtures/measured-public.csv); the traces are compared without it.
+CUDA_ACTIVATION_OVERHEAD = 0.20
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ class MemoryEstimate:
     phase: str
     static: StaticMemory
     activations_per_token_block: dict[str, float]
+    tensors: float
     notes: tuple[str, ...] = field(default=())
 
     def in_view(self, metric: str) -> float:
@@ -105,7 +111,7 @@ def logits_bytes(arch: Architecture, setup: TrainingSetup, profile: StackProfile
         return 0.0
     tokens = setup.tokens_per_micro_batch
     total = tokens * arch.vocab_size * profile.logits_bytes_per_element
-    if setup.fused_lm_head and setup.kernels == "none":
+    if setup.uses_fused_lm_head and setup.kernels == "none":
         total += K.FP32 * tokens * arch.hidden_size
         if setup.method == "full":
             total += K.FP32 * arch.vocab_size * arch.hidden_size / setup.shards
@@ -167,7 +173,7 @@ def estimate_memory(arch: Architecture, setup: TrainingSetup) -> MemoryEstimate:
     phase = max(phases, key=lambda p: sum(phases[p].values()))
     at_peak = phases[phase]
     tensors = resident + sum(at_peak.values())
-    allocated = tensors + WORKSPACE_BYTES
+    allocated = tensors + CUDA_ACTIVATION_OVERHEAD * (at_peak["acts"] + at_peak["logits"]) + WORKSPACE_BYTES
     reserved = allocated * (1 + ALLOCATOR_RESERVE_FRACTION)
     smi = reserved + CUDA_CONTEXT_BYTES
     breakdown = {
@@ -182,4 +188,4 @@ def estimate_memory(arch: Architecture, setup: TrainingSetup) -> MemoryEstimate:
     notes = static.notes
     if setup.task == "dpo" and reference:
         notes += ("dpo: a frozen reference copy of the model is held beside the policy",)
-    return MemoryEstimate(allocated, reserved, smi, breakdown, phase, static, inventory, notes)
+    return MemoryEstimate(allocated, reserved, smi, breakdown, phase, static, inventory, tensors, notes)

@@ -120,7 +120,8 @@ def optimizer_bytes(arch: Architecture, setup: TrainingSetup, trainable: int, pa
     if opt == "adamw_8bit":
         return trainable * K.BNB_8BIT_STATE_BYTES, None
     if opt in ("paged_adamw_8bit", "paged_adamw_32bit"):
-        return trainable * K.PAGED_STATES_ON_GPU, f"{opt}: optimizer state is paged (CUDA unified memory) and not counted on the GPU"
+        note = f"{opt}: optimizer state is paged (CUDA unified memory) and not counted on the GPU"
+        return trainable * K.PAGED_STATES_ON_GPU, note
     if opt == "adafactor":
         return _adafactor_bytes(arch, setup, trainable), None
     return 0.0, None  # plain SGD without momentum

@@ -56,7 +56,7 @@ def stack_profile(setup: TrainingSetup) -> StackProfile:
         # Its bitsandbytes 4-bit layers (Lightning's precision plugin, 2024) each kept an fp32 copy of
         # their input: calibrated on the config hub's QLoRA-vs-LoRA pairs (same batch, same settings).
         return StackProfile(2, setup.lora_dropout > 0, True, False, LITGPT_LOGITS_BYTES, False, 4, True, 1.0)
-    logits = FUSED_CE_LOGITS_BYTES if fused_kernels or setup.fused_lm_head else HF_LOGITS_BYTES
+    logits = FUSED_CE_LOGITS_BYTES if fused_kernels or setup.uses_fused_lm_head else HF_LOGITS_BYTES
     dropout = setup.lora_dropout > 0 and setup.kernels != "unsloth"
     adapter = 2 if setup.kernels == "unsloth" else 4
     # The HF Trainer defaults to fused AdamW (no temporaries). Published 4-bit runs mostly used

@@ -45,7 +45,9 @@ class TrainingSetup:
     gpus: int = 1
     sharding: str = "none"
     framework: str = "hf"
-    fused_lm_head: bool = False  # TRL >= 1.0 SFT/DPO: log-probs in tiles, no (tokens × vocab) logits
+    # TRL >= 1.0 SFT/DPO trainers (tuneplan's templates) score tokens in tiles and never hold the
+    # (tokens × vocab) logits; None = what the templates do for the task.
+    fused_lm_head: bool | None = None
     optimizer_impl: str = "fused"  # fused (HF Trainer default on CUDA) | foreach | loop
     autocast: bool = True  # HF Trainer with bf16/fp16 runs the forward under CUDA autocast
     chunked_ce: bool = False
@@ -56,6 +58,12 @@ class TrainingSetup:
     @property
     def is_lora(self) -> bool:
         return self.method in ("lora", "qlora")
+
+    @property
+    def uses_fused_lm_head(self) -> bool:
+        if self.fused_lm_head is None:
+            return self.framework == "hf" and self.task in ("sft", "dpo")
+        return self.fused_lm_head
 
     @property
     def tokens_per_micro_batch(self) -> int:
@@ -106,7 +114,8 @@ def setup_from_spec(spec: "JobSpec") -> TrainingSetup:
     if gpus > 1 and sharding == "none":
         sharding = "ddp"
     return TrainingSetup(
-        fused_lm_head=spec.task in ("sft", "dpo"), task=spec.task, method=spec.method, quant=spec.effective_quantization, precision=t.precision,
+        task=spec.task, method=spec.method,
+        quant=spec.effective_quantization, precision=t.precision,
         optimizer=t.optimizer, seq_len=t.seq_len, micro_batch=t.micro_batch_size, grad_accum=t.grad_accum,
         grad_ckpt=t.grad_ckpt, attn=t.attn, packing=t.packing, lora_r=spec.lora.r,
         lora_targets=spec.lora.target_tuple(), lora_dropout=spec.lora.dropout,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from planner.arch import Architecture
 from planner.estimate.devices import PCIE_HOST_GB_S, ComputeTarget
 from planner.estimate.flops import StepFlops, flops_per_token
-from planner.estimate.params import base_weight_bytes, lora_params, trainable_params
+from planner.estimate.params import base_weight_bytes, trainable_params
 from planner.estimate.setup import TrainingSetup
 
 # Kernels an eager HF decoder block launches per forward (RMSNorm ≈ 8 ops ×2, rotary ≈ 10, projections,
