@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from planner.catalog.gpus import GpuSpec, find_gpu
-from planner.catalog.prices import PriceRow
+from planner.catalog.prices import PriceRow, rate_text
 from planner.errors import BadInput
 from planner.estimate.setup import TrainingSetup
 from planner.models import resolve_local
@@ -101,10 +101,10 @@ class RentVsBuy:
             "gpu": self.gpu, "years": self.years, "months": self.years * 12,
             "own": {"purchase_usd": str(o.purchase_usd), "purchase_source": o.purchase_source,
                     "host_usd": str(o.host_usd), "resale_pct": str(o.resale_pct), "resale_usd": str(o.resale_usd),
-                    "power_watts": round(o.power_watts, 1), "kwh_usd": str(o.kwh_usd),
+                    "power_watts": round(o.power_watts, 1), "kwh_usd": rate_text(o.kwh_usd),
                     "hours_per_month": round(self.own_hours_per_month, 2), "usd_per_month": str(self.own_usd_per_month)},
             "rent": {"provider": r.provider, "cloud": r.cloud, "gpu": r.gpu, "gpus": r.gpus, "spot": r.spot,
-                     "region": r.region, "usd_per_hour": str(r.cost.usd_per_hour), "price_source": r.price_source,
+                     "region": r.region, "usd_per_hour": rate_text(r.cost.usd_per_hour), "price_source": r.price_source,
                      "price_as_of": r.price_as_of.isoformat(), "price_approx": r.price_approx,
                      "hours_per_month": round(self.rent_hours_per_month, 2), "usd_per_month": str(self.rent_usd_per_month)},
             "basis": self.basis, "break_even_month": self.series.break_even_month, "verdict": self.verdict,

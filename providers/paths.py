@@ -17,3 +17,13 @@ def cache_dir() -> Path:
         path = Path(platformdirs.user_cache_dir("tuneplan"))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def config_dir() -> Path:
+    """``TUNEPLAN_CONFIG_DIR`` or the platform's user config dir (not created: settings are optional)."""
+    override = os.environ.get("TUNEPLAN_CONFIG_DIR")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("tuneplan"))

@@ -11,6 +11,7 @@ import pytest
 def _isolated_dirs(tmp_path_factory, monkeypatch):
     base = tmp_path_factory.mktemp("tuneplan-home")
     monkeypatch.setenv("TUNEPLAN_CACHE_DIR", str(base / "cache"))
+    monkeypatch.setenv("TUNEPLAN_CONFIG_DIR", str(base / "config"))  # never the user's settings.yaml
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     # No real Hub: a lookup that escapes the fake server fails fast instead of hanging.

@@ -82,10 +82,14 @@ def test_paged_optimizer_state_is_not_counted_on_the_gpu():
     assert any("paged" in note for note in paged.notes)
 
 
-def test_liger_removes_most_logits_memory():
-    plain = estimate_memory(QWEN7B, TrainingSetup(method="lora"))
-    liger = estimate_memory(QWEN7B, TrainingSetup(method="lora", kernels="liger"))
-    assert liger.breakdown["logits"] < plain.breakdown["logits"] / 10
+def test_fused_heads_remove_most_logits_memory():
+    full_logits = estimate_memory(QWEN7B, TrainingSetup(method="lora", fused_lm_head=False))
+    liger = estimate_memory(QWEN7B, TrainingSetup(method="lora", kernels="liger", fused_lm_head=False))
+    trl = estimate_memory(QWEN7B, TrainingSetup(method="lora"))  # TRL >= 1.0's fused LM head (the templates)
+    # 12 bytes per token and vocabulary entry: the fp32 log-softmax and two fp32 gradients (traced)
+    assert full_logits.breakdown["logits"] == pytest.approx(2048 * 152064 * 12)
+    assert liger.breakdown["logits"] < full_logits.breakdown["logits"] / 10
+    assert trl.breakdown["logits"] < full_logits.breakdown["logits"] / 10
 
 
 def test_classifier_has_no_vocabulary_logits():

@@ -187,13 +187,18 @@ def _from_record(record: dict[str, Any]) -> PriceRow | None:
     return row
 
 
+def rate_text(value: Decimal) -> str:
+    """A price as text with at least cents ("8.00", "0.5261", "3.9492"), never "8.0"."""
+    return str(value.quantize(Decimal("0.01")) if value.as_tuple().exponent > -2 else value)
+
+
 def to_record(row: PriceRow) -> dict[str, Any]:
     """A row as a JSON-ready dict (money as strings); :func:`rows_from_records` reads it back."""
     return {
         "cloud": row.cloud, "provider": row.launcher, "offering": row.offering, "gpu": row.gpu, "gpus": row.gpus,
-        "region": row.region, "usd_per_hour": str(row.usd_per_hour),
+        "region": row.region, "usd_per_hour": rate_text(row.usd_per_hour),
         "usd_per_gpu_hour": str((row.usd_per_hour / row.gpus).quantize(Decimal("0.0001"))),
-        "spot_usd_per_hour": str(row.spot_usd_per_hour) if row.spot_usd_per_hour is not None else None,
+        "spot_usd_per_hour": rate_text(row.spot_usd_per_hour) if row.spot_usd_per_hour is not None else None,
         "gpu_only": row.gpu_only, "source": row.source, "as_of": row.as_of.isoformat(), "approx": row.approx,
         "derived": row.derived, "instance_type": row.instance_type, "notes": row.notes,
     }

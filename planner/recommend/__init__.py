@@ -47,7 +47,7 @@ class Recommendation:
                                               "epochs": d.epochs, "assumed": d.assumed},
             "peak_gib_one_gpu": self.single_gpu_peak_gib,
             "deadline_hours": c.deadline, "deadline_assumed": c.deadline_hours is None,
-            "max_usd": str(c.max_usd) if c.max_usd is not None else None,
+            "max_usd": str(costs.usd(c.max_usd)) if c.max_usd is not None else None,
             "max_usd_per_hour": str(c.max_usd_per_hour) if c.max_usd_per_hour is not None else None,
             "spot": c.spot, "providers": sorted(c.providers) if c.providers else None,
             "today": self.today.isoformat(), "assumptions": _assumptions(), "notes": list(self.notes),

@@ -45,11 +45,11 @@ class Estimates:
     def __init__(self, job: Job, sharding: str | None = None) -> None:
         self.job = job
         self.sharding = sharding if sharding not in (None, "none", "ddp") else None
-        self._memory: dict[tuple[int, str, str], MemoryEstimate] = {}
+        self._memory: dict[tuple, MemoryEstimate] = {}
         self._fits: dict[tuple[str, int, float], Fit] = {}
 
     def memory(self, setup: TrainingSetup) -> MemoryEstimate:
-        key = (setup.gpus, setup.sharding, setup.precision)
+        key = (setup.gpus, setup.sharding, setup.precision, setup.attn, setup.kernels)
         if key not in self._memory:
             self._memory[key] = estimate_memory(self.job.model.arch, setup)
         return self._memory[key]
@@ -123,7 +123,8 @@ def cloud_candidates(est: Estimates, rows: list[PriceRow], constraints: Constrai
                 device=_cloud_device(row), kind="gpu", sharding=fit.sharding, fits=fit.fits, peak_gib=fit.peak_gib,
                 memory_gib=gpu.smi_memory_gib, train_hours=fit.hours, tokens_per_s=fit.tokens_per_s, cost=cost,
                 price_source=row.source, price_as_of=row.as_of, price_approx=row.approx,
-                price_stale=row.is_stale(today, stale_days), launchable=ok, why=why or fit.problem,
+                price_stale=row.is_stale(today, stale_days), launchable=ok and not fit.problem,
+                why=fit.problem or why,
                 approximate=fit.approximate,
             ))
     return out
@@ -136,8 +137,12 @@ def _offer_allowed(row: PriceRow, constraints: Constraints) -> bool:
 
 
 def _cloud_device(row: PriceRow) -> str:
-    where = row.offering if row.cloud == "runpod" else (row.instance_type or row.offering)
-    return f"{row.gpus}× {row.gpu} ({row.cloud} {where})"
+    """'1× RTX4090 runpod community', '8× H100 aws p5.48xlarge', '1× H100 modal'."""
+    if row.cloud == "runpod":
+        where = row.offering.removesuffix("-cloud")
+    else:
+        where = row.instance_type if row.cloud != "modal" else ""
+    return f"{row.gpus}× {row.gpu} {row.cloud}" + (f" {where}" if where else "")
 
 
 @dataclass(frozen=True)
@@ -176,8 +181,8 @@ def _local(est: Estimates, fit: Fit, watts: float, power: Electricity, today: da
         peak_gib=fit.peak_gib, train_hours=fit.hours, tokens_per_s=fit.tokens_per_s,
         cost=local_cost(watts, power.kwh_usd, fit.hours),
         price_source=f"electricity ${power.kwh_usd}/kWh ({power.source}) at {watts:.0f} W",
-        price_as_of=today, price_approx=power.assumed, price_stale=False, launchable=ok,
-        why=why or fit.problem, approximate=fit.approximate, **fields,
+        price_as_of=today, price_approx=power.assumed, price_stale=False, launchable=ok and not fit.problem,
+        why=fit.problem or why, approximate=fit.approximate, **fields,
     )
 
 
@@ -202,6 +207,6 @@ def _mac_candidate(est: Estimates, machine: LocalMachine, power: Electricity, to
 def _gpu_candidate(est: Estimates, group: LocalGpu, count: int, power: Electricity, today: date) -> Candidate:
     fit = est.gpu_fit(group.spec(), count, group.card_gib)
     label = f" — {group.label}" if group.label else ""
-    device = f"{count}× {group.gpu} (this machine{label})"
+    device = f"{count}× {group.gpu} this machine{label}"
     return _local(est, fit, group.watts(count), power, today, gpu=group.gpu, gpus=count, device=device,
                   kind="gpu", memory_gib=group.card_gib)

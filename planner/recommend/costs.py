@@ -88,7 +88,7 @@ def cloud_cost(row: PriceRow, spot: bool, train_hours: float, params_total: int)
     """A rented run: training hours, boot + setup, the download, and disk for the whole wall time."""
     base = row.spot_usd_per_hour if spot and row.spot_usd_per_hour is not None else row.usd_per_hour
     host = host_usd_per_hour(row)
-    rate = base + host
+    rate = base + host.quantize(Decimal("0.0001")) if host else base
     setup_hours = (PROVISIONING_MINUTES[row.launcher] + SETUP_MINUTES[row.launcher]) / 60
     fetch_hours = download_hours(params_total)
     wall = dec_hours(train_hours + setup_hours + fetch_hours)

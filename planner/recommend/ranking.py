@@ -1,7 +1,8 @@
 """Ordering and tagging candidates: the numbers decide.
 
 Order: runs that fit, meet the deadline and stay within budget, cheapest first; then runs that fit but
-miss a constraint, cheapest first; then runs that do not fit, closest to fitting first. Tags name the
+miss a constraint, cheapest first; then runs that do not fit, closest to fitting first; last, the
+configurations no training stack can run. Tags name the
 cheapest run that fits, the fastest within budget, and the cheapest that meets the deadline.
 """
 
@@ -24,7 +25,8 @@ def assess(candidate: Candidate, constraints: Constraints) -> Candidate:
 
 def _order(candidate: Candidate) -> tuple:
     if not candidate.fits:
-        return (2, -candidate.headroom_gib, candidate.hours)
+        impossible = candidate.peak_gib == 0  # no stack can run it (e.g. unsloth on several GPUs)
+        return (3 if impossible else 2, -candidate.headroom_gib, candidate.hours)
     group = 0 if candidate.meets_deadline and candidate.within_budget else 1
     return (group, candidate.usd, candidate.hours, candidate.device)
 

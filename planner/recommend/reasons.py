@@ -8,6 +8,8 @@ occasional fine-tunes are cheaper rented. The ranking never reads these lines; t
 
 from __future__ import annotations
 
+from planner.catalog.gpus import gpu_catalog
+from planner.catalog.prices import rate_text
 from planner.recommend.result import Candidate, Constraints, Job
 
 # Below this many parameters a model is "tiny": a Mac GPU can fine-tune it in reasonable time.
@@ -31,9 +33,16 @@ def reason(candidate: Candidate, job: Job, constraints: Constraints) -> str:
     extras = [_deadline_line(candidate, constraints)] if candidate.fits else []
     if candidate.fits and candidate.spot:
         extras.append("spot: can be interrupted, keep checkpoints")
+    if candidate.fits and candidate.kind == "gpu" and _vendor(candidate.gpu) == "AMD":
+        extras.append("AMD GPU: needs ROCm builds of PyTorch and of any CUDA-only kernels the run uses")
     if candidate.price_stale:
         extras.append(f"price from {candidate.price_as_of.isoformat()} is stale")
     return "; ".join([head, *[e for e in extras if e]])
+
+
+def _vendor(gpu: str) -> str:
+    spec = gpu_catalog().get(gpu)
+    return spec.vendor if spec else ""
 
 
 def _misfit_line(c: Candidate) -> str:
@@ -64,7 +73,8 @@ def _fit_line(c: Candidate, job: Job) -> str:
     if c.provider == "local":
         return f"your own {c.gpu}: {hours}, electricity only (${c.usd}); {c.headroom_gib:.1f} GiB headroom"
     fixed = c.usd - _term(c, "gpu_hours") - _term(c, "host")
-    line = f"{hours} at ${c.cost.usd_per_hour}/h + ${fixed} fixed costs; {c.headroom_gib:.1f} GiB headroom"
+    line = (f"{hours} of training at ${rate_text(c.cost.usd_per_hour)}/h + ${fixed} fixed (boot, setup, download, disk); "
+            f"{c.headroom_gib:.1f} GiB headroom")
     if c.gpus > 1:
         line += (f"; {c.sharding.upper()} over {c.gpus} GPUs "
                  + ("(fits on one, more GPUs buy speed)" if c.sharding == "ddp" else "(too big for one GPU)"))

@@ -7,6 +7,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from planner.catalog.prices import rate_text
 from planner.estimate.setup import TrainingSetup
 from planner.models import ResolvedModel
 from planner.plan import DataSize
@@ -97,7 +98,7 @@ class Candidate:
             "fits": self.fits, "peak_gib": self.peak_gib, "memory_gib": self.memory_gib,
             "headroom_gib": self.headroom_gib, "hours": round(self.hours, 3),
             "train_hours": round(self.train_hours, 3), "tokens_per_s": round(self.tokens_per_s, 1),
-            "usd": str(self.usd), "usd_per_hour": str(self.cost.usd_per_hour),
+            "usd": str(self.usd), "usd_per_hour": rate_text(self.cost.usd_per_hour),
             "cost_terms": {name: str(value) for name, value in self.cost.terms.items()},
             "price_source": self.price_source, "price_as_of": self.price_as_of.isoformat(),
             "price_approx": self.price_approx, "price_stale": self.price_stale,

@@ -11,7 +11,7 @@ import sys
 import typer
 
 from planner.errors import TuneplanError
-from tuneplan.cli import plan_cmd
+from tuneplan.cli import plan_cmd, prices_cmd, recommend_cmd, rent_cmd
 
 app = typer.Typer(
     name="tuneplan",
@@ -22,6 +22,12 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 app.command("plan", help="Estimate GPU memory, FLOPs and hours for a fine-tuning job.")(plan_cmd.plan)
+
+# --- prices, recommend, rent-vs-buy (issue 3) ---
+app.add_typer(prices_cmd.prices_app, name="prices")
+app.command("recommend", help="Rank every place a job could run: fits, hours, dollars, and why.")(
+    recommend_cmd.recommend)
+app.command("rent-vs-buy", help="Owning a GPU against renting the same work, month by month.")(rent_cmd.rent_vs_buy)
 
 
 @app.callback()

@@ -20,8 +20,8 @@ def _hours(hours: float) -> str:
 
 
 def breakdown_table(plan: dict[str, Any]) -> Table:
-    table = Table(title=f"Peak memory per GPU: {plan['peak_vram_gib']:.2f} GiB (at {plan['peak_phase']})",
-                  title_justify="left", show_edge=False)
+    table = Table(title=f"Peak memory per GPU: {plan['peak_vram_gib']:.2f} GiB", title_justify="left",
+                  caption=f"peak at the {plan['peak_phase']}", caption_justify="left", show_edge=False)
     table.add_column("component")
     table.add_column("GiB", justify="right")
     for key, value in plan["breakdown_gib"].items():
@@ -53,14 +53,16 @@ def fits_table(plan: dict[str, Any], limit: int = 12) -> Table:
 
 
 def inference_table(inf: dict[str, Any], limit: int = 10) -> Table:
-    table = Table(title=f"Serving at {inf['context']:,} tokens of context: {inf['total_gib']:.1f} GiB "
-                        f"(weights {inf['weights_gib']:.1f} + KV cache {inf['kv_cache_gib']:.2f})",
-                  title_justify="left", show_edge=False)
+    table = Table(title=f"Serving at {inf['context']:,} tokens of context: {inf['total_gib']:.1f} GiB",
+                  caption=f"weights {inf['weights_gib']:.1f} GiB + KV cache {inf['kv_cache_gib']:.2f} GiB + runtime",
+                  title_justify="left", caption_justify="left", show_edge=False)
     table.add_column("device")
     table.add_column("decode tok/s", justify="right")
     table.add_column("prefill tok/s", justify="right")
     ranked = sorted(inf["decode_tokens_per_s"].items(), key=lambda item: -item[1])
-    picks = ranked[:4] + [r for r in ranked if r[0].startswith("Apple")][:3] + [r for r in ranked if "Ryzen" in r[0] or "Core" in r[0]][:3]
+    macs = [r for r in ranked if r[0].startswith("Apple")][:3]
+    pcs = [r for r in ranked if "Ryzen" in r[0] or "Core" in r[0]][:3]
+    picks = ranked[:4] + macs + pcs
     for name, decode in list(dict.fromkeys(picks))[:limit]:
         table.add_row(name, f"{decode:,.0f}", f"{inf['prefill_tokens_per_s'][name]:,.0f}")
     return table

@@ -1,0 +1,222 @@
+"""The user's settings: one pydantic-settings model read from ``settings.yaml`` in the user config dir
+(``TUNEPLAN_CONFIG_DIR`` overrides the folder) and from ``TUNEPLAN_*`` environment variables
+(nested with ``__``, e.g. ``TUNEPLAN_ELECTRICITY__KWH_USD=0.25``). Environment beats the file.
+
+What a user writes is validated strictly: an unknown key is rejected with a "did you mean" in one line
+(``BadInput``, exit code 2). Keys are ``SecretStr`` and never printed. Planner functions never see this
+model; the front ends pass them plain values taken from it.
+
+Example ``settings.yaml``::
+
+    electricity: {kwh_usd: 0.32}
+    hardware:
+      gpus: [{name: RTX 4090, note: under the desk}]
+      mac: {chip: M3 Ultra, memory_gb: 192, note: Mac Studio}
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import ClassVar, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+
+from planner.catalog.gpus import find_gpu
+from planner.errors import BadInput, NotFound
+from planner.recommend.local import chip_named
+from planner.recommend.costs import DEFAULT_KWH_USD
+from planner.suggest import did_you_mean
+from providers.paths import config_dir
+
+SETTINGS_FILE = "settings.yaml"
+PRICE_SOURCES = ("runpod", "skypilot", "modal")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+class ElectricitySettings(_Section):
+    kwh_usd: Decimal = Field(DEFAULT_KWH_USD, gt=0)
+    """What one kWh costs where your machines run, in USD; local runs and rent-vs-buy pay it."""
+
+
+class DeclaredGpu(_Section):
+    name: str
+    """The card: a canonical name or a common alias (RTX4090, "RTX 4090", A6000, H100)."""
+    count: PositiveInt = 1
+    """How many of these cards this machine has."""
+    power_watts: PositiveFloat | None = None
+    """Wall power of one card while training; default 90 % of its TDP."""
+    note: str = ""
+    """Where it is or what it is for ("under the desk"); shown beside it."""
+
+    @field_validator("name")
+    @classmethod
+    def _canonical(cls, value: str) -> str:
+        try:
+            return find_gpu(value).name
+        except NotFound as exc:
+            raise ValueError(str(exc)) from None
+
+
+class DeclaredMac(_Section):
+    chip: str
+    """The Apple chip, e.g. "M3 Ultra", "M4 Max" (the larger-GPU variant when a chip has two)."""
+    memory_gb: PositiveFloat
+    """Unified memory as Apple sells it, in GB (a Mac Studio M3 Ultra: 96 to 512)."""
+    power_watts: PositiveFloat | None = None
+    """Wall power with the GPU busy; default by chip tier (30/50/90/180 W)."""
+    note: str = ""
+    """What it is ("Mac Studio in the office"); shown beside it."""
+
+    @field_validator("chip")
+    @classmethod
+    def _known_chip(cls, value: str) -> str:
+        try:
+            return chip_named(value).name
+        except NotFound as exc:
+            raise ValueError(str(exc)) from None
+
+
+class HardwareSettings(_Section):
+    detect: bool = True
+    """Probe this machine (nvidia-smi, sysctl, /proc) for its GPUs, Apple chip, CPU and RAM."""
+    include_cpu: bool = True
+    """Offer this machine's CPU as a candidate."""
+    gpus: list[DeclaredGpu] = Field(default_factory=list)
+    """Cards you own that detection cannot see (another box, a card not yet installed); they replace a
+    detected card of the same kind."""
+    mac: DeclaredMac | None = None
+    """A Mac you own, if this is not it (or to correct what detection found)."""
+
+
+class RunpodSettings(_Section):
+    api_key: SecretStr | None = None
+    """RunPod API key for live prices; the RUNPOD_API_KEY environment variable wins. Never printed."""
+    api_base_url: str | None = None
+    """RunPod API endpoint; RUNPOD_API_BASE_URL wins. Default https://api.runpod.io."""
+
+
+class PricesSettings(_Section):
+    stale_after_days: PositiveInt = 30
+    """A price older than this many days is marked stale."""
+    refresh_timeout_s: PositiveFloat = 15.0
+    """How long `tuneplan prices refresh` waits for each live source."""
+    sources: list[Literal["runpod", "skypilot", "modal"]] = Field(default_factory=lambda: list(PRICE_SOURCES))
+    """Which live sources `tuneplan prices refresh` asks."""
+    modal_pricing_url: str = "https://modal.com/pricing"
+    """Modal's published price table (read by `prices refresh`)."""
+    skypilot_clouds: list[Literal["aws", "gcp", "azure", "lambda"]] = Field(
+        default_factory=lambda: ["aws", "gcp", "azure", "lambda"])
+    """Which clouds' SkyPilot catalogs `prices refresh` reads (a missing catalog is downloaded)."""
+
+
+class RecommendSettings(_Section):
+    providers: list[str] | None = None
+    """Only these launchers or clouds (local, skypilot, runpod, modal, aws, gcp, azure, lambda) unless
+    --providers says otherwise."""
+    spot: bool = False
+    """Consider spot/interruptible prices by default."""
+
+
+class Settings(BaseSettings):
+    """Everything a user can set. Defaults < settings.yaml < TUNEPLAN_* environment."""
+
+    model_config = SettingsConfigDict(env_prefix="TUNEPLAN_", env_nested_delimiter="__", extra="forbid",
+                                      use_attribute_docstrings=True)
+    _yaml_path: ClassVar[Path | None] = None
+
+    electricity: ElectricitySettings = Field(default_factory=ElectricitySettings)
+    """Energy price for local runs and rent-vs-buy."""
+    hardware: HardwareSettings = Field(default_factory=HardwareSettings)
+    """Which local hardware the recommender may use."""
+    runpod: RunpodSettings = Field(default_factory=RunpodSettings)
+    """RunPod credentials and endpoint for live prices."""
+    prices: PricesSettings = Field(default_factory=PricesSettings)
+    """Price staleness and live refresh."""
+    recommend: RecommendSettings = Field(default_factory=RecommendSettings)
+    """Defaults for `tuneplan recommend`."""
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: tuple[PydanticBaseSettingsSource, ...] = (init_settings, env_settings)
+        if cls._yaml_path is not None:
+            sources += (YamlConfigSettingsSource(settings_cls, yaml_file=cls._yaml_path),)
+        return sources
+
+
+def settings_path() -> Path:
+    return config_dir() / SETTINGS_FILE
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """The user's settings (defaults when there is no file); one clear line for any mistake."""
+    path = path or settings_path()
+    _check_yaml(path)
+    Settings._yaml_path = path if path.is_file() else None
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise BadInput(f"{_where(path)}: {_first_problem(exc)}") from None
+    finally:
+        Settings._yaml_path = None
+
+
+def _where(path: Path) -> str:
+    """Name the file, and the environment too when TUNEPLAN_* settings variables are set."""
+    names = [name for name in os.environ if name.startswith("TUNEPLAN_") and "__" in name]
+    return f"{path} (or {', '.join(sorted(names))})" if names else str(path)
+
+
+def _check_yaml(path: Path) -> None:
+    """Reject a file that is not a YAML mapping before pydantic-settings reads it."""
+    if not path.is_file():
+        return
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise BadInput(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if data is not None and not isinstance(data, dict):
+        raise BadInput(f"{path}: expected a mapping of settings at the top level")
+
+
+def _first_problem(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    loc = [str(part) for part in error["loc"]]
+    where = ".".join(loc) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        return f"unknown key '{where}'{did_you_mean(loc[-1], known_keys(loc[:-1]))}"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"'{where}': {message}"
+
+
+def known_keys(path: list[str]) -> list[str]:
+    """The keys allowed at a key path of the settings (list indices skipped)."""
+    model: type[BaseModel] = Settings
+    for part in path:
+        if part.isdigit():
+            continue
+        field = model.model_fields.get(part)
+        inner = _model_in(field.annotation) if field else None
+        if inner is None:
+            return []
+        model = inner
+    return list(model.model_fields)
+
+
+def _model_in(annotation) -> type[BaseModel] | None:
+    """The settings section inside an annotation like ``DeclaredMac | None`` or ``list[DeclaredGpu]``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,70 @@
+"""Rich rendering of a recommendation (from its JSON payload, so the table and --json always agree)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+_TAG_LABELS = {"cheapest": "cheapest", "fastest": "fastest", "cheapest_within_deadline": "best in deadline"}
+
+
+def _hours(hours: float) -> str:
+    if hours < 1:
+        return f"{max(hours * 60, 1):.0f} min"
+    return f"{hours:.1f} h" if hours < 100 else f"{hours:,.0f} h"
+
+
+def _as_of(candidate: dict[str, Any]) -> str:
+    text = ("~" if candidate["price_approx"] else "") + candidate["price_as_of"]
+    return f"[yellow]{text}![/yellow]" if candidate["price_stale"] else text
+
+
+def _fit(candidate: dict[str, Any]) -> str:
+    if candidate["fits"]:
+        return f"{candidate['headroom_gib']:+.1f}"
+    return f"[red]{candidate['headroom_gib']:+.1f}[/red]"
+
+
+def candidates_table(payload: dict[str, Any], top: int, sources: dict[str, int]) -> Table:
+    """The top rows; ``sources`` collects each price source's reference number as rows use them."""
+    job = payload["job"]
+    title = (f"Where to run {job['model']} ({job['task']} {job['method']}): deadline {job['deadline_hours']:g} h"
+             + (" (assumed)" if job["deadline_assumed"] else "")
+             + (f", budget ${job['max_usd']}" if job["max_usd"] else ""))
+    table = Table(title=title, title_justify="left", show_edge=False, expand=False)
+    for name, justify in (("#", "right"), ("where", "left"), ("GiB free", "right"), ("time", "right"),
+                          ("total $", "right"), ("price as of", "left")):
+        table.add_column(name, justify=justify, no_wrap=name != "where")
+    for rank, c in enumerate(payload["candidates"][:top], start=1):
+        ref = sources.setdefault(c["price_source"], len(sources) + 1)
+        table.add_row(str(rank), c["device"] + (" (spot)" if c["spot"] else ""), _fit(c), _hours(c["hours"]),
+                      f"${c['usd']}", f"{_as_of(c)} [{ref}]", style="" if c["fits"] else "dim")
+    hidden = len(payload["candidates"]) - min(top, len(payload["candidates"]))
+    if hidden:
+        table.caption = f"{hidden} more candidates in --json (or --top {len(payload['candidates'])})"
+    table.caption = (table.caption + "; " if hidden else "") + "~ approximate date, ! stale price"
+    return table
+
+
+def print_recommendation(payload: dict[str, Any], top: int) -> None:
+    console = Console()
+    shown = payload["candidates"][:top]
+    sources: dict[str, int] = {}
+    console.print(candidates_table(payload, top, sources))
+    console.print("[bold]why[/bold]")
+    for rank, c in enumerate(shown, start=1):
+        tags = ", ".join(_TAG_LABELS.get(t, t) for t in c["tags"])
+        console.print(f" {rank:>2}. " + (f"[bold]\\[{tags}][/bold] " if tags else "") + c["reason"], highlight=False)
+    for c in payload["candidates"][top:]:
+        if c["tags"]:
+            console.print(f"[bold]{', '.join(c['tags'])}[/bold]: {c['device']} — {_hours(c['hours'])}, "
+                          f"${c['usd']}: {c['reason']}", highlight=False)
+    for source, ref in sources.items():
+        console.print(f"[dim][{ref}] {source}[/dim]", highlight=False)
+    whys = sorted({c["why"] for c in shown if not c["launchable"] and c["why"]})
+    for why in whys:
+        console.print(f"[dim]not launchable yet: {why}[/dim]")
+    for note in payload["job"]["notes"]:
+        console.print(f"[dim]note: {note}[/dim]")
