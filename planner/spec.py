@@ -104,6 +104,14 @@ class OutputSettings(_Strict):
     push_to_hub: str | None = None
 
 
+class SmokeSettings(_Strict):
+    """Knobs of the smoke template (``task: smoke``), which checks a provider for cents: how long each step
+    lasts and at which step it fails on purpose. The number of steps is ``training.max_steps``."""
+
+    step_seconds: float = Field(0.0, ge=0.0, le=3600.0)
+    fail_at: PositiveInt | None = None
+
+
 class JobSpec(_Strict):
     """A fine-tuning job: what to train, on what data, with which settings, where, for how much."""
 
@@ -121,6 +129,7 @@ class JobSpec(_Strict):
     resources: ResourceSettings = Field(default_factory=ResourceSettings)
     secrets: list[str] = Field(default_factory=list)
     outputs: OutputSettings = Field(default_factory=OutputSettings)
+    smoke: SmokeSettings = Field(default_factory=SmokeSettings)
 
     @field_validator("name")
     @classmethod

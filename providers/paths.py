@@ -27,3 +27,17 @@ def config_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_config_dir("tuneplan"))
+
+
+def data_dir() -> Path:
+    """``TUNEPLAN_DATA_DIR`` or the platform's user data dir (created on demand): the ledger, fetched runs
+    and the local provider's work dirs live here, not in the cache, because losing them loses money records."""
+    override = os.environ.get("TUNEPLAN_DATA_DIR")
+    if override:
+        path = Path(override)
+    else:
+        import platformdirs
+
+        path = Path(platformdirs.user_data_dir("tuneplan"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -12,6 +12,9 @@ def _isolated_dirs(tmp_path_factory, monkeypatch):
     base = tmp_path_factory.mktemp("tuneplan-home")
     monkeypatch.setenv("TUNEPLAN_CACHE_DIR", str(base / "cache"))
     monkeypatch.setenv("TUNEPLAN_CONFIG_DIR", str(base / "config"))  # never the user's settings.yaml
+    monkeypatch.setenv("TUNEPLAN_DATA_DIR", str(base / "data"))  # never the user's ledger or runs
+    for name in ("TUNEPLAN_LEDGER", "TUNEPLAN_RUNS_DIR", "TUNEPLAN_NOW", "TUNEPLAN_HOST_ID", "TUNEPLAN_FAILPOINT"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     # No real Hub: a lookup that escapes the fake server fails fast instead of hanging.

@@ -23,7 +23,7 @@ class LauncherCapability:
 
 CAPABILITIES: dict[str, LauncherCapability] = {
     cap.name: cap for cap in (
-        LauncherCapability("local", False, "the local launcher is not built yet (a later issue)", False, 8, False),
+        LauncherCapability("local", True, "", False, 8, False),
         LauncherCapability("skypilot", False, "the SkyPilot launcher is not built yet (a later issue)", True, 8, False),
         LauncherCapability("runpod", False, "the RunPod launcher is not built yet (a later issue)", True, 8, False),
         LauncherCapability("modal", False, "the Modal launcher is not built yet (a later issue)", False, 8, False),

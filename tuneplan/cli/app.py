@@ -11,7 +11,7 @@ import sys
 import typer
 
 from planner.errors import TuneplanError
-from tuneplan.cli import plan_cmd, prices_cmd, recommend_cmd, rent_cmd
+from tuneplan.cli import jobs_cmd, launch_cmd, plan_cmd, prices_cmd, reap_cmd, recommend_cmd, rent_cmd, report_cmd
 
 app = typer.Typer(
     name="tuneplan",
@@ -29,6 +29,17 @@ app.command("recommend", help="Rank every place a job could run: fits, hours, do
     recommend_cmd.recommend)
 app.command("rent-vs-buy", help="Owning a GPU against renting the same work, month by month.")(rent_cmd.rent_vs_buy)
 
+# --- launch, runs, ledger (issue 5) ---
+app.command("launch", help="Plan, confirm, bundle and run a job; pull, verify, tear down, record.")(launch_cmd.launch)
+app.command("jobs", help="The runs in the ledger, newest first.")(jobs_cmd.jobs)
+app.command("logs", help="A run's output (-f to follow).")(jobs_cmd.logs)
+app.command("watch", help="Re-attach to a run: progress until it ends, then pull, verify, tear down.")(jobs_cmd.watch)
+app.command("pull", help="Fetch and verify a run's artifacts (idempotent).")(jobs_cmd.pull)
+app.command("down", help="Stop a run and tear its machine down (idempotent).")(jobs_cmd.down)
+app.command("reap", help="Find machines the ledger says should be gone, or does not know; --yes ends them.")(
+    reap_cmd.reap)
+app.command("report", help="Spending from the ledger: per run and totals, estimate vs actual.")(report_cmd.report)
+
 
 @app.callback()
 def _root() -> None:
@@ -38,7 +49,7 @@ def _root() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app, turn expected failures into one line."""
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
     except TuneplanError as exc:
         _fail(str(exc), exc.exit_code)
     except typer.Abort:
@@ -48,6 +59,11 @@ def main(argv: list[str] | None = None) -> None:
         _fail(" ".join(message.split()), getattr(exc, "exit_code", 2))
     except KeyboardInterrupt:
         _fail("interrupted", 130)
+    # Out of standalone mode, typer turns Ctrl-C (and typer.Exit) into a returned exit code.
+    if code == 130:
+        _fail("interrupted", 130)
+    if isinstance(code, int) and not isinstance(code, bool) and code:
+        raise SystemExit(code)
 
 
 def _fail(message: str, code: int) -> None:

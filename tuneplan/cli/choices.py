@@ -14,7 +14,11 @@ def check_choice(flag: str, value: str, allowed: tuple[str, ...]) -> None:
 
 
 def resolve_model(name: str) -> ResolvedModel:
-    """Catalog id → local path → Hub (network, cached): the first that knows the name."""
+    """Catalog id → local path (``tiny:`` example models are generated first) → Hub (network, cached)."""
+    if name.startswith("tiny:"):
+        from remote_jobs.tiny_models import tiny_model_path
+
+        name = str(tiny_model_path(name))
     local = resolve_local(name)
     if local is not None:
         return local

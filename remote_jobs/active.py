@@ -1,0 +1,99 @@
+"""A run the lifecycle is working on: its ledger record, its provider, its handle, its folder, the clock.
+
+Built fresh from the ledger by every command that touches a run (``launch``, ``watch``, ``pull``, ``down``,
+``reap``), so a command started after another one died picks up exactly where the ledger says things are.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+from providers.base import Provider
+from providers.types import RunHandle, RunState, RunStatus
+from remote_jobs.clock import Clock
+from remote_jobs.events import EventSink, Note, StateChanged
+from remote_jobs.ledger import Ledger
+from remote_jobs.money import cost_for
+from remote_jobs.records import RunRecord
+from remote_jobs.retry import with_retry
+
+
+class ActiveRun:
+    def __init__(self, ledger: Ledger, provider: Provider, record: RunRecord, clock: Clock, runs_root: Path,
+                 on_event: EventSink) -> None:
+        self.ledger, self.provider, self.record, self.clock = ledger, provider, record, clock
+        self.run_dir = Path(record.runs_dir) if record.runs_dir else runs_root / record.run_id
+        self.on_event = on_event
+
+    @property
+    def run_id(self) -> str:
+        return self.record.run_id
+
+    def refresh(self) -> RunRecord:
+        self.record = self.ledger.get(self.run_id) or self.record
+        return self.record
+
+    def update(self, message: str = "", **changes) -> bool:
+        """Change the record; a state change only while no outcome is recorded (two watchers may race)."""
+        changed = self.ledger.update(self.run_id, only_if_open="state" in changes, message=message, **changes)
+        self.refresh()
+        if "state" in changes and changed:
+            self.on_event(StateChanged(self.run_id, RunState(changes["state"]).value, message))
+        return changed
+
+    def note(self, message: str) -> None:
+        self.on_event(Note(self.run_id, message))
+
+    def call(self, fn, *args):
+        """A provider call, retried on transient errors."""
+        return with_retry(lambda: fn(*args), self.clock, on_retry=self.note)
+
+    # --- the handle -----------------------------------------------------------------------------------
+    def handle(self) -> RunHandle | None:
+        """The recorded handle, else the resource the provider holds for this run id (the CLI may have died
+        between "the machine exists" and "the ledger knows it"); found handles are recorded at once."""
+        if self.record.handle is not None:
+            return self.record.handle
+        for resource in self.call(self.provider.list_resources):
+            if resource.run_id == self.run_id:
+                self.update(message="handle recovered from the provider's resources", handle=resource.handle)
+                return resource.handle
+        return None
+
+    # --- time and money -------------------------------------------------------------------------------
+    def elapsed_s(self, now: datetime | None = None) -> float:
+        start = self.record.started_at or self.record.created_at
+        return max(0.0, ((now or self.clock.now()) - start).total_seconds()) if start else 0.0
+
+    def cost_so_far(self, now: datetime | None = None) -> Decimal:
+        return cost_for(self.record.price_usd_per_hour or Decimal(0), self.elapsed_s(now)) or Decimal(0)
+
+    def over_budget(self, cost: Decimal) -> bool:
+        cap = self.record.max_total_usd
+        return cap is not None and cost > cap
+
+    def observe(self, status: RunStatus) -> None:
+        """Record a state the provider reports for the first time (and when provisioning ended)."""
+        state = status.state
+        if state in (RunState.UNKNOWN, self.record.state) or state.terminal:
+            return
+        changes: dict = {"state": state}
+        if state == RunState.RUNNING and self.record.provisioning_s is None:
+            changes["provisioning_s"] = self._provisioning_s(status)
+        self.update(message=status.message, **changes)
+
+    def _provisioning_s(self, status: RunStatus) -> float:
+        """From launch until the job ran: the provider's own start time when it is plausible, else now."""
+        start, now = self.record.started_at, self.clock.now()
+        running = provider_time(status.started_at, start, now) or now
+        return round(max(0.0, (running - start).total_seconds()), 3) if start else 0.0
+
+
+def provider_time(epoch: float | None, after: datetime | None, before: datetime) -> datetime | None:
+    """A provider's timestamp as a datetime, when it lies between our own observations (clocks can differ)."""
+    if epoch is None or after is None:
+        return None
+    moment = datetime.fromtimestamp(epoch, timezone.utc)
+    return moment if after <= moment <= before else None

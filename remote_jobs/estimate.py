@@ -1,0 +1,187 @@
+"""What a launch is expected to take and cost, and the hard runtime limit that follows from it.
+
+Training jobs ask the planner (the same recommendation ``tuneplan recommend`` shows), restricted to the
+chosen provider and the spec's GPU choice, and take the best candidate that fits and can be launched.
+A smoke job has no model to plan: its time is steps × step_seconds, priced at the provider's cheapest
+offer. The hard runtime limit is the estimate × a margin plus start-up slack, never more than the
+budget buys (CONTRACTS §7).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+from planner.errors import BadInput
+from providers.base import Provider
+from remote_jobs.resolve import ResolvedJob
+
+RUNTIME_MARGIN = 3.0  # the limit is this many times the estimate ...
+RUNTIME_SLACK_S = 600  # ... plus this much for start-up, downloads and the template's own checks
+MIN_RUNTIME_S = 30
+SMOKE_OVERHEAD_S = 2.0  # a Python start and the writes of a smoke job
+# A training template on this machine first imports torch/transformers/peft/trl and loads the model: on a
+# 2-core machine about 15 s before the first step (measured with the tiny examples). Clouds count this in
+# the planner's setup minutes; a local run has none, so it is added here.
+LOCAL_STARTUP_S = 15.0
+
+
+@dataclass(frozen=True)
+class LaunchEstimate:
+    """Where the run goes and what the planner expects of it there."""
+
+    provider: str
+    cloud: str
+    region: str
+    gpu: str
+    gpus: int
+    spot: bool
+    device: str
+    hours: float
+    usd: Decimal
+    usd_per_hour: Decimal
+    peak_gib: float | None
+    price_source: str
+    price_as_of: str
+    tokens: int
+
+
+def estimate_launch(job: ResolvedJob, provider: Provider, today: date) -> LaunchEstimate:
+    if job.spec.task == "smoke":
+        return _smoke_estimate(job, provider)
+    return _planned_estimate(job, provider.name, today)
+
+
+def runtime_limit_s(estimate: LaunchEstimate, max_total_usd: Decimal | None, max_hours: float | None = None) -> int:
+    """Seconds the remote side lets the job run: ``max_hours`` if given, else estimate × margin + slack;
+    either way no longer than ``max_total_usd`` buys at the run's rate."""
+    wanted = max_hours * 3600 if max_hours is not None else estimate.hours * 3600 * RUNTIME_MARGIN + RUNTIME_SLACK_S
+    if max_total_usd is not None and estimate.usd_per_hour > 0:
+        wanted = min(wanted, float(max_total_usd / estimate.usd_per_hour * 3600))
+    return max(MIN_RUNTIME_S, int(wanted))
+
+
+def _smoke_estimate(job: ResolvedJob, provider: Provider) -> LaunchEstimate:
+    offers = sorted(provider.offers(), key=lambda o: o.usd_per_hour)
+    if not offers:
+        raise BadInput(f"{provider.name} offers no machine to run on")
+    offer = offers[0]
+    steps = job.spec.training.max_steps or 5
+    seconds = steps * job.spec.smoke.step_seconds + SMOKE_OVERHEAD_S
+    hours = seconds / 3600
+    return LaunchEstimate(provider.name, "local" if provider.name == "local" else provider.name, offer.region,
+                          offer.gpu, offer.gpus, offer.spot, offer.gpu, hours,
+                          (offer.usd_per_hour * Decimal(repr(hours))).quantize(Decimal("0.000001")),
+                          offer.usd_per_hour, None, offer.source, offer.as_of, 0)
+
+
+def _planned_estimate(job: ResolvedJob, provider: str, today: date) -> LaunchEstimate:
+    from planner.recommend import Job, recommend
+
+    spec = job.spec
+    result = recommend(Job(_model(job), _setup(job), _data_size(job)), _prices(provider), _machine(),
+                       _constraints(job, provider), today, _electricity())
+    usable = [c for c in result.candidates if c.fits and c.launchable and c.provider == provider]
+    if not usable:
+        why = next((c.why or c.reason for c in result.candidates if c.provider == provider), "no candidate at all")
+        raise BadInput(f"{spec.name}: nothing on {provider} can run this job ({why})")
+    best = usable[0]
+    hours = best.train_hours + best.cost.fixed_hours + (LOCAL_STARTUP_S / 3600 if provider == "local" else 0.0)
+    usd = best.cost.total or (best.cost.usd_per_hour * Decimal(repr(hours))).quantize(Decimal("0.000001"))
+    return LaunchEstimate(best.provider, best.cloud, best.region, best.gpu, best.gpus, best.spot, best.device,
+                          hours, usd, best.cost.usd_per_hour,
+                          best.peak_gib, best.price_source, best.price_as_of.isoformat(), int(result.job.data.tokens))
+
+
+def _model(job: ResolvedJob):
+    from planner.models import resolve_local, unknown_model
+
+    resolved = resolve_local(job.model_source)
+    if resolved is not None:
+        return resolved
+    from providers.hub import looks_like_hub_id, resolve_hub_model
+
+    if not looks_like_hub_id(job.model_source):
+        raise unknown_model(job.model_source)
+    return resolve_hub_model(job.model_source)
+
+
+def _setup(job: ResolvedJob):
+    from planner.estimate.setup import setup_from_spec
+
+    return setup_from_spec(job.spec)
+
+
+def _data_size(job: ResolvedJob):
+    """The spec's figures; else counted from the local train file; a max_steps cap limits the tokens."""
+    from planner.plan import DataSize
+
+    spec, train = job.spec, next((i.source for i in job.inputs if i.role == "train"), None)
+    examples, avg_tokens = spec.data.examples, spec.data.avg_tokens
+    if train is not None and (examples is None or avg_tokens is None):
+        count, mean_bytes = _measure(train)
+        examples = examples or count
+        avg_tokens = avg_tokens or max(1, min(spec.training.seq_len, round(mean_bytes / 4)))
+    size = DataSize(examples=int(examples or DataSize.examples), avg_tokens=int(avg_tokens or DataSize.avg_tokens),
+                    epochs=float(spec.training.epochs), assumed=examples is None or avg_tokens is None)
+    if spec.training.max_steps:
+        t, gpus = spec.training, max(1, spec.resources.gpus)
+        capped = t.max_steps * t.micro_batch_size * t.grad_accum * gpus
+        if capped < size.examples * size.epochs:
+            size = DataSize(examples=capped, avg_tokens=size.avg_tokens, epochs=1.0, assumed=size.assumed)
+    return size
+
+
+def _measure(path: Path) -> tuple[int | None, float]:
+    """Rows and mean bytes per row of a jsonl/json/csv file (about 4 bytes make a token)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None, 0.0
+    if path.suffix.lower() == ".json":
+        try:
+            rows = len(json.loads(text))
+        except (ValueError, TypeError):
+            return None, 0.0
+    else:
+        rows = sum(1 for line in text.splitlines() if line.strip()) - (1 if path.suffix.lower() == ".csv" else 0)
+    return (rows, len(text.encode()) / rows) if rows and rows > 0 else (None, 0.0)
+
+
+def _prices(provider: str):
+    if provider == "local":
+        return []
+    from providers.prices_refresh import current_prices
+
+    return current_prices()
+
+
+def _machine():
+    from providers.hardware import local_machine
+    from providers.settings import load_settings
+
+    return local_machine(load_settings().hardware)
+
+
+def _electricity():
+    from planner.recommend import Electricity
+    from providers.settings import load_settings
+
+    settings = load_settings()
+    given = "kwh_usd" in settings.electricity.model_fields_set
+    return Electricity(settings.electricity.kwh_usd, "settings" if given else "assumed default", not given)
+
+
+def _constraints(job: ResolvedJob, provider: str):
+    from planner.catalog.gpus import find_gpu
+    from planner.recommend import Constraints
+
+    r = job.spec.resources
+    wanted = [] if r.gpu == "auto" else ([r.gpu] if isinstance(r.gpu, str) else list(r.gpu))
+    gpu_types = frozenset(find_gpu(name).name for name in wanted) or None
+    return Constraints(deadline_hours=r.deadline_hours, spot=r.spot, providers=frozenset({provider}),
+                       gpu_types=gpu_types, gpu_counts=frozenset({r.gpus}) if r.gpus > 1 else None,
+                       max_usd_per_hour=Decimal(str(r.max_usd_per_hour)) if r.max_usd_per_hour else None)

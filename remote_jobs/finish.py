@@ -1,0 +1,186 @@
+"""The end of a run, in the order that keeps the ledger true at every instant:
+pull → verify → record the outcome → tear down → record the teardown (and the bill).
+
+Recording the outcome before the teardown means a kill -9 between the two leaves a finished run whose
+machine still exists, which ``reap`` ends; the reverse order could leave a running-looking run with no
+machine. Teardown always runs: on success, failure, Ctrl-C and budget overrun. A second Ctrl-C during
+teardown is held back until the teardown is done.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from providers.types import ProviderError, RunState, RunStatus
+from remote_jobs import failpoints
+from remote_jobs.active import ActiveRun, provider_time
+from remote_jobs.artifacts import (
+    ARTIFACTS,
+    CHECKPOINT,
+    Verified,
+    already_verified,
+    latest_checkpoint,
+    partial_dir,
+    promote,
+    verify_dir,
+)
+from remote_jobs.events import StateChanged
+from remote_jobs.money import cost_for
+from remote_jobs.records import RunRecord
+
+FETCH_ATTEMPTS = 2
+
+
+@contextmanager
+def shielded() -> Iterator[None]:
+    """Defer SIGINT while a teardown runs (main thread only), then deliver it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
+def pull(run: ActiveRun) -> Verified:
+    """Fetch and verify the artifacts into ``runs/<id>/artifacts`` (once more if the first copy is bad)."""
+    if already_verified(run.run_dir, run.record.artifacts):
+        return Verified(run.record.artifacts, [])
+    handle = run.handle()
+    if handle is None:
+        return Verified([], ["no machine to pull from"])
+    result = Verified([], ["not fetched"])
+    for _ in range(FETCH_ATTEMPTS):
+        partial = partial_dir(run.run_dir)
+        run.note("pulling artifacts")
+        run.call(run.provider.fetch_artifacts, handle, partial)
+        failpoints.reached("fetched")
+        result = verify_dir(partial)
+        if result.ok:
+            promote(partial, run.run_dir, ARTIFACTS)
+            files = [{**f, "path": f"{ARTIFACTS}/{f['path']}"} for f in result.files]
+            run.update(message=f"verified {len(files)} artifacts", artifacts=files)
+            run.note(f"verified {len(files)} files (sha256) into {run.run_dir / ARTIFACTS}")
+            return Verified(files, [])
+        run.note(f"artifacts did not verify: {'; '.join(result.problems[:3])}")
+        shutil.rmtree(partial, ignore_errors=True)
+    return result
+
+
+def settle(run: ActiveRun, status: RunStatus) -> RunRecord:
+    """The provider says the job ended: pull (on success), record the outcome, tear down."""
+    reason, state = status.error, status.state
+    if state == RunState.SUCCEEDED:
+        run.update(state=RunState.PULLING, message="job finished; pulling artifacts")
+        verified = _pull_safely(run)
+        if not verified.ok:
+            state, reason = RunState.FAILED, "artifacts did not verify: " + "; ".join(verified.problems[:3])
+    elif state == RunState.BUDGET_STOPPED:
+        reason = (reason or "hard runtime limit reached") + _keep_checkpoint(run)
+    elif state == RunState.FAILED:
+        reason = reason or f"exit code {status.exit_code}"
+    return close(run, state, reason, status)
+
+
+def stop(run: ActiveRun, state: RunState, reason: str, keep_checkpoint: bool = False) -> RunRecord:
+    """End a run that is still going (Ctrl-C, budget overrun, ``tuneplan down``)."""
+    with shielded():
+        if keep_checkpoint and run.handle() is not None:
+            reason += _keep_checkpoint(run)
+        return close(run, state, reason)
+
+
+def close(run: ActiveRun, state: RunState, reason: str | None, status: RunStatus | None = None) -> RunRecord:
+    """Record the outcome (once, whoever gets there first), then tear down and record that."""
+    with shielded():
+        _save_logs(run)
+        _record_end(run, state, reason, status)
+        teardown(run)
+    return run.refresh()
+
+
+def teardown(run: ActiveRun) -> None:
+    """Idempotent: ends the machine if there is one, then notes when and what the provider billed."""
+    handle = run.record.handle or run.handle()
+    if handle is not None:
+        run.call(run.provider.teardown, handle)
+    billed = run.call(run.provider.billed_cost, handle) if handle is not None else None
+    changes = {} if run.record.torn_down_at else {"torn_down_at": run.clock.now()}
+    if billed is not None:
+        changes["billed_usd"] = billed
+    if changes:
+        run.update(message="torn down", **changes)
+    run.note("machine torn down" if handle is not None else "nothing to tear down")
+
+
+def _record_end(run: ActiveRun, state: RunState, reason: str | None, status: RunStatus | None) -> None:
+    record, now = run.refresh(), run.clock.now()
+    if record.finished:
+        return
+    ended = provider_time(status.ended_at if status else None, record.started_at, now) or now
+    total_s = run.elapsed_s(ended)
+    provisioning_s = record.provisioning_s if record.provisioning_s is not None else 0.0
+    changes = {"state": state, "ended_at": ended, "running_s": round(max(0.0, total_s - provisioning_s), 3),
+               "provisioning_s": provisioning_s, "failure_reason": reason if state != RunState.SUCCEEDED else None,
+               "actual_usd": cost_for(record.price_usd_per_hour, total_s) if record.started_at else None,
+               "tokens": _tokens(run)}
+    run.ledger.update(run.run_id, only_if_open=True, message=reason or state.value, **changes)
+    run.refresh()
+    run.on_event(StateChanged(run.run_id, state.value, reason or ""))
+
+
+def _pull_safely(run: ActiveRun) -> Verified:
+    try:
+        return pull(run)
+    except ProviderError as exc:
+        return Verified([], [f"fetch failed: {exc}"])
+
+
+def _keep_checkpoint(run: ActiveRun) -> str:
+    """Fetch whatever the job left (checkpoints included) into ``runs/<id>/checkpoint``; say what was kept."""
+    handle = run.handle()
+    if handle is None:
+        return ""
+    try:
+        partial = partial_dir(run.run_dir)
+        run.call(run.provider.fetch_artifacts, handle, partial, True)
+    except ProviderError as exc:
+        return f"; no checkpoint kept ({exc})"
+    latest = latest_checkpoint(partial)
+    if latest is None:
+        shutil.rmtree(partial, ignore_errors=True)
+        return "; no checkpoint had been written"
+    kept = promote(partial, run.run_dir, CHECKPOINT)
+    return f"; last checkpoint {latest.name} kept in {kept}"
+
+
+def _save_logs(run: ActiveRun) -> None:
+    """Keep the job's log in ``runs/<id>/run.log``: the machine and its disk are about to go."""
+    handle = run.record.handle
+    if handle is None:
+        return
+    try:
+        lines = list(run.provider.logs(handle, follow=False))
+    except ProviderError:
+        return
+    if lines:
+        run.run_dir.mkdir(parents=True, exist_ok=True)
+        (run.run_dir / "run.log").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _tokens(run: ActiveRun) -> int | None:
+    try:
+        metrics = json.loads((run.run_dir / ARTIFACTS / "metrics.json").read_text(encoding="utf-8"))
+        return int(metrics.get("tokens")) if metrics.get("tokens") is not None else None
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None

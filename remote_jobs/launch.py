@@ -1,0 +1,186 @@
+"""Launching: everything up to the moment the provider holds a machine for us, in this order:
+
+estimate → (the front end shows the plan and asks) → refuse when over budget → run the template's own
+``--validate-only`` here when the data is local → bundle → record the run in the ledger → launch →
+record the handle at once.
+
+``prepare`` decides and pays for nothing; ``start`` is where money begins to flow, and the ledger row
+exists before the provider is called, so a crash can never leave an unrecorded machine running.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from planner.errors import BadInput
+from planner.spec import JobSpec
+from providers.base import Provider
+from providers.identity import host_id
+from providers.types import Bundle, LaunchPlan, RunState
+from remote_jobs import failpoints
+from remote_jobs.active import ActiveRun
+from remote_jobs.bundle import build_bundle
+from remote_jobs.clock import Clock
+from remote_jobs.estimate import LaunchEstimate, estimate_launch, runtime_limit_s
+from remote_jobs.events import EventSink, ignore
+from remote_jobs.ledger import Ledger
+from remote_jobs.money import dollars
+from remote_jobs.records import RunRecord
+from remote_jobs.resolve import ResolvedJob, resolve_job
+from remote_jobs.runids import new_run_id
+
+VALIDATE_TIMEOUT_S = 600
+
+
+@dataclass
+class LaunchRequest:
+    """A launch, decided but not started: what runs where, for how much, and what leaves this machine."""
+
+    job: ResolvedJob
+    provider: Provider
+    estimate: LaunchEstimate
+    run_id: str
+    plan: LaunchPlan
+    max_total_usd: Decimal | None
+    destination: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def over_budget(self) -> bool:
+        return self.max_total_usd is not None and self.estimate.usd > self.max_total_usd
+
+    @property
+    def outgoing(self) -> list[tuple[str, str, int]]:
+        """(role, local path, bytes) of every local file or folder that travels in the bundle."""
+        return [(i.role, str(i.source), i.bytes) for i in self.job.inputs]
+
+
+def provider_name(spec: JobSpec, flag: str | None) -> str:
+    """The flag, else the spec's ``resources.provider``; ``auto`` means the one launcher built so far."""
+    name = flag or spec.resources.provider
+    return "local" if name == "auto" else name
+
+
+def prepare(spec: JobSpec, spec_path: Path | None, provider: Provider, clock: Clock,
+            max_hours: float | None = None) -> LaunchRequest:
+    """Resolve the job, estimate it on ``provider`` and name the run; nothing is started or written."""
+    job = resolve_job(spec, spec_path)
+    estimate = estimate_launch(job, provider, clock.now().date())
+    cap = dollars(spec.resources.max_total_usd)
+    run_id = new_run_id(spec.name, clock.now())
+    plan = LaunchPlan(run_id=run_id, owner=spec.owner, host=host_id(),
+                      max_runtime_s=runtime_limit_s(estimate, cap, max_hours), gpu=estimate.gpu, gpus=estimate.gpus,
+                      spot=estimate.spot, region=estimate.region, secrets=tuple(spec.secrets),
+                      usd_per_hour=estimate.usd_per_hour)
+    request = LaunchRequest(job, provider, estimate, run_id, plan, cap, provider.destination(plan))
+    request.notes += _secret_notes(spec)
+    _refuse_gated(job, spec)
+    return request
+
+
+def refuse_over_budget(request: LaunchRequest, allow: bool) -> None:
+    if request.over_budget and not allow:
+        raise BadInput(f"the estimate ${request.estimate.usd} exceeds max_total_usd ${request.max_total_usd}; "
+                       "raise resources.max_total_usd or pass --allow-over-budget")
+
+
+def bundle_and_validate(request: LaunchRequest, runs_root: Path, validate: bool = True) -> Bundle:
+    """Build the bundle in ``runs/<id>/bundle`` and, when the data is local, run the template's own check in it."""
+    bundle = build_bundle(request.job, request.run_id, runs_root / request.run_id / "bundle")
+    if validate and (request.job.local_data or request.job.spec.task == "smoke"):
+        note = validate_locally(bundle, request.provider.name == "local")
+        if note:
+            request.notes.append(note)
+    return bundle
+
+
+def validate_locally(bundle: Bundle, strict: bool) -> str | None:
+    """``<template> --validate-only`` in the bundle: a bad job fails here, before anything is paid for.
+
+    A missing ML library here only matters when the job is to run here (``strict``); a remote machine
+    installs its own from requirements.txt.
+    """
+    command = [sys.executable, str(bundle.root / bundle.entrypoint), *bundle.args, "--validate-only"]
+    try:
+        done = subprocess.run(command, cwd=bundle.root, capture_output=True, text=True, timeout=VALIDATE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return f"the template's own check did not finish in {VALIDATE_TIMEOUT_S} s; launching without it"
+    if done.returncode == 0:
+        return None
+    error = _error_line(done.stderr) or f"exit code {done.returncode}"
+    if "No module named" in error and not strict:
+        return f"could not check the job here ({error}); the remote machine installs requirements.txt"
+    raise BadInput(f"the {bundle.task} template refused this job: {error}")
+
+
+def start(request: LaunchRequest, bundle: Bundle, ledger: Ledger, clock: Clock, runs_root: Path,
+          on_event: EventSink = ignore) -> ActiveRun:
+    """Record the run, launch it, record its handle: the three steps that must never be reordered."""
+    record = _record(request, bundle, runs_root)
+    ledger.create(record)
+    run = ActiveRun(ledger, request.provider, record, clock, runs_root, on_event)
+    failpoints.reached("recorded")
+    launched_at = clock.now()  # billing starts during the call, not when it returns
+    try:
+        handle = run.call(request.provider.launch, bundle, request.plan)
+    except KeyboardInterrupt:
+        _abandon(run, RunState.CANCELLED, "interrupted (Ctrl-C) during the launch; torn down")
+        raise
+    except BaseException as exc:
+        _abandon(run, RunState.FAILED, f"launch failed: {' '.join(str(exc).split()) or type(exc).__name__}")
+        raise
+    failpoints.reached("launched")
+    run.update(message=f"launched on {handle.provider} as {handle.resource_id}", handle=handle,
+               state=RunState.PROVISIONING, started_at=launched_at)
+    return run
+
+
+def _abandon(run: ActiveRun, state: RunState, reason: str) -> None:
+    """A launch that did not return a handle: end whatever it may have started, and record why."""
+    from remote_jobs import finish
+
+    finish.close(run, state, reason)
+
+
+def _record(request: LaunchRequest, bundle: Bundle, runs_root: Path) -> RunRecord:
+    spec, est = request.job.spec, request.estimate
+    return RunRecord(
+        run_id=request.run_id, name=spec.name, project=spec.project, owner=spec.owner, host=request.plan.host,
+        task=spec.task, method=spec.method, model=spec.model, provider=request.provider.name, cloud=est.cloud,
+        region=est.region, gpu=est.gpu, gpus=est.gpus, spot=est.spot, price_usd_per_hour=est.usd_per_hour,
+        price_source=est.price_source, price_as_of=est.price_as_of, state=RunState.PENDING,
+        estimate_hours=round(est.hours, 6), estimate_usd=est.usd, estimate_peak_gib=est.peak_gib,
+        max_total_usd=request.max_total_usd, max_runtime_s=request.plan.max_runtime_s,
+        spec_path=str(request.job.spec_path or ""), runs_dir=str(runs_root / request.run_id),
+        bundle_sha256=bundle.sha256)
+
+
+def _secret_notes(spec: JobSpec) -> list[str]:
+    import os
+
+    missing = [name for name in spec.secrets if not os.environ.get(name)]
+    return [f"secret {name} is named in the spec but not set in this environment" for name in missing]
+
+
+def _refuse_gated(job: ResolvedJob, spec: JobSpec) -> None:
+    """A gated model cannot be downloaded without a token (CONTRACTS §6): refuse before paying for a machine."""
+    import os
+
+    from planner.catalog.models import find_catalog_model
+
+    entry = find_catalog_model(spec.model)
+    if entry is not None and entry.gated and not ("HF_TOKEN" in spec.secrets and os.environ.get("HF_TOKEN")):
+        raise BadInput(f"{spec.model} is gated on the Hugging Face Hub: add HF_TOKEN to secrets and set it "
+                       "in the environment")
+
+
+def _error_line(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
+    for line in reversed(lines):
+        if line.startswith("error: "):
+            return line.removeprefix("error: ")
+    return lines[-1][:300] if lines else ""

@@ -1,0 +1,44 @@
+"""Money in the ledger: integer micro-dollars on disk, ``Decimal`` in code, never float dollars."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+MICRO = Decimal("0.000001")
+
+
+def to_micros(amount: Decimal | None) -> int | None:
+    if amount is None:
+        return None
+    return int((Decimal(amount) / MICRO).to_integral_value(rounding=ROUND_HALF_UP))
+
+
+def from_micros(value: object) -> Decimal | None:
+    """Lenient: a stored value that is not a whole number reads as None."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return (Decimal(int(value)) * MICRO).quantize(MICRO)
+    except (ValueError, TypeError, InvalidOperation):
+        return None
+
+
+def dollars(value: float | str | Decimal | None) -> Decimal | None:
+    """A user's dollar figure (a spec's ``max_total_usd``) as Decimal, through its text form."""
+    return None if value is None else Decimal(str(value))
+
+
+def show_usd(amount: Decimal | None) -> str:
+    """$12.34, or more digits for the fractions of a cent that local runs cost."""
+    if amount is None:
+        return "-"
+    if amount != 0 and abs(amount) < Decimal("0.01"):
+        return f"${amount.quantize(Decimal('0.000001')).normalize():f}"
+    return f"${amount.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP)}"
+
+
+def cost_for(usd_per_hour: Decimal | None, seconds: float | None) -> Decimal | None:
+    """Rate × duration, to the micro-dollar."""
+    if usd_per_hour is None or seconds is None:
+        return None
+    return (usd_per_hour * Decimal(repr(round(max(seconds, 0.0), 3))) / 3600).quantize(MICRO, rounding=ROUND_HALF_UP)

@@ -1,0 +1,80 @@
+"""Watching a run until it ends: status, progress, cost against the budget, then the end of the story.
+
+Used right after a launch and by ``tuneplan watch RUN`` to re-attach after the launching CLI was closed
+or killed: everything it needs is in the ledger and at the provider. Ctrl-C tears the run down
+(CONTRACTS: teardown runs on Ctrl-C); to leave a run going, close the terminal and re-attach later.
+"""
+
+from __future__ import annotations
+
+from providers.types import RunState
+from remote_jobs import failpoints, finish
+from remote_jobs.active import ActiveRun
+from remote_jobs.events import CostUpdate, Progress
+from remote_jobs.money import show_usd
+from remote_jobs.records import RunRecord
+
+POLL_S = 1.0
+
+
+def watch(run: ActiveRun, poll_s: float = POLL_S) -> RunRecord:
+    """Follow ``run`` to its end; returns the final record. Ctrl-C: teardown, recorded as cancelled."""
+    if run.record.finished:
+        return _tidy_finished(run)
+    handle = run.handle()
+    if handle is None:
+        return finish.close(run, RunState.FAILED, "the launch was interrupted before a machine was started")
+    last_step, reported_watching = None, False
+    try:
+        while True:
+            status = run.call(run.provider.status, handle)
+            if not status.exists:
+                return finish.close(run, RunState.UNKNOWN, "the machine was gone when tuneplan looked "
+                                    "(ended by its runtime limit, or by hand); its artifacts are lost")
+            run.observe(status)
+            last_step = _report_progress(run, status.progress, last_step)
+            cost = run.cost_so_far()
+            run.on_event(CostUpdate(run.run_id, run.elapsed_s(), cost, run.record.max_total_usd))
+            if status.state.terminal:
+                return finish.settle(run, status)
+            if run.over_budget(cost):
+                reason = (f"budget: {show_usd(cost)} spent, over the max_total_usd cap of "
+                          f"{show_usd(run.record.max_total_usd)}")
+                return finish.stop(run, RunState.BUDGET_STOPPED, reason, keep_checkpoint=True)
+            if status.state == RunState.RUNNING and not reported_watching:
+                failpoints.reached("watching")
+                reported_watching = True
+            run.clock.sleep(poll_s)
+    except KeyboardInterrupt:
+        finish.stop(run, RunState.CANCELLED, "interrupted (Ctrl-C); torn down")
+        raise
+
+
+def _report_progress(run: ActiveRun, progress: dict | None, last_step: int | None) -> int | None:
+    if not progress or progress.get("step") == last_step:
+        return last_step
+    step = _int(progress.get("step"))
+    run.on_event(Progress(run.run_id, step or 0, _int(progress.get("total_steps")), _float(progress.get("loss")),
+                          _float(progress.get("eta_s")), _float(progress.get("epoch"))))
+    return progress.get("step")
+
+
+def _tidy_finished(run: ActiveRun) -> RunRecord:
+    """A finished run whose teardown was never recorded (the CLI died just before): tear down now."""
+    if run.record.torn_down_at is None:
+        finish.teardown(run)
+    return run.refresh()
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None

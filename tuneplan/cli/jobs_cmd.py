@@ -1,0 +1,133 @@
+"""``tuneplan jobs | logs | watch | pull | down``: the runs in the ledger, and acting on one of them.
+
+Every command here is safe to repeat: pulling twice verifies twice and copies once, tearing down twice is
+not an error, watching a finished run just shows its outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from planner.errors import BadInput
+from tuneplan.cli.run_options import LEDGER_OPTION, RUNS_DIR_OPTION, attach, open_ledger
+
+RUN_ARG = typer.Argument(..., help="A run id, a unique prefix of one, or a job name (its newest run).")
+
+
+def jobs(
+    as_json: bool = typer.Option(False, "--json", help="Print the records as JSON."),
+    limit: int = typer.Option(20, "--limit", help="Newest runs to show."),
+    ledger: Optional[Path] = LEDGER_OPTION,
+) -> None:
+    from remote_jobs.money import show_usd
+    from tuneplan.cli.render_run import console, duration
+
+    records = open_ledger(ledger).runs()[:max(limit, 0)]
+    if as_json:
+        sys.stdout.write(json.dumps([r.to_json() for r in records], indent=2) + "\n")
+        return
+    if not records:
+        console.print("no runs yet: tuneplan launch examples/tiny-smoke.yaml")
+        return
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True, header_style="bold")
+    for name in ("run (name-UTC time-tag)", "state", "where", "time", "estimate", "cost", "note"):
+        table.add_column(name, justify="right" if name in ("time", "estimate", "cost") else "left",
+                         no_wrap=name != "note")
+    for r in records:
+        took = sum(s for s in (r.provisioning_s, r.running_s) if s is not None) if r.finished else None
+        note = r.failure_reason or (f"{len(r.artifacts)} artifacts" if r.artifacts else "")
+        note += "" if r.torn_down_at or not r.finished else " · not torn down (tuneplan reap)"
+        table.add_row(r.run_id, r.state.value, f"{r.provider}/{r.gpu}", duration(took), show_usd(r.estimate_usd),
+                      show_usd(r.cost_usd), note)
+    console.print(table)
+
+
+def logs(
+    run: str = RUN_ARG,
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the run ends."),
+    ledger: Optional[Path] = LEDGER_OPTION,
+    runs_dir: Optional[Path] = RUNS_DIR_OPTION,
+) -> None:
+    active = attach(run, ledger, runs_dir)
+    handle = active.record.handle
+    if handle is not None and active.provider.status(handle).exists:
+        for line in active.provider.logs(handle, follow=follow):
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+        return
+    saved = active.run_dir / "run.log"
+    if not saved.is_file():
+        raise BadInput(f"no logs for {active.run_id}: the machine is gone and none were saved")
+    sys.stdout.write(saved.read_text(encoding="utf-8"))
+
+
+def watch(
+    run: str = RUN_ARG,
+    ledger: Optional[Path] = LEDGER_OPTION,
+    runs_dir: Optional[Path] = RUNS_DIR_OPTION,
+) -> None:
+    from remote_jobs.watch import watch as follow
+    from tuneplan.cli.launch_cmd import _finish
+    from tuneplan.cli.render_run import LiveProgress
+
+    with LiveProgress() as live:
+        active = attach(run, ledger, runs_dir, live)
+        record = follow(active)
+    _finish(record)
+
+
+def pull(
+    run: str = RUN_ARG,
+    ledger: Optional[Path] = LEDGER_OPTION,
+    runs_dir: Optional[Path] = RUNS_DIR_OPTION,
+) -> None:
+    """Unfinished runs are followed to their end (which pulls); finished ones are fetched again if needed."""
+    from remote_jobs import finish
+    from remote_jobs.artifacts import already_verified
+    from tuneplan.cli.render_run import LiveProgress, console
+
+    with LiveProgress() as live:
+        active = attach(run, ledger, runs_dir, live)
+        if not active.record.finished:
+            from remote_jobs.watch import watch as follow
+
+            follow(active)
+        elif already_verified(active.run_dir, active.record.artifacts):
+            live.print(f"already pulled: {len(active.record.artifacts)} files verified in "
+                                        f"{active.run_dir / 'artifacts'}")
+            return
+        elif active.record.torn_down_at is not None:
+            raise BadInput(f"{active.run_id}: the machine is gone, and its artifacts were never verified here")
+        else:
+            verified = finish.pull(active)
+            if not verified.ok:
+                raise BadInput(f"{active.run_id}: artifacts did not verify: {'; '.join(verified.problems[:3])}")
+    record = active.refresh()
+    console.print(f"{record.run_id}: {len(record.artifacts)} files verified in {active.run_dir / 'artifacts'}")
+
+
+def down(
+    run: str = RUN_ARG,
+    ledger: Optional[Path] = LEDGER_OPTION,
+    runs_dir: Optional[Path] = RUNS_DIR_OPTION,
+) -> None:
+    """Stop and tear down now; an unfinished run is recorded as cancelled."""
+    from providers.types import RunState
+    from remote_jobs import finish
+    from tuneplan.cli.render_run import console, print_record
+
+    active = attach(run, ledger, runs_dir)
+    if active.record.finished:
+        finish.teardown(active)
+    else:
+        finish.stop(active, RunState.CANCELLED, "stopped by tuneplan down")
+    print_record(active.refresh())
+    console.print("torn down")

@@ -1,0 +1,119 @@
+"""``tuneplan launch job.yaml``: plan → confirm → check → bundle → record → launch → watch → pull → verify →
+tear down → record. The steps live in ``remote_jobs``; this module shows them and asks the question.
+
+Exit codes: 0 when the run succeeded, 1 when it ended any other way (the reason is printed), 2 for a
+mistake in what was asked (nothing was started), 130 after Ctrl-C (the run was torn down).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from planner.errors import BadInput, TuneplanError
+from tuneplan.cli.run_options import LEDGER_OPTION, RUNS_DIR_OPTION, clock, open_ledger, runs_root
+
+
+class RunDidNotSucceed(TuneplanError):
+    title = "run did not succeed"
+    exit_code = 1
+
+
+def launch(
+    spec_arg: Optional[Path] = typer.Argument(None, metavar="[SPEC]", help="The job spec YAML (or --spec)."),
+    spec: Optional[Path] = typer.Option(None, "--spec", help="The job spec YAML."),
+    provider: Optional[str] = typer.Option(None, "--provider", help="local (default: the spec's resources.provider)."),
+    set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE",
+                                   help="Override a spec field, e.g. training.max_steps=10 (repeatable)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before launching."),
+    allow_over_budget: bool = typer.Option(False, "--allow-over-budget",
+                                           help="Launch even when the estimate exceeds resources.max_total_usd."),
+    max_hours: Optional[float] = typer.Option(None, "--max-hours",
+                                              help="Hard runtime limit (default: estimate × 3 + 10 min, within budget)."),
+    validate: bool = typer.Option(True, "--validate/--no-validate", help="Run the template's --validate-only here first."),
+    detach: bool = typer.Option(False, "--detach", help="Return once launched; `tuneplan watch RUN` later."),
+    ledger: Optional[Path] = LEDGER_OPTION,
+    runs_dir: Optional[Path] = RUNS_DIR_OPTION,
+) -> None:
+    from providers.registry import get_provider
+    from remote_jobs import launch as steps
+    from tuneplan.cli import render_run as show
+
+    path = _spec_path(spec_arg, spec)
+    job = _load(path, set_)
+    at, root = clock(), runs_root(runs_dir)
+    chosen = get_provider(steps.provider_name(job, provider))
+    if max_hours is not None and max_hours <= 0:
+        raise BadInput(f"--max-hours must be positive, got {max_hours:g}")
+    request = steps.prepare(job, path, chosen, at, max_hours)
+    show.print_plan(request)
+    steps.refuse_over_budget(request, allow_over_budget)
+    show.print_outgoing(request)
+    _confirm(request, yes)
+    if validate:
+        show.console.print("checking the job with the template's --validate-only …")
+    shown = len(request.notes)
+    bundle = steps.bundle_and_validate(request, root, validate)
+    for note in request.notes[shown:]:
+        show.console.print(f"[yellow]note:[/yellow] {note}")
+    show.console.print(f"bundle: {len(bundle.files)} files, {show.size(bundle.bytes)}, sha256 {bundle.sha256[:16]}… "
+                       f"({bundle.tarball})")
+    book = open_ledger(ledger, at)
+    with show.PlainEvents() if detach else show.LiveProgress() as live:
+        run = steps.start(request, bundle, book, at, root, live)
+        if detach:
+            live.print(f"launched; follow it with: tuneplan watch {run.run_id}")
+            return
+        from remote_jobs.watch import watch
+
+        record = watch(run)
+    _finish(record)
+
+
+def _spec_path(positional: Optional[Path], option: Optional[Path]) -> Path:
+    if positional is not None and option is not None and positional != option:
+        raise BadInput("give the spec once: as an argument or as --spec")
+    path = positional or option
+    if path is None:
+        raise BadInput("give a job spec: tuneplan launch examples/tiny-smoke.yaml")
+    return path
+
+
+def _load(path: Path, sets: list[str]):
+    import json
+
+    from planner.spec import deep_merge, load_spec
+
+    overrides: dict = {}
+    for item in sets:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise BadInput(f"--set needs KEY=VALUE, got {item!r}")
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text
+        for part in reversed(key.strip().split(".")):
+            value = {part: value}
+        overrides = deep_merge(overrides, value)
+    return load_spec(path, overrides)
+
+
+def _confirm(request, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise BadInput("not asking on a non-interactive input: add --yes to launch")
+    if not typer.confirm(f"Launch {request.run_id} on {request.provider.name}?", default=True):
+        raise typer.Abort()
+
+
+def _finish(record) -> None:
+    from tuneplan.cli import render_run as show
+
+    show.print_record(record)
+    if record.state.value != "succeeded":
+        raise RunDidNotSucceed(f"run {record.run_id} ended {record.state.value}: {record.failure_reason or 'no reason given'}")

@@ -1,0 +1,44 @@
+"""``tuneplan reap [--yes] [--all-owners]``: list what should not be running (or not be unrecorded), and with
+``--yes`` end it. The verdicts and the rules (our prefix and this owner/host's tags only) are in
+``remote_jobs.reap``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from tuneplan.cli.run_options import LEDGER_OPTION, RUNS_DIR_OPTION, clock, open_ledger, runs_root
+
+
+def reap(
+    yes: bool = typer.Option(False, "--yes", "-y", help="End what is listed as actionable (default: only list)."),
+    all_owners: bool = typer.Option(False, "--all-owners", help="Also end resources of other owners or hosts."),
+    owner: Optional[str] = typer.Option(None, "--owner", help="Whose resources are 'ours' (default: your user name)."),
+    ledger: Optional[Path] = LEDGER_OPTION,
+    runs_dir: Optional[Path] = RUNS_DIR_OPTION,
+) -> None:
+    from providers.identity import current_owner, host_id
+    from providers.registry import get_provider, names
+    from remote_jobs import reap as reaper
+    from tuneplan.cli.render_run import console
+
+    at = clock()
+    book = open_ledger(ledger, at)
+    providers = {name: get_provider(name) for name in names()}
+    items = reaper.survey(book, list(providers.values()), owner or current_owner(), host_id(), all_owners, at)
+    if not items:
+        console.print("nothing to reap: every machine is accounted for")
+        return
+    for item in items:
+        mark = "→" if item.actionable else " "
+        console.print(f"{mark} {item.verdict:<9} {item.provider}/{item.run_id}: {item.why}")
+    actionable = [item for item in items if item.actionable]
+    if not yes:
+        if actionable:
+            console.print(f"{len(actionable)} to act on: run again with --yes")
+        return
+    for item in actionable:
+        done = reaper.act(item, book, providers[item.provider], at, runs_root(runs_dir))
+        console.print(f"  {item.run_id}: {done}")

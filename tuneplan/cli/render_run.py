@@ -1,0 +1,146 @@
+"""Rich rendering for runs: the launch plan, what leaves the machine, live progress, and the last word.
+
+The lifecycle reports plain events (``remote_jobs.events``); ``LiveProgress`` turns them into a progress
+bar while they arrive. Nothing here decides anything.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from remote_jobs.events import CostUpdate, Event, Note, Progress as ProgressEvent, StateChanged
+from remote_jobs.money import show_usd
+
+# Piped output (logs, CI, tests) gets a width that fits a run id and its figures on one line.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.2f} h"
+
+
+def size(count: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count} B"
+
+
+def show_rate(usd_per_hour) -> str:
+    """Hourly rates keep four decimals: electricity for a desktop is a few cents an hour."""
+    return "-" if usd_per_hour is None else f"${usd_per_hour:.4f}/h" if usd_per_hour < 1 else f"${usd_per_hour:.2f}/h"
+
+
+def print_plan(request) -> None:
+    """The estimate a launch goes ahead with (GPU, hours, dollars) and its limits."""
+    est, spec = request.estimate, request.job.spec
+    table = Table(title=f"Launch plan: {spec.name} ({request.run_id})", title_justify="left", show_header=False,
+                  show_edge=False, box=None, padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("job", "smoke (no model)" if spec.task == "smoke" else f"{spec.task} · {spec.method} · {spec.model}")
+    table.add_row("where", f"{request.provider.name}: {est.device}" + (f" ×{est.gpus}" if est.gpus > 1 else ""))
+    peak = f" · peak {est.peak_gib:.2f} GiB" if est.peak_gib is not None else ""
+    table.add_row("estimate", f"{duration(est.hours * 3600)} · {show_usd(est.usd)}{peak}")
+    table.add_row("price", f"{show_rate(est.usd_per_hour)} · {est.price_source} · as of {est.price_as_of}")
+    cap = show_usd(request.max_total_usd) if request.max_total_usd is not None else "none (set resources.max_total_usd)"
+    table.add_row("budget", f"{cap} · hard runtime limit {duration(request.plan.max_runtime_s)} (enforced there)")
+    console.print(table)
+
+
+def print_outgoing(request) -> None:
+    """What leaves the machine, and where it goes (CONTRACTS §7)."""
+    console.print(f"[bold]What leaves this machine[/bold] → {request.destination}")
+    for role, path, count in request.outgoing:
+        console.print(f"  {role:<6} {path} ({size(count)})")
+    console.print("  plus the template, job.json and requirements.txt; secrets travel by name only"
+                  + (f" ({', '.join(request.job.spec.secrets)})" if request.job.spec.secrets else ""))
+    for note in request.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
+
+
+def print_record(record) -> None:
+    """The run's last word: outcome, time, money, where the artifacts are."""
+    colour = {"succeeded": "green", "failed": "red", "budget_stopped": "yellow", "cancelled": "yellow"}
+    state = record.state.value
+    took = sum(s for s in (record.provisioning_s, record.running_s) if s is not None)
+    console.print(f"[{colour.get(state, 'white')}]{state}[/] {record.run_id} in {duration(took)} · "
+                  f"cost {show_usd(record.cost_usd)} (estimate {show_usd(record.estimate_usd)})")
+    if record.failure_reason:
+        console.print(f"  reason: {record.failure_reason}")
+    if record.artifacts:
+        console.print(f"  artifacts: {len(record.artifacts)} files verified in {record.runs_dir}/artifacts")
+
+
+class LiveProgress:
+    """An event sink that draws a progress bar (steps, loss, cost) and prints state changes and notes.
+
+    The bar appears with the first sign of a live run, so re-attaching to a finished run prints no bar."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console,
+                                 transient=False)
+        self.task = self.progress.add_task("starting", total=None, info="")
+        self.started = False
+        self.loss: float | None = None
+        self.cost = ""
+
+    def __enter__(self) -> "LiveProgress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.started:
+            self.progress.stop()
+
+    def print(self, text: str, style: str | None = None) -> None:
+        (self.progress.console if self.started else console).print(text, style=style)
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, Note):
+            self.print(f"  {event.message}", style="dim")
+            return
+        if not self.started:
+            self.progress.start()
+            self.started = True
+        if isinstance(event, StateChanged):
+            self.print(f"· {event.state}" + (f": {event.message}" if event.message else ""))
+            self.progress.update(self.task, description=event.state)
+        elif isinstance(event, ProgressEvent):
+            self.loss = event.loss if event.loss is not None else self.loss
+            self.progress.update(self.task, completed=event.step, total=event.total_steps)
+        elif isinstance(event, CostUpdate):
+            cap = f" of {show_usd(event.cap_usd)}" if event.cap_usd is not None else ""
+            self.cost = f"{show_usd(event.usd)}{cap}"
+        loss = f"loss {self.loss:.3f} · " if self.loss is not None else ""
+        self.progress.update(self.task, info=f"{loss}{self.cost}")
+
+
+class PlainEvents:
+    """A sink without a bar, for ``launch --detach``: state changes and notes only."""
+
+    def __enter__(self) -> "PlainEvents":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def print(self, text: str, style: str | None = None) -> None:
+        console.print(text, style=style)
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, StateChanged):
+            self.print(f"· {event.state}" + (f": {event.message}" if event.message else ""))
+        elif isinstance(event, Note):
+            self.print(f"  {event.message}", style="dim")

@@ -1,0 +1,50 @@
+"""What the run commands (launch, jobs, logs, watch, pull, down, reap, report) share: where the ledger and
+the fetched runs live, the clock, and turning a run id into a live ``ActiveRun``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from remote_jobs.events import EventSink, ignore
+
+LEDGER_OPTION = typer.Option(None, "--ledger", help="The ledger file (default: TUNEPLAN_LEDGER, else the user data dir).")
+RUNS_DIR_OPTION = typer.Option(None, "--runs-dir",
+                               help="Where runs/<run-id>/ go (default: TUNEPLAN_RUNS_DIR, else the user data dir).")
+
+
+def runs_root(flag: Optional[Path]) -> Path:
+    if flag is not None:
+        return flag
+    override = os.environ.get("TUNEPLAN_RUNS_DIR")
+    if override:
+        return Path(override)
+    from providers.paths import data_dir
+
+    return data_dir() / "runs"
+
+
+def clock():
+    from remote_jobs.clock import default_clock
+
+    return default_clock()
+
+
+def open_ledger(path: Optional[Path], at=None):
+    from remote_jobs.ledger import Ledger
+
+    return Ledger(path, at or clock())
+
+
+def attach(run: str, ledger_path: Optional[Path], runs_dir: Optional[Path], on_event: EventSink = ignore):
+    """The run called ``run`` (an id, a unique prefix, or a job name for its newest run), ready to act on."""
+    from providers.registry import get_provider
+    from remote_jobs.active import ActiveRun
+
+    at = clock()
+    ledger = open_ledger(ledger_path, at)
+    record = ledger.find(run)
+    return ActiveRun(ledger, get_provider(record.provider), record, at, runs_root(runs_dir), on_event)
