@@ -17,9 +17,15 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[$(EXTRAS)]'
 	@touch $(STAMP)
 
+# The main job on the embedded default (the local provider; no account anywhere): plan and rank a
+# realistic job, then launch a tiny SFT LoRA run here, pull and verify its adapter, show the ledger.
 demo: $(STAMP)
-	$(BIN)/tuneplan plan --model Qwen/Qwen2.5-7B-Instruct --method qlora --seq-len 2048 --batch-size 2 \
-		--examples 5000 --avg-tokens 600 --epochs 3
+	$(BIN)/tuneplan plan --spec examples/qwen7b-qlora-sft.yaml --gpu RTX4090
+	$(BIN)/tuneplan recommend --spec examples/qwen7b-qlora-sft.yaml --top 5
+	$(BIN)/tuneplan launch examples/tiny-sft.yaml --yes
+	$(BIN)/tuneplan pull tiny-sft
+	$(BIN)/tuneplan jobs --limit 1
+	$(BIN)/tuneplan report
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

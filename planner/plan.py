@@ -4,19 +4,21 @@ GPU whether it fits and how many hours it takes (the JSON contract of CONTRACTS 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from planner.catalog.devices import apple_chips, cpus
 from planner.catalog.gpus import GpuSpec, gpu_catalog
 from planner.estimate.assumptions import assumptions_used
-from planner.estimate.devices import cpu_target, gpu_target, mac_target
-from planner.estimate.inference import InferenceEstimate, estimate_inference
+from planner.estimate.devices import gpu_target
+from planner.estimate.flops import flops_per_token
 from planner.estimate.memory import BREAKDOWN_KEYS, MemoryEstimate, estimate_memory
 from planner.estimate.params import trainable_params
 from planner.estimate.setup import TrainingSetup
-from planner.estimate.timing import TimeEstimate, estimate_time
+from planner.estimate.timing import TimeEstimate, estimate_time, tokens_per_sequence
 from planner.models import ResolvedModel
 from planner.units import GIB
+
+if TYPE_CHECKING:  # serving estimates are only built for --inference: keep `plan`'s start-up small
+    from planner.estimate.inference import InferenceEstimate
 
 # When the data size is not given, the plan assumes this much data (and says so).
 DEFAULT_EXAMPLES = 1000
@@ -60,7 +62,7 @@ class Plan:
     memory: MemoryEstimate
     flops_per_token: float
     fits: dict[str, GpuFit]
-    inference: InferenceEstimate | None = None
+    inference: "InferenceEstimate | None" = None
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -114,7 +116,7 @@ def _fit_json(fit: GpuFit) -> dict[str, Any]:
             "approximate": fit.approximate}
 
 
-def _inference_json(inf: InferenceEstimate) -> dict[str, Any]:
+def _inference_json(inf: "InferenceEstimate") -> dict[str, Any]:
     return {"context": inf.context, "weights_gib": round(inf.weight_bytes / GIB, 2),
             "kv_cache_gib": round(inf.kv_cache_bytes / GIB, 2), "total_gib": round(inf.total_bytes / GIB, 2),
             "decode_tokens_per_s": inf.decode_tokens_per_s, "prefill_tokens_per_s": inf.prefill_tokens_per_s}
@@ -136,9 +138,6 @@ def make_plan(model: ResolvedModel, setup: TrainingSetup, data: DataSize, gpus: 
     """The full estimate for a job on a list of GPUs (every catalog GPU by default)."""
     memory = estimate_memory(model.arch, setup)
     fits = {gpu.name: fit_on_gpu(model, setup, memory, gpu, data) for gpu in (gpus or gpu_catalog().values())}
-    from planner.estimate.flops import flops_per_token
-    from planner.estimate.timing import tokens_per_sequence
-
     per_token = flops_per_token(model.arch, setup, int(tokens_per_sequence(setup, data.avg_tokens))).total
     notes: tuple[str, ...] = ()
     if data.assumed:
@@ -155,8 +154,12 @@ def make_plan(model: ResolvedModel, setup: TrainingSetup, data: DataSize, gpus: 
     return Plan(model, setup, data, memory, per_token, fits, inference, notes)
 
 
-def inference_for(model: ResolvedModel, setup: TrainingSetup, context: int, gpu_names: list[str]) -> InferenceEstimate:
+def inference_for(model: ResolvedModel, setup: TrainingSetup, context: int, gpu_names: list[str]) -> "InferenceEstimate":
     """Serving estimate on the chosen GPUs, every Apple chip and every typical CPU."""
+    from planner.catalog.devices import apple_chips, cpus
+    from planner.estimate.devices import cpu_target, mac_target
+    from planner.estimate.inference import estimate_inference
+
     precision = "fp16" if setup.precision == "fp32" else setup.precision
     targets = [gpu_target(gpu_catalog()[name], "bf16") for name in gpu_names]
     targets += [mac_target(chip) for chip in apple_chips().values()]

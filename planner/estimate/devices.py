@@ -13,8 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from planner.catalog.devices import AppleChip, CpuSpec
+from typing import TYPE_CHECKING
+
 from planner.catalog.gpus import GpuSpec
+
+if TYPE_CHECKING:
+    from planner.catalog.devices import AppleChip, CpuSpec
 
 # Share of dense peak reached by an eager HF training step's matmuls, by GPU generation (calibrated).
 # Consumer cards are listed at their fp32-accumulate rate already, so they keep the Ampere/Ada share.
@@ -101,11 +105,11 @@ def _link_bandwidth(gpu: GpuSpec) -> float:
     return LINK_GB_S_NVLINK if form else LINK_GB_S_PCIE_DATACENTER
 
 
-def mac_target(chip: AppleChip) -> ComputeTarget:
+def mac_target(chip: "AppleChip") -> ComputeTarget:
     return ComputeTarget(f"Apple {chip.name}", "mac", chip.fp32_tflops, chip.bandwidth_gb_s, MPS_EFFICIENCY,
                          approximate=True, tensor_cores=False)
 
 
-def cpu_target(cpu: CpuSpec) -> ComputeTarget:
+def cpu_target(cpu: "CpuSpec") -> ComputeTarget:
     return ComputeTarget(cpu.name, "cpu", cpu.fp32_gflops / 1000, cpu.bandwidth_gb_s, CPU_EFFICIENCY,
                          approximate=True, tensor_cores=False)
