@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator
 
 from planner.errors import BadInput
-from planner.suggest import did_you_mean
+from planner.validation import first_problem
 
 Task = Literal["sft", "dpo", "classify", "embed", "smoke"]
 Method = Literal["full", "lora", "qlora", "spectrum"]
@@ -182,32 +182,4 @@ def spec_from_dict(raw: dict[str, Any], source: str = "job spec") -> JobSpec:
     try:
         return JobSpec.model_validate(raw)
     except ValidationError as exc:
-        raise BadInput(f"{source}: {_first_problem(exc)}") from None
-
-
-def _first_problem(exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    loc = [str(p) for p in error["loc"]]
-    where = ".".join(loc) or "(top level)"
-    if error["type"] == "extra_forbidden":
-        return f"unknown key '{where}'{did_you_mean(loc[-1], _known_keys(loc[:-1]))}"
-    if error["type"] == "missing":
-        return f"missing required key '{where}'"
-    if error["type"] == "literal_error":
-        allowed = error.get("ctx", {}).get("expected", "")
-        got = error.get("input")
-        hint = did_you_mean(str(got), [a.strip(" '") for a in str(allowed).replace(" or ", ",").split(",")])
-        return f"'{where}' must be one of {allowed}, got {got!r}{hint}"
-    return f"'{where}': {error['msg']}"
-
-
-def _known_keys(path: list[str]) -> list[str]:
-    """The field names allowed at a key path (for 'did you mean')."""
-    model: type[BaseModel] = JobSpec
-    for part in path:
-        field = model.model_fields.get(part)
-        annotation = getattr(field, "annotation", None) if field else None
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            return []
-        model = annotation
-    return list(model.model_fields)
+        raise BadInput(f"{source}: {first_problem(exc, JobSpec)}") from None

@@ -29,7 +29,7 @@ from planner.catalog.gpus import find_gpu
 from planner.errors import BadInput, NotFound
 from planner.recommend.local import chip_named
 from planner.recommend.costs import DEFAULT_KWH_USD
-from planner.suggest import did_you_mean
+from planner.validation import first_problem
 from providers.paths import config_dir
 
 SETTINGS_FILE = "settings.yaml"
@@ -164,7 +164,7 @@ def load_settings(path: Path | None = None) -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        raise BadInput(f"{_where(path)}: {_first_problem(exc)}") from None
+        raise BadInput(f"{_where(path)}: {first_problem(exc, Settings)}") from None
     finally:
         Settings._yaml_path = None
 
@@ -187,36 +187,3 @@ def _check_yaml(path: Path) -> None:
         raise BadInput(f"{path}: expected a mapping of settings at the top level")
 
 
-def _first_problem(exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    loc = [str(part) for part in error["loc"]]
-    where = ".".join(loc) or "(top level)"
-    if error["type"] == "extra_forbidden":
-        return f"unknown key '{where}'{did_you_mean(loc[-1], known_keys(loc[:-1]))}"
-    message = error["msg"].removeprefix("Value error, ")
-    return f"'{where}': {message}"
-
-
-def known_keys(path: list[str]) -> list[str]:
-    """The keys allowed at a key path of the settings (list indices skipped)."""
-    model: type[BaseModel] = Settings
-    for part in path:
-        if part.isdigit():
-            continue
-        field = model.model_fields.get(part)
-        inner = _model_in(field.annotation) if field else None
-        if inner is None:
-            return []
-        model = inner
-    return list(model.model_fields)
-
-
-def _model_in(annotation) -> type[BaseModel] | None:
-    """The settings section inside an annotation like ``DeclaredMac | None`` or ``list[DeclaredGpu]``."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None

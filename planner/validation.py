@@ -1,0 +1,54 @@
+"""One clear line from a pydantic validation error, with "did you mean" for unknown keys.
+
+Shared by everything a user writes (job specs, settings): the first problem, its key path, and the
+allowed names at that path for a typo.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from planner.suggest import did_you_mean
+
+
+def first_problem(exc: ValidationError, model: type[BaseModel]) -> str:
+    """The first error of ``exc`` (raised validating ``model``) as one line for a person."""
+    error = exc.errors()[0]
+    loc = [str(part) for part in error["loc"]]
+    where = ".".join(loc) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        return f"unknown key '{where}'{did_you_mean(loc[-1], known_keys(model, loc[:-1]))}"
+    if error["type"] == "missing":
+        return f"missing required key '{where}'"
+    if error["type"] == "literal_error":
+        allowed = error.get("ctx", {}).get("expected", "")
+        got = error.get("input")
+        hint = did_you_mean(str(got), [a.strip(" '") for a in str(allowed).replace(" or ", ",").split(",")])
+        return f"'{where}' must be one of {allowed}, got {got!r}{hint}"
+    return f"'{where}': {error['msg'].removeprefix('Value error, ')}"
+
+
+def known_keys(model: type[BaseModel], path: list[str]) -> list[str]:
+    """The field names allowed at a key path (list indices skipped), for 'did you mean'."""
+    for part in path:
+        if part.isdigit():
+            continue
+        field = model.model_fields.get(part)
+        inner = _model_in(field.annotation) if field else None
+        if inner is None:
+            return []
+        model = inner
+    return list(model.model_fields)
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model inside an annotation like ``Section | None`` or ``list[Section]``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
