@@ -52,7 +52,7 @@ def tiny_model_path(model: str) -> Path:
     name = model.removeprefix(PREFIX)
     if name == "minilm":
         return _minilm()
-    builders = {"llama": _build_llama, "bert": _build_bert}
+    builders = {"llama": _build_llama, "bert": build_tiny_bert}
     if name not in builders:
         raise NotFound(f"unknown tiny model '{model}'{did_you_mean(name, ['llama', 'bert', 'minilm'])}; "
                        "choose tiny:llama, tiny:bert or tiny:minilm")
@@ -116,8 +116,10 @@ def _build_llama(out: Path) -> None:
     LlamaForCausalLM(config).save_pretrained(out)
 
 
-def _build_bert(out: Path) -> None:
-    """The vocabulary is written out, not trained: a trained one breaks ties differently in every process."""
+def build_tiny_bert(out: Path) -> Path:
+    """A 2-layer BERT (hidden 32) over the toy topic words; used by the examples and the template tests.
+
+    The vocabulary is written out, not trained: a trained one breaks ties differently in every process."""
     import torch
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
@@ -136,3 +138,4 @@ def _build_bert(out: Path) -> None:
     config._name_or_path = "tiny:bert"
     torch.manual_seed(0)
     BertModel(config).save_pretrained(out)
+    return out

@@ -17,6 +17,8 @@ from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from remote_jobs.tiny_models import TOPICS, build_tiny_bert  # noqa: F401  (the tests import both from here)
+
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 CHAT_TEMPLATE = (  # {% generation %} marks the assistant tokens TRL keeps in the loss, end-of-turn included
     "{% for m in messages %}{% if m['role'] == 'assistant' %}<|im_start|>assistant\n{% generation %}"
@@ -27,12 +29,6 @@ CHAT_TEMPLATE = (  # {% generation %} marks the assistant tokens TRL keeps in th
 ANIMALS = {"cat": "meow", "dog": "woof", "cow": "moo", "duck": "quack", "sheep": "baa", "owl": "hoot",
            "frog": "ribbit", "lion": "roar", "snake": "hiss", "mouse": "squeak", "horse": "neigh",
            "bee": "buzz"}
-TOPICS = {
-    "sport": ["football", "goal", "match", "team", "score", "player", "coach", "league", "stadium",
-              "referee"],
-    "food": ["pizza", "bread", "cheese", "soup", "salad", "pasta", "dinner", "recipe", "kitchen", "spicy"],
-    "weather": ["rain", "snow", "sunny", "cloudy", "storm", "wind", "forecast", "cold", "humid", "thunder"],
-}
 # (word, antonym, synonym): retrieval must prefer the antonym, which an untrained MiniLM often does not.
 OPPOSITES = [
     ("hot", "cold", "warm"), ("big", "small", "large"), ("fast", "slow", "quick"), ("happy", "sad", "glad"),
@@ -136,30 +132,6 @@ def build_tiny_llama(out: Path) -> Path:
                          pad_token_id=tok.pad_token_id, tie_word_embeddings=False)
     torch.manual_seed(0)
     LlamaForCausalLM(config).save_pretrained(out)
-    return out
-
-
-def build_tiny_bert(out: Path) -> Path:
-    """A 2-layer BERT encoder (hidden 32) and a WordPiece tokenizer over the toy vocabulary. The vocabulary is
-    written out rather than trained: the trainer breaks frequency ties differently in every process, and
-    the classifier test should not depend on that."""
-    import torch
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
-
-    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted({w for ws in TOPICS.values() for w in ws})]
-    tok = Tokenizer(models.WordPiece(vocab={w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
-    tok.normalizer, tok.pre_tokenizer = normalizers.BertNormalizer(), pre_tokenizers.BertPreTokenizer()
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]",
-                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
-    fast.save_pretrained(out)
-    config = BertConfig(vocab_size=len(fast), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64, pad_token_id=fast.pad_token_id,
-                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)  # dropout stalls it
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(out)
     return out
 
 
