@@ -139,12 +139,6 @@ class JobSpec(_Strict):
         return value
 
     @property
-    def data_format(self) -> str:
-        """The data format, defaulting to what the task reads."""
-        defaults = {"sft": "chat", "dpo": "preference", "classify": "text-label", "embed": "pairs", "smoke": "text"}
-        return self.data.format or defaults[self.task]
-
-    @property
     def effective_quantization(self) -> str:
         """QLoRA implies NF4 unless the user chose GPTQ."""
         if self.method == "qlora" and self.quantization == "none":

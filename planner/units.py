@@ -10,7 +10,3 @@ def gib(num_bytes: float) -> float:
     """Bytes to GiB."""
     return num_bytes / GIB
 
-
-def round_gib(num_bytes: float, digits: int = 2) -> float:
-    """Bytes to GiB, rounded for display and JSON."""
-    return round(num_bytes / GIB, digits)

@@ -27,10 +27,6 @@ def register(name: str, factory: Callable[[], Provider]) -> None:
     _FACTORIES[name] = factory
 
 
-def unregister(name: str) -> None:
-    _FACTORIES.pop(name, None)
-
-
 def names() -> list[str]:
     return sorted(_FACTORIES)
 

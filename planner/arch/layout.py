@@ -118,11 +118,6 @@ class Architecture:
         return self.num_layers * self.layer_matmul_params_active + self.head_matmul_params
 
     @property
-    def embedding_params(self) -> int:
-        """Token embedding plus an untied LM head: the matrices a 4-bit quantizer leaves alone."""
-        return self.token_embedding_params + self.lm_head_params
-
-    @property
     def kv_dim(self) -> int:
         return self.num_kv_heads * self.head_dim
 

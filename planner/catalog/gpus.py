@@ -51,10 +51,6 @@ class GpuSpec:
     modal: str
     aliases: tuple[str, ...]
 
-    @property
-    def supports_bf16(self) -> bool:
-        return self.bf16_tflops is not None
-
     def tensor_tflops(self, precision: str) -> float | None:
         """Dense tensor-core TFLOP/s for a training precision (fp32 training uses TF32 ≈ half of bf16)."""
         if precision == "bf16":

@@ -8,7 +8,7 @@ activation offloading) are not CLI flags; they exist so published rows can be de
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from planner.errors import BadInput
@@ -122,6 +122,3 @@ def setup_from_spec(spec: "JobSpec") -> TrainingSetup:
         spectrum_fraction=spec.spectrum.top_fraction, kernels=t.kernels, gpus=gpus, sharding=sharding,
     ).validated()
 
-
-def with_changes(setup: TrainingSetup, **changes) -> TrainingSetup:
-    return replace(setup, **changes).validated()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from planner.catalog.prices import STALE_AFTER_DAYS, PriceRow
@@ -113,7 +112,3 @@ def _assumptions() -> dict[str, Any]:
         "cpu_ram_usable_fraction": local.CPU_RAM_USABLE_FRACTION, "off_cuda_precision": "fp32",
     }
 
-
-def usd_or_none(value: float | None) -> Decimal | None:
-    """A user-typed dollar amount as Decimal (through its text, so 0.1 stays 0.1)."""
-    return Decimal(str(value)) if value is not None else None

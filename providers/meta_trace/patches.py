@@ -77,10 +77,6 @@ def register_attention() -> str:
     return ATTN_IMPLEMENTATION
 
 
-def _shape(t: object) -> tuple[int, ...]:
-    return tuple(t.shape) if isinstance(t, torch.Tensor) else ()
-
-
 def _flash_flops(query, key, value, *args, out_shape=None, **kwargs) -> int:
     """Forward FLOPs with torch's own SDPA convention (causal masking not halved)."""
     return flop_counter.sdpa_flop_count(query, key, value)
