@@ -19,7 +19,25 @@ def _local() -> Provider:
     return LocalProvider()
 
 
-_FACTORIES: dict[str, Callable[[], Provider]] = {"local": _local}
+def _skypilot() -> Provider:
+    from providers.skypilot import make_provider
+
+    return make_provider()
+
+
+def _modal() -> Provider:
+    from providers.modal import make_provider
+
+    return make_provider()
+
+
+def _runpod() -> Provider:
+    from providers.runpod import make_provider
+
+    return make_provider()
+
+
+_FACTORIES: dict[str, Callable[[], Provider]] = {"local": _local, "skypilot": _skypilot, "modal": _modal, "runpod": _runpod}
 
 
 def register(name: str, factory: Callable[[], Provider]) -> None:
