@@ -11,12 +11,13 @@ import sys
 import typer
 
 from planner.errors import TuneplanError
-from tuneplan.cli import jobs_cmd, launch_cmd, plan_cmd, prices_cmd, reap_cmd, recommend_cmd, rent_cmd, report_cmd
+from tuneplan.cli import (jobs_cmd, launch_cmd, plan_cmd, prices_cmd, reap_cmd, recommend_cmd, rent_cmd, report_cmd,
+                          tui_cmd)
 
 app = typer.Typer(
     name="tuneplan",
     help="Plan, price, launch and account for fine-tuning runs.",
-    no_args_is_help=True,
+    no_args_is_help=False,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -40,6 +41,9 @@ app.command("reap", help="Find machines the ledger says should be gone, or does 
     reap_cmd.reap)
 app.command("report", help="Spending from the ledger: per run and totals, estimate vs actual.")(report_cmd.report)
 
+# --- the terminal app (issue 6); `tuneplan` with no arguments opens it too ---
+app.command("tui", help="Open the terminal app: plan, compare, launch and watch from one screen set.")(tui_cmd.tui)
+
 
 @app.callback()
 def _root() -> None:
@@ -47,7 +51,14 @@ def _root() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: run the app, turn expected failures into one line."""
+    """Console-script entry point: run the app, turn expected failures into one line.
+
+    With no arguments at all it opens the terminal app (``tuneplan tui``).
+    """
+    if argv is None:
+        argv = sys.argv[1:]
+    if not argv:
+        argv = ["tui"]
     try:
         code = app(args=argv, standalone_mode=False)
     except TuneplanError as exc:

@@ -1,0 +1,95 @@
+"""Building the TUI for tests: always through ``make_app`` (the CLI's factory), with a fixed clock, a fixed
+machine and the bundled price table, so numbers and snapshots never depend on this host or today's date."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from planner.recommend.local import LocalCpu, LocalMachine
+
+ROOT = Path(__file__).resolve().parents[2]
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+SIZE = (120, 36)
+
+
+class FixedClock:
+    """``now`` stands still (snapshots); ``sleep`` really waits (a run launched in a test must progress)."""
+
+    def __init__(self, at: datetime = NOW) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+    def sleep(self, seconds: float) -> None:
+        import time
+
+        time.sleep(seconds)
+
+
+MACHINE = LocalMachine(cpu=LocalCpu("AMD EPYC 7B13", 2, 24.0, "avx2"))
+
+
+@pytest.fixture
+def tui_paths(tmp_path):
+    return {"ledger_path": tmp_path / "ledger.sqlite", "runs_dir": tmp_path / "runs"}
+
+
+@pytest.fixture
+def build_app(tui_paths):
+    from providers.prices_refresh import snapshot
+    from tuneplan.tui.app import make_app
+
+    def build(spec_path: Path | None = None, clock=None):
+        return make_app(spec_path=spec_path, clock=clock or FixedClock(), prices=snapshot(), machine=MACHINE,
+                        **tui_paths)
+    return build
+
+
+def seed_ledger(path: Path, runs_dir: Path) -> None:
+    """Three runs in three states, as the lifecycle records them (for the Runs screen and its snapshot)."""
+    from providers.types import RunState
+    from remote_jobs.ledger import Ledger
+    from remote_jobs.records import RunRecord
+
+    ledger = Ledger(path, FixedClock())
+    rows = [
+        ("tiny-sft-20261120-101500-a1b2", RunState.SUCCEEDED, "local", "", None, 42.0, "0.000071", "0.000101"),
+        ("qwen7b-20261120-110000-c3d4", RunState.RUNNING, "runpod", "RTX4090", 1, None, None, "1.00"),
+        ("bert-20261119-090000-e5f6", RunState.FAILED, "local", "", None, 12.0, "0.000010", "0.05"),
+    ]
+    for run_id, state, provider, gpu, gpus, running_s, actual, estimate in rows:
+        started = NOW - timedelta(minutes=45)
+        finished = state != RunState.RUNNING
+        ledger.create(RunRecord(
+            run_id=run_id, name=run_id.split("-2026")[0], project="examples", owner="ana", provider=provider,
+            gpu=gpu, gpus=gpus, price_usd_per_hour=Decimal("0.34") if provider == "runpod" else Decimal("0.006"),
+            state=state, created_at=started, started_at=started, ended_at=started + timedelta(seconds=running_s or 0)
+            if finished else None, torn_down_at=started + timedelta(minutes=1) if finished else None,
+            provisioning_s=1.0 if finished else None, running_s=running_s, estimate_usd=Decimal(estimate),
+            actual_usd=Decimal(actual) if actual else None,
+            failure_reason="the sft template exited with code 1" if state == RunState.FAILED else None,
+            runs_dir=str(runs_dir / run_id)))
+    run_log = runs_dir / rows[0][0] / "run.log"
+    run_log.parent.mkdir(parents=True, exist_ok=True)
+    run_log.write_text('starting\nTUNEPLAN_PROGRESS {"step": 30, "total_steps": 30, "loss": 5.2}\n'
+                       'TUNEPLAN_DONE {"ok": true}\n', encoding="utf-8")
+
+
+@pytest.fixture
+def anyio_backend():
+    """Pilot tests are coroutines run by anyio's pytest plugin (anyio ships with httpx: no extra package)."""
+    return "asyncio"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/tui/" in str(item.fspath) and item.get_closest_marker("anyio") is None:
+            import inspect
+
+            if inspect.iscoroutinefunction(getattr(item, "function", None)):
+                item.add_marker(pytest.mark.anyio)

@@ -1,0 +1,63 @@
+"""What the screens share and what tests inject: where the ledger and runs live, the clock, the price rows,
+this machine, the settings, and the job being edited.
+
+``make_app`` builds one of these from its arguments; everything left out falls back to what the CLI uses
+(the same ledger path rules, ``TUNEPLAN_NOW`` for the clock). The local machine is detected lazily, in a
+worker, because detection runs ``nvidia-smi``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from tuneplan.tui.draft import Draft
+
+
+@dataclass
+class TuiContext:
+    draft: Draft
+    ledger_path: Path | None = None
+    runs_dir: Path | None = None
+    clock: Any = None
+    settings: Any = None
+    prices: list = field(default_factory=list)
+    machine: Any = None  # planner.recommend.LocalMachine once known
+    last_estimate: Any = None  # tuneplan.tui.draft.DraftEstimate shown on the Plan screen
+
+    @property
+    def today(self) -> date:
+        return self.clock.now().date()
+
+    def runs_root(self) -> Path:
+        from tuneplan.cli.run_options import runs_root
+
+        return runs_root(self.runs_dir)
+
+    def open_ledger(self):
+        from remote_jobs.ledger import Ledger
+
+        return Ledger(self.ledger_path, self.clock)
+
+    def local_machine(self):
+        """This machine (detected once; blocking: call it from a worker)."""
+        if self.machine is None:
+            from providers.hardware import local_machine
+
+            self.machine = local_machine(self.settings.hardware)
+        return self.machine
+
+
+def build_context(spec_path: Path | None = None, ledger_path: Path | None = None, runs_dir: Path | None = None,
+                  clock: Any = None, settings: Any = None, prices: list | None = None, machine: Any = None) -> TuiContext:
+    """The context with defaults filled in; a bad spec path raises ``BadInput`` before any window opens."""
+    from providers.prices_refresh import current_prices
+    from providers.settings import load_settings
+    from remote_jobs.clock import default_clock
+    from tuneplan.tui.draft import default_draft, draft_from_spec
+
+    draft = draft_from_spec(spec_path) if spec_path is not None else default_draft()
+    return TuiContext(draft, ledger_path, runs_dir, clock or default_clock(), settings or load_settings(),
+                      current_prices() if prices is None else prices, machine)

@@ -1,0 +1,90 @@
+"""Launching from the TUI: the job spec with the Plan form's values and the chosen option laid over it,
+and a clock that lets the app stop watching (on exit) without stopping the run.
+
+The steps themselves are ``remote_jobs.launch`` and ``remote_jobs.watch``, exactly as ``tuneplan launch``
+runs them; these functions only decide their inputs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from planner.errors import TuneplanError
+
+WATCH_TICK_S = 0.1
+
+
+class Detached(TuneplanError):
+    """The app stopped watching (it is closing); the run goes on: ``tuneplan watch RUN`` re-attaches."""
+
+    title = "detached"
+
+
+class CancellableClock:
+    """The context's clock, whose ``sleep`` gives up when the worker running it is cancelled."""
+
+    def __init__(self, inner: Any, cancelled) -> None:
+        self._inner = inner
+        self._cancelled = cancelled
+
+    def now(self):
+        return self._inner.now()
+
+    def sleep(self, seconds: float) -> None:
+        remaining = seconds
+        while remaining > 0:
+            if self._cancelled():
+                raise Detached("stopped watching; the run continues")
+            step = min(WATCH_TICK_S, remaining)
+            self._inner.sleep(step)
+            remaining -= step
+
+
+def spec_overrides(values: dict[str, Any], spec_task: str | None, candidate: Any) -> dict[str, Any]:
+    """The spec fields the form and the chosen option set (the form's empty optional fields set nothing)."""
+    training: dict[str, Any] = {"seq_len": int(values["seq_len"]), "micro_batch_size": int(values["batch_size"]),
+                                "grad_ckpt": bool(values["grad_ckpt"])}
+    if str(values.get("epochs", "")).strip():
+        training["epochs"] = float(values["epochs"])
+    data = {key: int(values[key]) for key in ("examples", "avg_tokens") if str(values.get(key, "")).strip()}
+    overrides: dict[str, Any] = {"model": values["model"].strip(), "method": values["method"],
+                                 "quantization": values["quant"], "training": training, "data": data,
+                                 "resources": _resources(candidate, int(values["gpus"]))}
+    if spec_task != "smoke":
+        overrides["task"] = values["task"]
+    return overrides
+
+
+def _resources(candidate: Any, form_gpus: int) -> dict[str, Any]:
+    if candidate is None:
+        return {"gpus": form_gpus}
+    resources: dict[str, Any] = {"provider": candidate.provider}
+    if candidate.provider != "local":
+        resources.update(gpu=candidate.gpu, gpus=candidate.gpus, spot=candidate.spot)
+    return resources
+
+
+def prepare_request(ctx: Any, candidate: Any):
+    """A ``LaunchRequest`` for the spec on screen, on ``candidate``'s launcher (blocking: a worker calls it)."""
+    from planner.spec import load_spec
+    from providers.registry import get_provider
+    from remote_jobs import launch as steps
+
+    path = ctx.draft.spec_path
+    spec = load_spec(path, spec_overrides(ctx.draft.values, ctx.draft.spec_task, candidate))
+    provider = get_provider(steps.provider_name(spec, None))
+    return steps.prepare(spec, path, provider, ctx.clock)
+
+
+def launch_and_watch(ctx: Any, request: Any, on_event, cancelled, on_started=None):
+    """Bundle, record, launch, then watch to the end (pull, verify, tear down); returns the final record."""
+    from remote_jobs import launch as steps
+    from remote_jobs.watch import watch
+
+    root = ctx.runs_root()
+    bundle = steps.bundle_and_validate(request, root, validate=True)
+    clock = CancellableClock(ctx.clock, cancelled)
+    run = steps.start(request, bundle, ctx.open_ledger(), clock, root, on_event)
+    if on_started is not None:
+        on_started(run.run_id)
+    return watch(run)

@@ -1,0 +1,74 @@
+"""The launch confirmation: provider, GPU, estimated hours and dollars, the budget cap and the hard runtime
+limit, and what leaves this machine. Returns True to launch.
+
+When the option cannot be launched (a launcher not set up, no job spec with data on screen) the dialog
+says why and offers only Cancel, so the reason is read rather than discovered by a failed launch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, Static
+
+from tuneplan.tui.formatting import hours_text, short_source, usd_text
+
+
+def option_line(candidate: Any) -> str:
+    where = candidate.provider if candidate.cloud in ("", candidate.provider) else f"{candidate.provider}/{candidate.cloud}"
+    what = f"{candidate.gpus}× {candidate.gpu}" if candidate.gpu else candidate.device
+    return (f"{what} on {where}{' (spot)' if candidate.spot else ''}: {hours_text(candidate.hours)}, "
+            f"{usd_text(candidate.usd)} at ${candidate.cost.usd_per_hour}/h "
+            f"({short_source(candidate.price_source)}, as of {candidate.price_as_of.isoformat()})")
+
+
+def request_lines(request: Any) -> list[str]:
+    est = request.estimate
+    cap = usd_text(request.max_total_usd) if request.max_total_usd is not None else "none (resources.max_total_usd)"
+    lines = [
+        f"run       {request.run_id}",
+        f"provider  {request.provider.name} → {request.destination}",
+        f"GPU       {est.gpus}× {est.gpu or est.device}{' (spot)' if est.spot else ''}",
+        f"estimate  {hours_text(est.hours)}, {usd_text(est.usd)} at ${est.usd_per_hour}/h "
+        f"({short_source(est.price_source) or 'no price'}{', as of ' + est.price_as_of if est.price_as_of else ''})",
+        f"budget    cap {cap} · hard limit {hours_text(request.plan.max_runtime_s / 3600)} on the remote side",
+    ]
+    for role, path, size in request.outgoing:
+        lines.append(f"leaves    {role}: {path} ({size:,} bytes)")
+    lines += [f"note      {note}" for note in request.notes]
+    return lines
+
+
+class LaunchDialog(ModalScreen[bool]):
+    """Confirm a launch (``request``), or explain why ``candidate`` cannot be launched (``problem``)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, candidate: Any, request: Any = None, problem: str = "") -> None:
+        super().__init__(classes="dialog-screen")
+        self.candidate, self.request = candidate, request
+        self.problem = problem or ("over the budget cap: raise resources.max_total_usd in the spec"
+                                   if request is not None and request.over_budget else "")
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog launch-dialog"):
+            yield Label("Launch this job?" if not self.problem else "Cannot launch this option", classes="dialog-title")
+            if self.candidate is not None:
+                yield Static(f"option    {option_line(self.candidate)}", id="launch-option", markup=False)
+            if self.request is not None:
+                yield Static("\n".join(request_lines(self.request)), id="launch-details", markup=False)
+            if self.problem:
+                yield Static(self.problem, id="launch-problem", markup=False)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Launch", id="launch", variant="success", disabled=bool(self.problem) or self.request is None)
+                yield Button("Cancel", id="cancel")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "launch")
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)

@@ -1,0 +1,182 @@
+"""The Options screen: every place the current job could run, ranked by the recommender — local CPU, Mac,
+local GPUs and each cloud offer — with fits, hours, dollars, spot, price date and the reason.
+
+Ranking runs in a worker (it needs this machine's hardware, found by running ``nvidia-smi`` once). Sorting
+by cost or time and the filters (provider, spot, budget, deadline) re-rank the same job. Enter on a row
+asks to launch there (the launch dialog says what it costs and whether that launcher can run it).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from tuneplan.tui.screens.base import TuneplanScreen
+from textual.widgets import Checkbox, DataTable, Footer, Header, Input, Label, Select, Static
+
+from tuneplan.tui.formatting import hours_text, usd_text
+from tuneplan.tui.messages import OptionsReady
+from tuneplan.tui.widgets.form_field import FormField
+
+PROVIDER_FILTERS = ("any", "local", "runpod", "skypilot", "modal", "aws", "gcp", "azure", "lambda")
+SORTS = ("rank", "cost", "time")
+
+
+class OptionsScreen(TuneplanScreen):
+    """The ranked candidates for the job on the Plan screen."""
+
+    TITLE = "Options"
+    BINDINGS = [
+        Binding("c", "sort('cost')", "Sort by cost", tooltip="Cheapest first (fitting options before the rest)"),
+        Binding("t", "sort('time')", "Sort by time", tooltip="Fastest first"),
+        Binding("k", "sort('rank')", "Ranked", tooltip="The recommender's order"),
+        Binding("enter", "launch", "Launch…", tooltip="Launch the job on the highlighted option"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="options-screen")
+        self.recommendation = None
+        self.sort = "rank"
+        self._job_seen = None
+        self._rows: list = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="options-filters"):
+            yield FormField("Provider", Select([(p, p) for p in PROVIDER_FILTERS], value="any", allow_blank=False,
+                                               compact=True, id="filter-provider"), name="provider")
+            yield FormField("Spot", Checkbox("", False, id="filter-spot"), name="spot")
+            yield FormField("Budget $", Input("", placeholder="none", id="filter-budget", compact=True), name="budget")
+            yield FormField("Deadline h", Input("", placeholder="168", id="filter-deadline", compact=True),
+                            name="deadline")
+        yield Static("", id="options-job")
+        yield DataTable(id="options-table", cursor_type="row", zebra_stripes=True)
+        yield Label("", id="options-reason")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#options-table", DataTable)
+        for label in ("#", "where", "GPU", "fits", "hours", "cost", "$/h", "spot", "price as of", "launch", "reason"):
+            table.add_column(label, key=label)
+
+    def on_screen_resume(self) -> None:
+        estimate = self.app.ctx.last_estimate
+        if estimate is not None and estimate.job is not self._job_seen:
+            self.refresh_options()
+
+    # --- filters and ranking ------------------------------------------------------------------------------
+    def constraints(self):
+        """The filters as ``Constraints``; a bad number is shown on its field and read as "none"."""
+        from planner.recommend import Constraints
+
+        provider = self.query_one("#filter-provider", Select).value
+        return Constraints(deadline_hours=self._number("deadline"), max_usd=self._money("budget"),
+                           spot=self.query_one("#filter-spot", Checkbox).value,
+                           providers=None if provider == "any" else frozenset({provider}))
+
+    def _text(self, name: str) -> str:
+        return self.query_one(f"#filter-{name}", Input).value.strip()
+
+    def _number(self, name: str) -> float | None:
+        field = self.query_one(f"#field-{name}", FormField)
+        text = self._text(name)
+        try:
+            value = float(text) if text else None
+        except ValueError:
+            value = -1.0
+        field.set_error("a positive number, or empty" if value is not None and value <= 0 else "")
+        return value if value is not None and value > 0 else None
+
+    def _money(self, name: str) -> Decimal | None:
+        value = self._number(name)
+        try:
+            return Decimal(self._text(name)) if value is not None else None
+        except InvalidOperation:
+            return None
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    @on(Checkbox.Changed)
+    def _filters_changed(self) -> None:
+        self.refresh_options()
+
+    def refresh_options(self) -> None:
+        estimate = self.app.ctx.last_estimate
+        if estimate is None or estimate.job is None:
+            self.query_one("#options-job", Static).update("no job yet: fill in the Plan screen (F2)")
+            return
+        self._job_seen = estimate.job
+        self.query_one("#options-job", Static).update("ranking …")
+        self._rank(estimate.job, self.constraints())
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="options")
+    def _rank(self, job, constraints) -> None:
+        from planner.recommend import Electricity, recommend
+
+        ctx = self.app.ctx
+        settings = ctx.settings
+        given = "kwh_usd" in settings.electricity.model_fields_set
+        power = Electricity(settings.electricity.kwh_usd, "settings" if given else "assumed default", not given)
+        result = recommend(job, ctx.prices, ctx.local_machine(), constraints, ctx.today, power,
+                           settings.prices.stale_after_days)
+        self.post_message(OptionsReady(result))
+
+    def on_options_ready(self, message: OptionsReady) -> None:
+        self.recommendation = message.recommendation
+        self._fill()
+
+    # --- the table ------------------------------------------------------------------------------------------
+    def action_sort(self, how: str) -> None:
+        self.sort = how
+        self._fill()
+
+    def ordered(self) -> list:
+        candidates = list(self.recommendation.candidates) if self.recommendation else []
+        if self.sort == "cost":
+            candidates.sort(key=lambda c: (not c.fits, c.usd))
+        elif self.sort == "time":
+            candidates.sort(key=lambda c: (not c.fits, c.hours))
+        return candidates
+
+    def _fill(self) -> None:
+        rec = self.recommendation
+        if rec is None:
+            return
+        job = rec.job
+        self.query_one("#options-job", Static).update(
+            f"[b]{job.model.model_id}[/b] {job.setup.method} · {int(job.data.tokens):,} tokens · "
+            f"{len(rec.candidates)} options, sorted by {self.sort} (c cost, t time, k ranked) · Enter: launch")
+        table = self.query_one("#options-table", DataTable)
+        table.clear()
+        self._rows = self.ordered()
+        colours = self.app.get_css_variables()
+        for number, c in enumerate(self._rows, 1):
+            where = c.provider if c.cloud in ("", c.provider) else f"{c.provider}/{c.cloud}"
+            fits = Text("yes" if c.fits else "no", style=colours.get("success" if c.fits else "error", ""))
+            table.add_row(str(number), where, f"{c.gpus}× {c.gpu}" if c.gpu else c.device, fits, hours_text(c.hours),
+                          usd_text(c.usd), f"{c.cost.usd_per_hour}", "spot" if c.spot else "",
+                          f"{c.price_as_of.isoformat()}{' !' if c.price_stale else ''}",
+                          "yes" if c.launchable else "no", c.reason, key=str(number))
+        self._show_reason()
+
+    @on(DataTable.RowHighlighted, "#options-table")
+    def _show_reason(self) -> None:
+        chosen = self.highlighted()
+        text = "" if chosen is None else f"{chosen.reason}" + (f" · cannot launch: {chosen.why}" if chosen.why else "")
+        self.query_one("#options-reason", Label).update(text)
+
+    def highlighted(self):
+        table = self.query_one("#options-table", DataTable)
+        if not self._rows or table.cursor_row is None or table.cursor_row >= len(self._rows):
+            return None
+        return self._rows[table.cursor_row]
+
+    @on(DataTable.RowSelected, "#options-table")
+    def action_launch(self) -> None:
+        chosen = self.highlighted()
+        if chosen is not None:
+            self.app.prepare_launch(chosen)
