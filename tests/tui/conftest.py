@@ -57,13 +57,13 @@ def seed_ledger(path: Path, runs_dir: Path) -> None:
     from remote_jobs.records import RunRecord
 
     ledger = Ledger(path, FixedClock())
-    rows = [
-        ("tiny-sft-20261120-101500-a1b2", RunState.SUCCEEDED, "local", "", None, 42.0, "0.000071", "0.000101"),
-        ("qwen7b-20261120-110000-c3d4", RunState.RUNNING, "runpod", "RTX4090", 1, None, None, "1.00"),
-        ("bert-20261119-090000-e5f6", RunState.FAILED, "local", "", None, 12.0, "0.000010", "0.05"),
+    rows = [  # newest first: the Runs screen selects the finished tiny run (no animated bar in snapshots)
+        ("tiny-sft-20261120-101500-a1b2", RunState.SUCCEEDED, "local", "", None, 42.0, "0.000071", "0.000101", 10),
+        ("qwen7b-20261120-110000-c3d4", RunState.RUNNING, "runpod", "RTX4090", 1, None, None, "1.00", 45),
+        ("bert-20261119-090000-e5f6", RunState.FAILED, "local", "", None, 12.0, "0.000010", "0.05", 60 * 27),
     ]
-    for run_id, state, provider, gpu, gpus, running_s, actual, estimate in rows:
-        started = NOW - timedelta(minutes=45)
+    for run_id, state, provider, gpu, gpus, running_s, actual, estimate, minutes_ago in rows:
+        started = NOW - timedelta(minutes=minutes_ago)
         finished = state != RunState.RUNNING
         ledger.create(RunRecord(
             run_id=run_id, name=run_id.split("-2026")[0], project="examples", owner="ana", provider=provider,
@@ -93,3 +93,14 @@ def pytest_collection_modifyitems(items):
 
             if inspect.iscoroutinefunction(getattr(item, "function", None)):
                 item.add_marker(pytest.mark.anyio)
+
+
+@pytest.fixture(scope="session")
+def _shared_tiny_models(tmp_path_factory):
+    return tmp_path_factory.mktemp("tui-cache")
+
+
+@pytest.fixture(autouse=True)
+def _tiny_models_once(_isolated_dirs, _shared_tiny_models, monkeypatch):
+    """The TUI tests share one cache dir, so ``tiny:llama`` is generated once per session, not per test."""
+    monkeypatch.setenv("TUNEPLAN_CACHE_DIR", str(_shared_tiny_models))

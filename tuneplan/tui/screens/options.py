@@ -30,6 +30,7 @@ class OptionsScreen(TuneplanScreen):
     """The ranked candidates for the job on the Plan screen."""
 
     TITLE = "Options"
+    AUTO_FOCUS = "#options-table"
     BINDINGS = [
         Binding("c", "sort('cost')", "Sort by cost", tooltip="Cheapest first (fitting options before the rest)"),
         Binding("t", "sort('time')", "Sort by time", tooltip="Fastest first"),
@@ -43,13 +44,14 @@ class OptionsScreen(TuneplanScreen):
         self.sort = "rank"
         self._job_seen = None
         self._rows: list = []
+        self._fills = 0
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="options-filters"):
             yield FormField("Provider", Select([(p, p) for p in PROVIDER_FILTERS], value="any", allow_blank=False,
                                                compact=True, id="filter-provider"), name="provider")
-            yield FormField("Spot", Checkbox("", False, id="filter-spot"), name="spot")
+            yield FormField("Spot", Checkbox("on", False, id="filter-spot"), name="spot")
             yield FormField("Budget $", Input("", placeholder="none", id="filter-budget", compact=True), name="budget")
             yield FormField("Deadline h", Input("", placeholder="168", id="filter-deadline", compact=True),
                             name="deadline")
@@ -102,12 +104,14 @@ class OptionsScreen(TuneplanScreen):
     @on(Select.Changed)
     @on(Checkbox.Changed)
     def _filters_changed(self) -> None:
-        self.refresh_options()
+        if self._job_seen is not None:  # not the widgets' own first values while mounting
+            self.refresh_options()
 
     def refresh_options(self) -> None:
         estimate = self.app.ctx.last_estimate
         if estimate is None or estimate.job is None:
-            self.query_one("#options-job", Static).update("no job yet: fill in the Plan screen (F2)")
+            self.query_one("#options-job", Static).update("waiting for the Plan screen's estimate (F2) …")
+            self.set_timer(0.5, self.on_screen_resume)  # the Plan screen may still be resolving the model
             return
         self._job_seen = estimate.job
         self.query_one("#options-job", Static).update("ranking …")
@@ -152,15 +156,17 @@ class OptionsScreen(TuneplanScreen):
             f"{len(rec.candidates)} options, sorted by {self.sort} (c cost, t time, k ranked) · Enter: launch")
         table = self.query_one("#options-table", DataTable)
         table.clear()
+        self._fills += 1
         self._rows = self.ordered()
         colours = self.app.get_css_variables()
         for number, c in enumerate(self._rows, 1):
             where = c.provider if c.cloud in ("", c.provider) else f"{c.provider}/{c.cloud}"
             fits = Text("yes" if c.fits else "no", style=colours.get("success" if c.fits else "error", ""))
-            table.add_row(str(number), where, f"{c.gpus}× {c.gpu}" if c.gpu else c.device, fits, hours_text(c.hours),
+            what = f"{c.gpus}× {c.gpu}" if c.gpus else c.device.split(" (")[0]
+            table.add_row(str(number), where, what, fits, hours_text(c.hours),
                           usd_text(c.usd), f"{c.cost.usd_per_hour}", "spot" if c.spot else "",
                           f"{c.price_as_of.isoformat()}{' !' if c.price_stale else ''}",
-                          "yes" if c.launchable else "no", c.reason, key=str(number))
+                          "yes" if c.launchable else "no", c.reason, key=f"{self._fills}-{number}")
         self._show_reason()
 
     @on(DataTable.RowHighlighted, "#options-table")

@@ -20,7 +20,8 @@ from tuneplan.tui.screens.base import TuneplanScreen
 from textual.widgets import DataTable, Footer, Header, Label, Log, ProgressBar, Static
 from textual.worker import get_current_worker
 
-from tuneplan.tui.formatting import elapsed_text, usd_text
+from remote_jobs.money import show_usd
+from tuneplan.tui.formatting import elapsed_text
 from tuneplan.tui.messages import ActionDone, LogLines, RunEvent, RunsLoaded
 from tuneplan.tui.screens.dialogs import ConfirmDialog
 
@@ -151,13 +152,19 @@ class RunsScreen(TuneplanScreen):
                 bar = self.query_one("#run-progress", ProgressBar)
                 bar.update(total=bar.total or 1, progress=bar.total or 1)
             elif isinstance(total, int) and total > 0:
-                self.query_one("#run-progress", ProgressBar).update(total=total, progress=int(payload.get("step", 0)))
+                self._advance(total, int(payload.get("step", 0)))
             return
+
+    def _advance(self, total: int, step: int) -> None:
+        """Move the bar forward only: the log and the watcher's events report the same steps at different times."""
+        bar = self.query_one("#run-progress", ProgressBar)
+        if bar.total != total or step >= bar.progress:
+            bar.update(total=total, progress=step)
 
     def on_run_event(self, message: RunEvent) -> None:
         event = message.event
         if type(event).__name__ == "Progress" and event.run_id == self.selected and event.total_steps:
-            self.query_one("#run-progress", ProgressBar).update(total=event.total_steps, progress=event.step)
+            self._advance(event.total_steps, event.step)
 
     # --- actions ---------------------------------------------------------------------------------------------
     def action_pull(self) -> None:
@@ -244,8 +251,8 @@ def _row(record, now) -> tuple:
         cost = (record.price_usd_per_hour * Decimal(str(round(seconds / 3600, 6)))).quantize(Decimal("0.01"))
     gpu = f"{record.gpus}× {record.gpu}" if record.gpus and record.gpu else (record.gpu or "—")
     note = record.failure_reason or (f"{len(record.artifacts)} files" if record.artifacts else "")
-    return (record.run_id, record.state.value, record.provider, gpu, elapsed_text(seconds), usd_text(cost),
-            usd_text(record.estimate_usd), note)
+    return (record.run_id, record.state.value, record.provider, gpu, elapsed_text(seconds), show_usd(cost),
+            show_usd(record.estimate_usd), note)
 
 
 def _read_output(ctx, run_id: str) -> tuple[list[str], bool]:

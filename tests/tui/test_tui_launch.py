@@ -1,0 +1,111 @@
+"""Options → launch dialog → a real local run from the TUI: the run appears on the Runs screen, completes,
+and its adapter is pulled and verified (the real local provider, a tiny model trained on this CPU)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from textual.widgets import Button, DataTable, Static
+
+from tests.tui.conftest import ROOT, SIZE
+from tuneplan.tui.formatting import usd_text
+from tuneplan.tui.screens.launch_dialog import LaunchDialog
+
+
+def _short_tiny_sft(tmp_path: Path) -> Path:
+    """examples/tiny-sft.yaml, six steps long, with its data paths made absolute."""
+    spec = yaml.safe_load((ROOT / "examples" / "tiny-sft.yaml").read_text())
+    for key in ("train", "eval"):
+        spec["data"][key] = str(ROOT / "examples" / spec["data"][key])
+    spec["training"].update(max_steps=6, save_steps=3, eval_steps=3, logging_steps=2)
+    path = tmp_path / "tiny-sft-short.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+async def _options(pilot):
+    await pilot.app.workers.wait_for_complete()  # the Plan estimate (tiny:llama is read from disk in a worker)
+    await pilot.pause(0.2)
+    await pilot.press("f3")
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause(0.2)
+    return pilot.app.screen
+
+
+async def test_picking_an_option_opens_the_launch_dialog_with_its_price(build_app, tmp_path):
+    app = build_app(_short_tiny_sft(tmp_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        options = await _options(pilot)
+        table = options.query_one("#options-table", DataTable)
+        assert table.row_count == len(options.recommendation.candidates) > 1
+        await pilot.press("c")  # cheapest first
+        chosen = options.highlighted()
+        assert chosen is options.ordered()[0] and chosen.provider == "local"
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)
+        dialog = app.screen
+        assert isinstance(dialog, LaunchDialog) and dialog.candidate is chosen
+        shown = str(dialog.query_one("#launch-option", Static).render())
+        assert usd_text(chosen.usd) in shown and f"${chosen.cost.usd_per_hour}/h" in shown
+        details = str(dialog.query_one("#launch-details", Static).render())
+        assert "cap $0.50" in details and "leaves    train:" in details
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is options and not app.ctx.open_ledger().runs()  # cancelled: nothing started
+
+
+async def test_an_option_that_cannot_launch_says_why_and_offers_no_launch(build_app, tmp_path):
+    app = build_app(_short_tiny_sft(tmp_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        options = await _options(pilot)
+        blocked = next((i for i, c in enumerate(options.ordered()) if not c.launchable), None)
+        if blocked is None:  # every launcher is built and set up: nothing to refuse
+            return
+        options.query_one("#options-table", DataTable).move_cursor(row=blocked)
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, LaunchDialog)
+        assert app.screen.query_one("#launch", Button).disabled
+        assert options.ordered()[blocked].why in str(app.screen.query_one("#launch-problem", Static).render())
+
+
+async def test_without_a_spec_the_dialog_explains_that_launching_needs_one(build_app):
+    app = build_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await _options(pilot)
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        problem = str(app.screen.query_one("#launch-problem", Static).render())
+        assert "tuneplan tui --spec" in problem and app.screen.query_one("#launch", Button).disabled
+
+
+async def test_launching_a_tiny_local_job_from_the_tui_runs_it_to_a_pulled_adapter(build_app, tmp_path, tui_paths):
+    from tests.tui.conftest import FixedClock
+
+    app = build_app(_short_tiny_sft(tmp_path), clock=FixedClock())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await _options(pilot)
+        await pilot.press("c", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)
+        await pilot.click("#launch")
+        for _ in range(600):  # the run trains for real: wait for the ledger to say it ended
+            await pilot.pause(0.1)
+            runs = app.ctx.open_ledger().runs()
+            if runs and runs[0].finished and runs[0].torn_down_at is not None:
+                break
+        record = app.ctx.open_ledger().runs()[0]
+        assert record.state.value == "succeeded", record.failure_reason
+        assert app.current_mode == "runs" and app.launched == [record.run_id]
+        artifacts = tui_paths["runs_dir"] / record.run_id / "artifacts"
+        assert (artifacts / "adapter_config.json").is_file() and (artifacts / "adapter_model.safetensors").is_file()
+        assert {Path(a["path"]).name for a in record.artifacts} >= {"adapter_config.json", "adapter_model.safetensors"}
+        await pilot.pause(1.2)  # the next ledger poll
+        table = app.screen.query_one("#runs-table", DataTable)
+        assert str(table.get_cell(record.run_id, "state")) == "succeeded"
