@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from decimal import Decimal
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, SecretStr, ValidationError, field_validator
@@ -100,6 +100,29 @@ class RunpodSettings(_Section):
     """RunPod API key for live prices; the RUNPOD_API_KEY environment variable wins. Never printed."""
     api_base_url: str | None = None
     """RunPod API endpoint; RUNPOD_API_BASE_URL wins. Default https://api.runpod.io."""
+    cloud_type: Literal["secure", "community"] = "secure"
+    """Where pods run when the plan does not say: secure (RunPod's data centres) or community (cheaper hosts)."""
+    image: str = "runpod/pytorch:2.4.0-py3.11-cuda12.4.1-devel-ubuntu22.04"
+    """Container image of a pod; it needs bash, python3 and OpenSSH's sshd (RunPod's pytorch images have them)."""
+    container_disk_gb: PositiveInt = 50
+    """Container disk of a pod in GB (bundle, model download, outputs); deleted with the pod."""
+    volume_gb: int = Field(0, ge=0)
+    """Pod volume in GB mounted at /workspace (0: none; tuneplan pulls outputs before the pod ends)."""
+    pull_window_s: PositiveInt = 900
+    """After the job ends, how long a pod waits for tuneplan to pull its outputs before it ends itself."""
+    boot_timeout_s: PositiveInt = 1200
+    """How long a started pod waits for its bundle before it ends itself (the launching CLI died)."""
+
+
+class ModalSettings(_Section):
+    volume: str = "tuneplan-runs"
+    """The Modal Volume that holds every run's outputs and checkpoints (one folder per run, tp-<run id>)."""
+    keep_outputs: bool = False
+    """Keep a run's folder on the Volume after its artifacts were pulled and verified (default: delete it)."""
+    cpu_cores: PositiveFloat = 4.0
+    """CPU cores each GPU container reserves (billed per core-second on top of the GPU)."""
+    memory_gib: PositiveInt = 32
+    """Memory each GPU container reserves, GiB (billed per GiB-second on top of the GPU)."""
 
 
 class PricesSettings(_Section):
@@ -124,6 +147,28 @@ class RecommendSettings(_Section):
     """Consider spot/interruptible prices by default."""
 
 
+class SkyPilotSettings(_Section):
+    clouds: list[Literal["aws", "gcp", "azure", "lambda", "runpod"]] = Field(
+        default_factory=lambda: ["aws", "gcp", "azure", "lambda", "runpod"])
+    """Where SkyPilot may place a run (each GPU is named the way SkyPilot names it on that cloud)."""
+    disk_gib: PositiveInt = 100
+    """Disk per machine, in GiB."""
+    image: str | None = None
+    """A machine image or docker:<image> for the task (default: SkyPilot's)."""
+    idle_minutes: PositiveInt = 15
+    """A finished cluster deletes itself after this many idle minutes (autostop with down)."""
+    bucket: str | None = None
+    """Bucket for spot runs' outputs and checkpoints, e.g. s3://my-bucket/tuneplan (spot needs one)."""
+
+
+class BudgetSettings(_Section):
+    monthly_usd: dict[str, Annotated[Decimal, Field(gt=0)]] = Field(default_factory=dict)
+    """Monthly budget per project in USD, e.g. {support: 500, search: 1200}; `tuneplan report` shows spent,
+    committed and remaining against it."""
+    warn_pct: Decimal = Field(Decimal(80), gt=0, le=100)
+    """The report warns when a project has spent or committed this share of its budget (and again at 100 %)."""
+
+
 class Settings(BaseSettings):
     """Everything a user can set. Defaults < settings.yaml < TUNEPLAN_* environment."""
 
@@ -137,10 +182,16 @@ class Settings(BaseSettings):
     """Which local hardware the recommender may use."""
     runpod: RunpodSettings = Field(default_factory=RunpodSettings)
     """RunPod credentials and endpoint for live prices."""
+    modal: ModalSettings = Field(default_factory=ModalSettings)
+    """Where Modal runs keep their outputs, and what each container reserves."""
     prices: PricesSettings = Field(default_factory=PricesSettings)
     """Price staleness and live refresh."""
     recommend: RecommendSettings = Field(default_factory=RecommendSettings)
     """Defaults for `tuneplan recommend`."""
+    skypilot: SkyPilotSettings = Field(default_factory=SkyPilotSettings)
+    """Where and how SkyPilot runs jobs (clouds, disk, autodown, the bucket for spot runs)."""
+    budgets: BudgetSettings = Field(default_factory=BudgetSettings)
+    """Monthly budgets per project for `tuneplan report`."""
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

@@ -21,7 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from providers.base import Provider
-from providers.types import Resource
+from providers.types import ProviderError, Resource
 from remote_jobs import finish, watch
 from remote_jobs.active import ActiveRun
 from remote_jobs.clock import Clock
@@ -52,7 +52,11 @@ def survey(ledger: Ledger, providers: list[Provider], owner: str, host: str, all
     """What every provider holds and every unfinished ledger run, each with a verdict."""
     items: list[ReapItem] = []
     for provider in providers:
-        resources = provider.list_resources()
+        try:
+            resources = provider.list_resources()
+        except ProviderError as exc:  # say so, and judge none of its runs "lost" on no evidence
+            items.append(ReapItem(provider.name, "-", "unchecked", f"could not list: {' '.join(str(exc).split())}"))
+            continue
         seen = {r.run_id for r in resources}
         items += [_judge_resource(ledger, provider.name, r, owner, host, all_owners) for r in resources if r.ours]
         items += _judge_records(ledger, provider.name, seen, host, all_owners, clock)

@@ -15,6 +15,9 @@ def _isolated_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("TUNEPLAN_DATA_DIR", str(base / "data"))  # never the user's ledger or runs
     for name in ("TUNEPLAN_LEDGER", "TUNEPLAN_RUNS_DIR", "TUNEPLAN_NOW", "TUNEPLAN_HOST_ID", "TUNEPLAN_FAILPOINT"):
         monkeypatch.delenv(name, raising=False)
+    # SkyPilot: never reach a developer's own API server, never report usage.
+    monkeypatch.setenv("SKYPILOT_API_SERVER_LOCAL_PORT", "9")
+    monkeypatch.setenv("SKYPILOT_DISABLE_USAGE_COLLECTION", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     # No real Hub: a lookup that escapes the fake server fails fast instead of hanging.

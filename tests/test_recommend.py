@@ -56,9 +56,10 @@ def test_json_contract(qlora):
         assert set(c["cost_terms"]) == {"gpu_hours", "host", "provisioning", "download", "storage"}
         assert isinstance(c["usd_per_hour"], str) and date.fromisoformat(c["price_as_of"])
         assert c["reason"]
-        if c["provider"] == "local":  # the local launcher is built (issue 5): launchable unless a problem says why
-            assert c["launchable"] is True or c["why"]
-        else:
+        from planner.recommend.capabilities import CAPABILITIES
+
+        assert c["launchable"] is True or c["why"]  # launchable unless a problem says why
+        if not CAPABILITIES[c["provider"]].built:
             assert c["launchable"] is False and c["why"]
     assert out["job"]["deadline_assumed"] is True and "provisioning_minutes" in out["job"]["assumptions"]
 

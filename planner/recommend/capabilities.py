@@ -24,9 +24,9 @@ class LauncherCapability:
 CAPABILITIES: dict[str, LauncherCapability] = {
     cap.name: cap for cap in (
         LauncherCapability("local", True, "", False, 8, False),
-        LauncherCapability("skypilot", False, "the SkyPilot launcher is not built yet (a later issue)", True, 8, False),
-        LauncherCapability("runpod", False, "the RunPod launcher is not built yet (a later issue)", True, 8, False),
-        LauncherCapability("modal", False, "the Modal launcher is not built yet (a later issue)", False, 8, False),
+        LauncherCapability("skypilot", True, "", True, 8, False),
+        LauncherCapability("runpod", True, "", True, 8, False),
+        LauncherCapability("modal", True, "", False, 8, False),
     )
 }
 

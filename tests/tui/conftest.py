@@ -80,19 +80,17 @@ def seed_ledger(path: Path, runs_dir: Path) -> None:
                        'TUNEPLAN_DONE {"ok": true}\n', encoding="utf-8")
 
 
-@pytest.fixture
-def anyio_backend():
-    """Pilot tests are coroutines run by anyio's pytest plugin (anyio ships with httpx: no extra package)."""
-    return "asyncio"
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """Pilot tests are coroutines: run each in a fresh event loop (no async plugin needed for one folder)."""
+    import asyncio
+    import inspect
 
-
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if "tests/tui/" in str(item.fspath) and item.get_closest_marker("anyio") is None:
-            import inspect
-
-            if inspect.iscoroutinefunction(getattr(item, "function", None)):
-                item.add_marker(pytest.mark.anyio)
+    if not inspect.iscoroutinefunction(pyfuncitem.obj):
+        return None
+    names = pyfuncitem._fixtureinfo.argnames
+    asyncio.run(pyfuncitem.obj(**{name: pyfuncitem.funcargs[name] for name in names}))
+    return True
 
 
 @pytest.fixture(scope="session")

@@ -35,6 +35,9 @@ def launch(
                                               help="Hard runtime limit (default: estimate × 3 + 10 min, within budget)."),
     validate: bool = typer.Option(True, "--validate/--no-validate", help="Run the template's --validate-only here first."),
     detach: bool = typer.Option(False, "--detach", help="Return once launched; `tuneplan watch RUN` later."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Build the bundle and print the provider's task file "
+                                 "(e.g. SkyPilot YAML) instead of launching: nothing starts, no run is recorded."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="With --dry-run: write the task file here."),
     ledger: Optional[Path] = LEDGER_OPTION,
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
 ) -> None:
@@ -46,13 +49,15 @@ def launch(
     job = _load(path, set_)
     at, root = clock(), runs_root(runs_dir)
     chosen = get_provider(steps.provider_name(job, provider))
+    _check_dry_run(chosen, dry_run, output)
     if max_hours is not None and max_hours <= 0:
         raise BadInput(f"--max-hours must be positive, got {max_hours:g}")
     request = steps.prepare(job, path, chosen, at, max_hours)
     show.print_plan(request)
     steps.refuse_over_budget(request, allow_over_budget)
     show.print_outgoing(request)
-    _confirm(request, yes)
+    if not dry_run:
+        _confirm(request, yes)
     if validate:
         show.console.print("checking the job with the template's --validate-only …")
     shown = len(request.notes)
@@ -61,6 +66,9 @@ def launch(
         show.console.print(f"[yellow]note:[/yellow] {note}")
     show.console.print(f"bundle: {len(bundle.files)} files, {show.size(bundle.bytes)}, sha256 {bundle.sha256[:16]}… "
                        f"({bundle.tarball})")
+    if dry_run:
+        _write_task(chosen, bundle, request.plan, output)
+        return
     book = open_ledger(ledger, at)
     with show.PlainEvents() if detach else show.LiveProgress() as live:
         run = steps.start(request, bundle, book, at, root, live)
@@ -100,6 +108,29 @@ def _load(path: Path, sets: list[str]):
             value = {part: value}
         overrides = deep_merge(overrides, value)
     return load_spec(path, overrides)
+
+
+def _check_dry_run(chosen, dry_run: bool, output: Optional[Path]) -> None:
+    """--dry-run needs a provider that can write its task as a file; --output only makes sense with it."""
+    if output is not None and not dry_run:
+        raise BadInput("--output writes the task file of a dry run: add --dry-run")
+    if dry_run and not callable(getattr(chosen, "render_task", None)):
+        raise BadInput(f"the {chosen.name} provider has no task file to write; --dry-run works with --provider skypilot")
+
+
+def _write_task(chosen, bundle, plan, output: Optional[Path]) -> None:
+    """The provider's task file (``render_task(bundle, plan)``), to ``output`` or stdout; nothing is launched."""
+    from tuneplan.cli import render_run as show
+
+    text = chosen.render_task(bundle, plan)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    output.write_text(text, encoding="utf-8")
+    hint = getattr(chosen, "launch_hint", None)
+    show.console.print(f"wrote {output} (dry run: nothing was launched or recorded)")
+    if callable(hint):
+        show.console.print(hint(output, plan))
 
 
 def _confirm(request, yes: bool) -> None:

@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 
+from planner.errors import BadInput
 from tuneplan.cli.run_options import LEDGER_OPTION, RUNS_DIR_OPTION, clock, open_ledger, runs_root
 
 
@@ -16,6 +17,8 @@ def reap(
     yes: bool = typer.Option(False, "--yes", "-y", help="End what is listed as actionable (default: only list)."),
     all_owners: bool = typer.Option(False, "--all-owners", help="Also end resources of other owners or hosts."),
     owner: Optional[str] = typer.Option(None, "--owner", help="Whose resources are 'ours' (default: your user name)."),
+    provider: list[str] = typer.Option([], "--provider", help="Also ask this provider (repeatable; default: local and "
+                                       "every provider the ledger has runs on)."),
     ledger: Optional[Path] = LEDGER_OPTION,
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
 ) -> None:
@@ -26,7 +29,15 @@ def reap(
 
     at = clock()
     book = open_ledger(ledger, at)
-    providers = {name: get_provider(name) for name in names()}
+    wanted = _providers_to_ask(book, provider, names())
+    providers, unreachable = {}, []
+    for name in wanted:
+        try:
+            providers[name] = get_provider(name)
+        except (BadInput, ImportError) as exc:
+            unreachable.append(f"  {name}: not asked ({' '.join(str(exc).split())})")
+    for line in unreachable:
+        console.print(line)
     items = reaper.survey(book, list(providers.values()), owner or current_owner(), host_id(), all_owners, at)
     if not items:
         console.print("nothing to reap: every machine is accounted for")
@@ -42,3 +53,18 @@ def reap(
     for item in actionable:
         done = reaper.act(item, book, providers[item.provider], at, runs_root(runs_dir))
         console.print(f"  {item.run_id}: {done}")
+
+
+def _providers_to_ask(book, flags: list[str], registered: list[str]) -> list[str]:
+    """Local, the providers named with --provider, and every provider the ledger has a run on.
+
+    Asking a provider nobody used would only cost time (SkyPilot would start its API server for it): every
+    resource we launch has a ledger row first, so the ledger names every provider worth asking.
+    """
+    from planner.suggest import did_you_mean
+
+    for name in flags:
+        if name not in registered:
+            raise BadInput(f"unknown provider '{name}'{did_you_mean(name, registered)}")
+    used = {record.provider for record in book.runs()}
+    return [name for name in registered if name == "local" or name in flags or name in used]

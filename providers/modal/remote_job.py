@@ -1,0 +1,140 @@
+"""What runs inside the Modal container: one segment of a run. Standard library only.
+
+Modal imports this module by name in the container (the ``providers`` package is mounted as the function's
+source; nothing else of tuneplan is there, so this module must never import it). One call:
+
+1. checks the bundle tarball added to the image against the sha256 the launcher computed;
+2. unpacks it once into the run's folder on the Volume (``<volume>/tp-<run id>/work``), so the template's
+   output dir, checkpoints included, lives on the Volume and survives the container;
+3. runs the template there with the container's environment (the named Modal secrets are in it), its
+   output copied line by line to stdout (Modal's log) and to ``run.log`` on the Volume (readable later);
+4. stops the template with SIGTERM when its segment time is up (before Modal's own timeout), so the
+   template ends after its last checkpoint and the next call resumes from it;
+5. writes ``segment-<n>.json`` (start, end, outcome) beside it and returns the same dict.
+
+Paths are container paths; ``TUNEPLAN_CONTAINER_ROOT`` prefixes them where the "container" is not one
+(``.local()`` in tests, a fake container).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from pathlib import Path
+
+ROOT_ENV = "TUNEPLAN_CONTAINER_ROOT"
+STOP_GRACE_S = 10.0
+
+
+def run_segment(job: dict) -> dict:
+    """Run segment ``job["segment"]`` of the run described by ``job``; return its outcome (a plain dict)."""
+    root = Path(os.environ.get(ROOT_ENV) or "/")
+    run_dir = root / job["volume_path"].lstrip("/") / job["run_folder"]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    record = {"segment": job["segment"], "segments": job["segments"], "started_at": started}
+    try:
+        work = _unpack(root / job["bundle_path"].lstrip("/"), job["bundle_sha256"], run_dir / "work")
+        state, code, error = _run(job, work, run_dir / "run.log", started + float(job["stop_after_s"]))
+    except BundleError as exc:
+        state, code, error = "failed", None, str(exc)
+    record.update(state=state, exit_code=code, error=error, ended_at=time.time())
+    _write_json(run_dir / f"segment-{job['segment']}.json", record)
+    return record
+
+
+class BundleError(Exception):
+    """The bundle that arrived is not the one that was sent."""
+
+
+def _unpack(tarball: Path, sha256: str, work: Path) -> Path:
+    marker = work / f".bundle-{sha256[:16]}"
+    if marker.is_file():
+        return work
+    try:
+        with tarball.open("rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError as exc:
+        raise BundleError(f"bundle missing in the container ({tarball}: {exc.strerror})") from None
+    if digest != sha256:
+        raise BundleError(f"bundle sha256 {digest[:12]}… differs from the launcher's {sha256[:12]}…")
+    work.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(tarball) as tar:
+        tar.extractall(work, filter="data")
+    marker.write_text(sha256, encoding="utf-8")
+    return work
+
+
+def _run(job: dict, work: Path, log_path: Path, stop_at: float) -> tuple[str, int | None, str | None]:
+    """(state, exit code, error): state is succeeded, failed or stopped (segment time up)."""
+    command = [sys.executable, str(work / job["entrypoint"]), *job["args"]]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TUNEPLAN_RUN_ID": job["run_id"]}
+    env.pop(ROOT_ENV, None)
+    with log_path.open("ab") as log:
+        child = subprocess.Popen(command, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, start_new_session=True)
+        copier = threading.Thread(target=_copy_lines, args=(child.stdout, log), daemon=True)
+        copier.start()
+        stopped = _wait(child, stop_at)
+        copier.join(timeout=5)
+    if stopped:
+        return "stopped", child.returncode, f"segment time of {job['stop_after_s']:.0f} s used up"
+    if child.returncode == 0:
+        return "succeeded", 0, None
+    return "failed", child.returncode, _done_error(log_path) or f"exit code {child.returncode}"
+
+
+def _copy_lines(stream, log) -> None:
+    for line in iter(stream.readline, b""):
+        sys.stdout.write(line.decode("utf-8", "replace"))
+        sys.stdout.flush()
+        log.write(line)
+        log.flush()
+
+
+def _wait(child: subprocess.Popen, stop_at: float) -> bool:
+    """Wait for the job; True when it had to be stopped because the segment's time was up."""
+    while True:
+        try:
+            child.wait(timeout=max(0.0, min(1.0, stop_at - time.time())))
+            return False
+        except subprocess.TimeoutExpired:
+            if time.time() < stop_at:
+                continue
+        for sig, wait_s in ((signal.SIGTERM, STOP_GRACE_S), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(child.pid, sig)
+                child.wait(timeout=wait_s)
+                return True
+            except ProcessLookupError:
+                return True
+            except subprocess.TimeoutExpired:
+                continue
+        return True
+
+
+def _done_error(log_path: Path) -> str | None:
+    try:
+        lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-200:]
+    except OSError:
+        return None
+    for line in reversed(lines):
+        if line.startswith("TUNEPLAN_DONE "):
+            try:
+                return json.loads(line.partition(" ")[2]).get("error")
+            except (ValueError, AttributeError):
+                return None
+    return None
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data), encoding="utf-8")
+    os.replace(tmp, path)

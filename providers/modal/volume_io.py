@@ -1,0 +1,101 @@
+"""Reading a run's folder on the Modal Volume: text files, listings, and artifact downloads that are
+checked against the template's manifest.
+
+Modal volume downloads have been seen to end early without an error (a truncated file). So every file the
+manifest lists is checked for size and sha256 as it lands, and downloaded again when it does not match;
+only after ``DOWNLOAD_ATTEMPTS`` bad copies does the fetch fail. Files outside the manifest (checkpoints,
+or the outputs of a run that never wrote one) are copied as they are; ``remote_jobs.artifacts`` decides
+later what they are worth.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path, PurePosixPath
+
+from providers.types import ProviderError, TransientProviderError
+
+DOWNLOAD_ATTEMPTS = 3
+CHECKPOINTS = "checkpoints"
+
+
+def read_bytes(volume, path: str) -> bytes:
+    """A whole file; FileNotFoundError when it is not there."""
+    return b"".join(volume.read_file(path))
+
+
+def read_text(volume, path: str) -> str | None:
+    try:
+        return read_bytes(volume, path).decode("utf-8", "replace")
+    except FileNotFoundError:
+        return None
+
+
+def list_files(volume, folder: str) -> list[tuple[str, int]]:
+    """(path relative to ``folder``, size) of every file under it; FileNotFoundError when it is gone."""
+    from modal.types import FileEntryType
+
+    found = []
+    for entry in volume.listdir(folder, recursive=True):
+        if entry.type == FileEntryType.FILE:
+            found.append((PurePosixPath(entry.path).relative_to(folder).as_posix(), entry.size))
+    return sorted(found)
+
+
+def download_outputs(volume, folder: str, dest: Path, include_checkpoints: bool) -> list[str]:
+    """Copy ``folder`` into ``dest``; manifest-listed files are verified (and fetched again when bad)."""
+    try:
+        files = list_files(volume, folder)
+    except FileNotFoundError:
+        raise ProviderError(f"no outputs at {folder} on the Volume (torn down, or the job never started)") from None
+    manifest = _manifest(volume, folder) if any(rel == "manifest.json" for rel, _ in files) else {}
+    dest.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for rel, _size in files:
+        if rel.split("/")[0] == CHECKPOINTS and not include_checkpoints:
+            continue
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _download(volume, f"{folder}/{rel}", target, manifest.get(rel))
+        copied.append(rel)
+    return copied
+
+
+def _manifest(volume, folder: str) -> dict[str, dict]:
+    """The template's manifest by path (empty when it is unreadable: the job did not finish writing it)."""
+    try:
+        data = json.loads(read_bytes(volume, f"{folder}/manifest.json"))
+    except (FileNotFoundError, ValueError):
+        return {}
+    entries = data.get("files", []) if isinstance(data, dict) else []
+    return {e["path"]: e for e in entries if isinstance(e, dict) and isinstance(e.get("path"), str)}
+
+
+def _download(volume, path: str, target: Path, expected: dict | None) -> None:
+    problem = ""
+    for _ in range(DOWNLOAD_ATTEMPTS):
+        digest, size = hashlib.sha256(), 0
+        try:
+            with target.open("wb") as out:
+                for chunk in volume.read_file(path):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+        except FileNotFoundError:
+            raise ProviderError(f"{path} vanished from the Volume during the download") from None
+        if expected is None:
+            return
+        problem = _mismatch(expected, size, digest.hexdigest())
+        if not problem:
+            return
+    target.unlink(missing_ok=True)
+    raise TransientProviderError(f"{path}: {problem} after {DOWNLOAD_ATTEMPTS} downloads")
+
+
+def _mismatch(expected: dict, size: int, sha256: str) -> str:
+    if size != expected.get("bytes"):
+        return f"{size} bytes arrived, the manifest says {expected.get('bytes')} (truncated download)"
+    if sha256 != expected.get("sha256"):
+        return "sha256 differs from the manifest"
+    return ""

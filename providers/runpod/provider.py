@@ -1,0 +1,426 @@
+"""The RunPod provider: one pod per run, named ``tp-<run id>``, with our tags in its env.
+
+How a run goes (every step safe to repeat, and every step after ``launch`` doable by another process):
+- ``launch`` makes the run's SSH keys, asks RunPod for a pod (GraphQL, values as variables; on "no
+  capacity" it tries the plan's next acceptable GPU) and returns at once. The pod boots our start command,
+  which starts sshd and the agent (``pod_agent.py``), the pod's dead-man timer.
+- ``status`` asks the API for the pod, then the agent over SSH. While the agent waits for its bundle,
+  ``status`` uploads it (sha256 checked on both ends), so whoever watches the run moves it forward.
+- ``fetch_artifacts`` streams the output dir down as tar and compares every file's sha256 with the pod's
+  own ``sha256sum`` before anything is torn down.
+- ``teardown`` terminates the pod through the API and deletes the run's private key.
+If the CLI dies, the agent ends the pod by itself: no bundle within the boot timeout, the job past its
+hard runtime limit, or the pull window over after the job ended.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+from providers.base import Provider
+from providers.protocol import last_messages
+from providers.runpod import config, pods
+from providers.runpod.api import NoCapacity, PodNotFound, RunpodApi
+from providers.runpod.boot import REMOTE_DIR, docker_args, pod_env
+from providers.runpod.localstate import LocalRunState
+from providers.types import (
+    RESOURCE_PREFIX,
+    Bundle,
+    Capability,
+    CheckResult,
+    LaunchPlan,
+    Offer,
+    ProviderError,
+    Resource,
+    RunHandle,
+    RunState,
+    RunStatus,
+    TransientProviderError,
+)
+
+LOG_TAIL_BYTES = 256 * 1024
+SEPARATOR = "\n--tuneplan-log--\n"
+CREATE_ATTEMPTS = 3
+
+
+class RunpodProvider(Provider):
+    name = "runpod"
+
+    def __init__(self, api: RunpodApi | None = None, state_root: Path | None = None,
+                 defaults: config.PodDefaults | None = None, ssh_timeout_s: float = 20.0,
+                 log_poll_s: float = 1.0, today=None) -> None:
+        self._api, self._defaults = api, defaults
+        self._state_root, self.ssh_timeout_s, self.log_poll_s = state_root, ssh_timeout_s, log_poll_s
+        self._today = today or date.today
+        self._shells: dict[str, object] = {}
+
+    # --- configuration (read lazily: building the provider costs nothing) -----------------------------
+    def api(self) -> RunpodApi:
+        if self._api is None:
+            section = config.load_settings_section()
+            key = config.api_key(section)
+            if not key:
+                raise ProviderError(f"no RunPod API key: {config.KEY_FIX}")
+            self._api = RunpodApi(key, config.base_url(section))
+        return self._api
+
+    @property
+    def defaults(self) -> config.PodDefaults:
+        if self._defaults is None:
+            self._defaults = config.pod_defaults()
+        return self._defaults
+
+    @property
+    def state(self) -> LocalRunState:
+        if self._state_root is None:
+            from providers.paths import data_dir
+
+            self._state_root = data_dir() / "runpod"
+        return LocalRunState(self._state_root)
+
+    def _has_key(self) -> bool:
+        return self._api is not None or bool(config.api_key())
+
+    # --- what it is -------------------------------------------------------------------------------------
+    def capabilities(self) -> list[Capability]:
+        return [
+            Capability("spot", True, "interruptible pods at RunPod's spot (bid) price; they can be stopped any time"),
+            Capability("multi_node", False, "one pod per run (up to 8 GPUs on one machine)"),
+            Capability("billing", True, "RunPod's pod billing endpoint (it can lag; rate × time until it has the pod)"),
+            Capability("runtime_limit", True, "an agent on the pod ends the job at the limit and terminates the pod"),
+            Capability("secrets", True, "named secrets go into the pod's env at creation (visible to the account)"),
+        ]
+
+    def check(self) -> CheckResult:
+        if not self._has_key():
+            return CheckResult(False, "no RunPod API key", config.KEY_FIX)
+        try:
+            self.api().graphql(pods.WHOAMI, what="the account check")
+        except ProviderError as exc:
+            return CheckResult(False, str(exc), config.KEY_FIX)
+        return CheckResult(True, f"RunPod API key accepted by {self.api().base_url}")
+
+    def offers(self) -> list[Offer]:
+        from providers.runpod.offers import live_offers, snapshot_offers
+
+        return live_offers(self.api(), self._today()) if self._has_key() else snapshot_offers()
+
+    def destination(self, plan: LaunchPlan) -> str:
+        cloud = pods.CLOUD_TYPES.get(plan.region, self.defaults.cloud_type.upper()).lower()
+        return (f"a RunPod {cloud}-cloud pod {plan.resource_name} ({plan.gpus}× {plan.gpu}); the bundle goes over "
+                f"SSH (a key made for this run) to the pod's container disk, deleted with the pod")
+
+    # --- launching ----------------------------------------------------------------------------------------
+    def launch(self, bundle: Bundle, plan: LaunchPlan) -> RunHandle:
+        from providers.runpod.ssh import new_key_pair
+
+        api, choices = self.api(), gpu_type_ids(plan)
+        secrets = {name: os.environ[name] for name in plan.secrets if name in os.environ}
+        api.scrub(secrets.values())
+        client_private, client_public = new_key_pair()
+        host_private, host_public = new_key_pair()
+        self.state.save_key(plan.run_id, client_private)
+        self.state.write(plan.run_id, host_key=host_public, tarball=str(bundle.tarball), sha256=bundle.sha256,
+                         output_dir=bundle.output_dir, name=plan.resource_name)
+        request = self._pod_request(bundle, plan, client_public, host_private, secrets)
+        pod, gpu, tried = None, "", []
+        for gpu, type_id in choices:
+            try:
+                pod = self._create(api, request, type_id)
+                break
+            except NoCapacity:
+                tried.append(gpu)
+        if pod is None:
+            raise ProviderError(no_capacity_message(tried, request.cloud_type, plan.spot))
+        self.state.write(plan.run_id, pod_id=pod.pod_id, gpu=gpu)
+        return RunHandle(self.name, plan.run_id, pod.pod_id,
+                         {"pod_id": pod.pod_id, "name": plan.resource_name, "gpu": gpu, "gpus": plan.gpus,
+                          "cloud_type": request.cloud_type, "output_dir": bundle.output_dir,
+                          "usd_per_hour": str(pod.usd_per_hour or "")})
+
+    def _pod_request(self, bundle: Bundle, plan: LaunchPlan, public_key: str, host_private: bytes,
+                     secrets: dict[str, str]) -> pods.PodRequest:
+        d = self.defaults
+        env = pod_env(bundle, plan, public_key, host_private, self.api().base_url, d.pull_window_s, d.boot_timeout_s,
+                      secrets, pods.tag_env(plan.tags))
+        cloud = pods.CLOUD_TYPES.get(plan.region, d.cloud_type.upper())
+        bid = (plan.usd_per_hour / max(plan.gpus, 1)).quantize(Decimal("0.001")) if plan.spot else None
+        if plan.spot and not bid:
+            raise ProviderError("a spot (interruptible) pod needs a bid: the plan has no spot price for it")
+        return pods.PodRequest(plan.resource_name, d.image, max(plan.gpus, 1), cloud, d.container_disk_gb,
+                               d.volume_gb, env, docker_args(), plan.spot, bid)
+
+    def _create(self, api: RunpodApi, request: pods.PodRequest, type_id: str) -> pods.PodView:
+        """Create the pod; a create that failed in transit may still have happened, so look by name first."""
+        mutation, field = ((pods.CREATE_SPOT, "podRentInterruptable") if request.spot
+                           else (pods.CREATE_ON_DEMAND, "podFindAndDeployOnDemand"))
+        last: TransientProviderError | None = None
+        for attempt in range(CREATE_ATTEMPTS):
+            if attempt:
+                api.sleep(api.first_delay_s * 2 ** (attempt - 1))
+                existing = self._find_by_name(request.name)
+                if existing is not None:
+                    return existing
+            try:
+                data = api.graphql(mutation, {"input": pods.create_input(request, type_id)}, "creating the pod",
+                                   retry=False)
+            except TransientProviderError as exc:
+                last = exc
+                continue
+            raw = data.get(field)
+            if not isinstance(raw, dict) or not raw.get("id"):
+                raise NoCapacity(f"RunPod returned no pod for {type_id}")
+            return pods.pod_view(raw)
+        existing = self._find_by_name(request.name)
+        if existing is not None:
+            return existing
+        raise last or TransientProviderError("RunPod did not create the pod")
+
+    def _find_by_name(self, name: str) -> pods.PodView | None:
+        return next((pod for pod in self._pods() if pod.name == name), None)
+
+    # --- watching -----------------------------------------------------------------------------------------
+    def status(self, handle: RunHandle) -> RunStatus:
+        return self._observe(handle, deliver=True)
+
+    def _observe(self, handle: RunHandle, deliver: bool) -> RunStatus:
+        """The run's state; with ``deliver``, also upload the bundle to a pod that waits for it."""
+        pod = self._pod(handle.resource_id)
+        if pod is None:
+            return RunStatus(RunState.UNKNOWN, "the pod is gone (terminated)", exists=False)
+        if pod.desired_status in ("EXITED", "TERMINATED"):
+            why = "the pod stopped (an interruptible pod was reclaimed, or it was stopped by hand)"
+            return RunStatus(RunState.FAILED, why, error=why)
+        if pod.ssh is None:
+            return RunStatus(RunState.PROVISIONING, "RunPod is starting the pod")
+        if not self.state.key_file(handle.run_id).is_file():
+            return RunStatus(RunState.UNKNOWN, "launched from another machine: no SSH key for this run here")
+        try:
+            info, log_lines = self._remote_status(handle, pod)
+        except TransientProviderError as exc:
+            return RunStatus(RunState.UNKNOWN, str(exc))
+        if info is None:
+            return RunStatus(RunState.PROVISIONING, "the pod is booting (its agent has not started yet)")
+        if info.get("phase") == "waiting_for_bundle":
+            return self._deliver(handle, pod) if deliver else RunStatus(RunState.PROVISIONING, "waiting for its bundle")
+        progress, _done = last_messages(log_lines)
+        state = RunState.parse(info.get("state"))
+        return RunStatus(state, info.get("error") or "", True, progress, info.get("exit_code"), info.get("error"),
+                         info.get("started_at"), info.get("ended_at"))
+
+    def _remote_status(self, handle: RunHandle, pod: pods.PodView) -> tuple[dict | None, list[str]]:
+        command = (f"cat {REMOTE_DIR}/status.json 2>/dev/null; printf '\\n--tuneplan-log--\\n'; "
+                   f"tail -c {LOG_TAIL_BYTES} {REMOTE_DIR}/run.log 2>/dev/null; true")
+        _code, out, _err = self._shell(handle, pod).run(command, timeout_s=self.ssh_timeout_s)
+        head, _, tail = out.decode("utf-8", "replace").partition(SEPARATOR)
+        try:
+            info = json.loads(head) if head.strip() else None
+        except ValueError:
+            info = None
+        return (info if isinstance(info, dict) else None), tail.splitlines()
+
+    def _deliver(self, handle: RunHandle, pod: pods.PodView) -> RunStatus:
+        """Upload the bundle to a pod that waits for it; both ends check the sha256."""
+        local = self.state.read(handle.run_id)
+        tarball = Path(local.get("tarball") or "")
+        if not tarball.is_file():
+            return RunStatus(RunState.PROVISIONING, "the pod waits for its bundle, which is not on this machine")
+        shell, part = self._shell(handle, pod), f"{REMOTE_DIR}/bundle.tgz.part"
+        with tarball.open("rb") as f:
+            code, out, err = shell.run(f"cat > {part} && sha256sum {part}", stdin=f, timeout_s=3600)
+        digest = out.decode().split()[0] if out.split() else ""
+        if code != 0 or digest != local.get("sha256"):
+            shell.run(f"rm -f {part}")
+            raise TransientProviderError(f"the bundle upload to pod {pod.pod_id} did not arrive intact; trying again")
+        shell.run(f"mv {part} {REMOTE_DIR}/bundle.tgz")
+        return RunStatus(RunState.PROVISIONING, "bundle uploaded (sha256 verified); the job is starting")
+
+    def logs(self, handle: RunHandle, follow: bool = False) -> Iterator[str]:
+        """The job's output; with ``follow``, waits for the pod and keeps reading until the job has ended."""
+        import time
+
+        if not follow:
+            self._live_pod(handle)
+        position, pending, ended = 0, b"", False
+        while True:
+            chunk = self._log_from(handle, position)
+            position += len(chunk)
+            *lines, pending = (pending + chunk).split(b"\n")
+            yield from (line.decode("utf-8", "replace") for line in lines)
+            if not follow or ended:
+                break
+            if not chunk:
+                ended = self._finished(handle)  # one more read after the end picks up the last lines
+                if not ended:
+                    time.sleep(self.log_poll_s)
+        if pending:
+            yield pending.decode("utf-8", "replace")
+
+    def _log_from(self, handle: RunHandle, position: int) -> bytes:
+        pod = self._pod(handle.resource_id)
+        if pod is None or pod.ssh is None or not self.state.key_file(handle.run_id).is_file():
+            return b""
+        try:
+            return self._shell(handle, pod).run(f"tail -c +{position + 1} {REMOTE_DIR}/run.log 2>/dev/null; true")[1]
+        except TransientProviderError:
+            return b""
+
+    def _finished(self, handle: RunHandle) -> bool:
+        status = self.status(handle)
+        return status.state.terminal or not status.exists
+
+    # --- results and the end --------------------------------------------------------------------------
+    def fetch_artifacts(self, handle: RunHandle, dest: Path, include_checkpoints: bool = False) -> list[str]:
+        pod = self._live_pod(handle)
+        shell = self._shell(handle, pod)
+        out = f"{REMOTE_DIR}/bundle/{shlex.quote(str(handle.data.get('output_dir') or 'out'))}"
+        skip = "" if include_checkpoints else " -not -path './checkpoints/*'"
+        code, listing, _err = shell.run(f"cd {out} && find . -type f{skip} -exec sha256sum {{}} +")
+        if code != 0:
+            raise ProviderError(f"run {handle.run_id}: no output dir on pod {pod.pod_id} (it never started?)")
+        expected = _sha_listing(listing.decode("utf-8", "replace"))
+        exclude = "" if include_checkpoints else " --exclude=./checkpoints"
+        dest.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="tp-runpod-") as tmp:
+            stream = Path(tmp) / "out.tar"
+            code, err = shell.run_to_file(f"tar -C {out}{exclude} -cf - .", stream, timeout_s=3600)
+            if code != 0:
+                raise TransientProviderError(f"pulling outputs from pod {pod.pod_id} failed: "
+                                             f"{err.decode(errors='replace').strip()[:200]}")
+            with tarfile.open(stream) as tar:
+                tar.extractall(dest, filter="data")
+        return _verified(dest, expected, pod.pod_id)
+
+    def teardown(self, handle: RunHandle) -> None:
+        shell = self._shells.pop(handle.run_id, None)
+        if shell is not None:
+            shell.close()
+        pod = self._pod(handle.resource_id) if self._has_key() else None
+        if pod is not None:
+            try:
+                self.api().graphql(pods.TERMINATE, {"input": {"podId": pod.pod_id}}, "terminating the pod")
+            except PodNotFound:
+                pass
+        self.state.forget_key(handle.run_id)
+
+    def list_resources(self) -> list[Resource]:
+        if not self._has_key():
+            return []
+        found = []
+        for pod in self._pods():
+            if not pod.name.startswith(RESOURCE_PREFIX):
+                continue
+            run_id = pod.tags.get("tuneplan-run") or pod.name.removeprefix(RESOURCE_PREFIX)
+            handle = self._handle_for(pod, run_id)
+            state = self._observe(handle, deliver=False).state  # listing never moves a run forward
+            found.append(Resource(pod.pod_id, pod.name, run_id, pod.tags, state, handle))
+        return found
+
+    def billed_cost(self, handle: RunHandle) -> Decimal | None:
+        from providers.runpod.billing import pod_bill
+
+        if not self._has_key():
+            return None
+        try:
+            return pod_bill(self.api(), handle.resource_id, datetime.now(timezone.utc))
+        except ProviderError:
+            return None
+
+    # --- helpers --------------------------------------------------------------------------------------
+    def _pod(self, pod_id: str) -> pods.PodView | None:
+        try:
+            data = self.api().graphql(pods.POD_QUERY, {"input": {"podId": pod_id}}, "the pod query")
+        except PodNotFound:
+            return None
+        raw = data.get("pod")
+        return pods.pod_view(raw) if isinstance(raw, dict) and raw.get("id") else None
+
+    def _pods(self) -> list[pods.PodView]:
+        data = self.api().graphql(pods.PODS_QUERY, what="the pods listing")
+        raw = (data.get("myself") or {}).get("pods") or []
+        return [pods.pod_view(p) for p in raw if isinstance(p, dict)]
+
+    def _live_pod(self, handle: RunHandle) -> pods.PodView:
+        pod = self._pod(handle.resource_id)
+        if pod is None or pod.ssh is None:
+            raise ProviderError(f"run {handle.run_id}: pod {handle.resource_id} is gone or not reachable "
+                                "(torn down, or ended by its own timer); its files went with it")
+        if not self.state.key_file(handle.run_id).is_file():
+            raise ProviderError(f"run {handle.run_id}: no SSH key for it on this machine (launched elsewhere, "
+                                "or already torn down)")
+        return pod
+
+    def _shell(self, handle: RunHandle, pod: pods.PodView):
+        from providers.runpod.ssh import PodShell
+
+        shell = self._shells.get(handle.run_id)
+        if shell is None or (shell.host, shell.port) != pod.ssh:
+            host_key = self.state.read(handle.run_id).get("host_key", "")
+            shell = PodShell(pod.ssh[0], pod.ssh[1], self.state.key_file(handle.run_id), host_key, self.ssh_timeout_s)
+            self._shells[handle.run_id] = shell
+        return shell
+
+    def _handle_for(self, pod: pods.PodView, run_id: str) -> RunHandle:
+        local = self.state.read(run_id)
+        return RunHandle(self.name, run_id, pod.pod_id,
+                         {"pod_id": pod.pod_id, "name": pod.name, "gpu": local.get("gpu", ""),
+                          "output_dir": local.get("output_dir") or "out",
+                          "usd_per_hour": str(pod.usd_per_hour or "")})
+
+
+def gpu_type_ids(plan: LaunchPlan) -> list[tuple[str, str]]:
+    """(canonical GPU, RunPod GPU type id) for the plan's GPU and then its other acceptable ones, in order."""
+    from planner.catalog.gpus import provider_gpu_name
+    from planner.errors import NotFound
+
+    wanted = [plan.gpu, *getattr(plan, "gpu_choices", ())]
+    if plan.gpu in ("cpu", "") or plan.gpus < 1:
+        raise ProviderError("RunPod runs GPU pods only here: choose a GPU (resources.gpu) and resources.gpus ≥ 1")
+    found = []
+    for gpu in dict.fromkeys(wanted):
+        try:
+            type_id = provider_gpu_name(gpu, "runpod")
+        except NotFound:
+            type_id = None
+        if type_id:
+            found.append((gpu, type_id))
+    if not found:
+        raise ProviderError(f"RunPod does not offer {', '.join(dict.fromkeys(wanted))}: pick another resources.gpu")
+    return found
+
+
+def no_capacity_message(tried: list[str], cloud_type: str, spot: bool) -> str:
+    kind = ("spot " if spot else "") + cloud_type.lower() + " cloud"
+    return (f"RunPod has no free {' or '.join(tried)} in {kind} right now; list more acceptable GPUs in "
+            "resources.gpu, try the other cloud (runpod.cloud_type), or launch again later")
+
+
+def _sha_listing(text: str) -> dict[str, str]:
+    found = {}
+    for line in text.splitlines():
+        digest, _, path = line.partition("  ")
+        if digest and path:
+            found[path.removeprefix("./")] = digest
+    return found
+
+
+def _verified(dest: Path, expected: dict[str, str], pod_id: str) -> list[str]:
+    """Every file the pod listed arrived with the same sha256; the relative paths, sorted."""
+    import hashlib
+
+    for rel, digest in expected.items():
+        path = dest / rel
+        if not path.is_file():
+            raise TransientProviderError(f"{rel} did not arrive from pod {pod_id}; pull again")
+        with path.open("rb") as f:
+            if hashlib.file_digest(f, "sha256").hexdigest() != digest:
+                raise TransientProviderError(f"{rel} arrived from pod {pod_id} with another sha256; pull again")
+    return sorted(expected)

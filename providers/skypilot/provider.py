@@ -1,0 +1,385 @@
+"""The SkyPilot provider: one run = one cluster named ``tp-<run id>`` (on-demand), or one managed job of
+that name (spot, so SkyPilot recovers it after a preemption).
+
+``launch`` only submits the request and returns its id in the handle: provisioning takes minutes and
+goes on in SkyPilot's API server, so the lifecycle sees ``pending``/``provisioning`` through ``status``.
+The cluster deletes itself (autostop with ``down``) after the job plus ``idle_minutes``, and the job
+itself runs under ``timeout``, so the budget holds when tuneplan is gone. ``teardown`` cancels a launch
+still in flight, then ``sky.down`` (or ``sky.jobs.cancel``); a cluster that is already gone is fine.
+
+There is no bill to ask: SkyPilot's ``cost-report`` is itself rate × time from its catalog, so
+``billed_cost`` is None and the ledger uses rate × duration (CONTRACTS §7).
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from providers.base import Provider
+from providers.protocol import last_messages, parse_line
+from providers.skypilot import fetch, sdk
+from providers.skypilot import states as st
+from providers.skypilot.task_config import (
+    LIMIT_MARKER,
+    TaskOptions,
+    bucket_prefix,
+    is_managed,
+    remote_output_dir,
+    render_yaml,
+    task_config,
+)
+from providers.types import (
+    RESOURCE_PREFIX,
+    TERMINAL_STATES,
+    Bundle,
+    Capability,
+    CheckResult,
+    LaunchPlan,
+    Offer,
+    ProviderError,
+    Resource,
+    RunHandle,
+    RunState,
+    RunStatus,
+)
+
+LOG_TAIL_LINES = 300
+QUEUE_FIELDS = ["job_id", "job_name", "status", "recovery_count", "failure_reason", "start_at", "end_at",
+                "submitted_at", "labels", "cluster_resources", "region"]
+
+
+class SkyPilotProvider(Provider):
+    """Runs bundles through SkyPilot. ``sdk`` is the ``sky`` package (tests pass a fake of its calls)."""
+
+    name = "skypilot"
+
+    def __init__(self, options: TaskOptions | None = None, sdk_module=None, rsync: str = "rsync",
+                 poll_s: float = 2.0) -> None:
+        self.options = options or TaskOptions()
+        self._sdk = sdk_module
+        self._real_sdk = sdk_module is None
+        self.rsync = rsync
+        self.poll_s = poll_s
+
+    @property
+    def sky(self):
+        if self._sdk is None:
+            self._sdk = sdk.load_sky()
+        return self._sdk
+
+    # --- what it is -------------------------------------------------------------------------------------
+    def capabilities(self) -> list[Capability]:
+        return [
+            Capability("spot", True, "spot runs are SkyPilot managed jobs: preemptions are recovered and the "
+                       "job resumes from its last checkpoint in the bucket (settings: skypilot.bucket)"),
+            Capability("multi_node", False, "one node per run (up to 8 GPUs)"),
+            Capability("billing", False, "SkyPilot has no bill to ask; cost is the chosen machine's rate × time"),
+            Capability("runtime_limit", True, "the job runs under `timeout` on the machine, and the cluster "
+                       "autodowns when idle"),
+            Capability("secrets", True, "named secrets are sent with the launch request (SkyPilot `secrets:`), "
+                       "never written to the task YAML"),
+        ]
+
+    def check(self) -> CheckResult:
+        try:
+            sky = self.sky
+            url, local = sdk.endpoint(sky)
+        except ProviderError as exc:
+            return CheckResult(False, str(exc), sdk.INSTALL_HINT)
+        where = (f"local API server {url} (SkyPilot starts it on first use; it keeps running: `sky api stop`)"
+                 if local else f"API server {url} (your configured endpoint)")
+        return CheckResult(True, f"SkyPilot {getattr(sky, '__version__', '?')} via {where}",
+                           "`sky check` shows which clouds your credentials enable")
+
+    def offers(self) -> list[Offer]:
+        from planner.catalog.prices import LAUNCHER_OF_CLOUD
+        from providers.prices_refresh import current_prices
+
+        return [Offer(row.gpu, row.gpus, row.usd_per_hour, False, row.source, row.as_of.isoformat(), row.region)
+                for row in current_prices() if LAUNCHER_OF_CLOUD.get(row.cloud) == self.name]
+
+    def destination(self, plan: LaunchPlan) -> str:
+        kind = "a managed spot job" if is_managed(plan) else "a cluster"
+        store = f"; outputs and checkpoints go to {self.options.bucket}" if is_managed(plan) else ""
+        return (f"uploaded by SkyPilot to {kind} named {plan.resource_name} on whichever of "
+                f"{', '.join(self.options.clouds)} is cheapest for the task{store}")
+
+    # --- the task -----------------------------------------------------------------------------------------
+    def task_options(self, bundle: Bundle) -> TaskOptions:
+        """The settings plus what the job itself asks (acceptable GPUs, the hourly cap) from job.json."""
+        from dataclasses import replace
+        from decimal import Decimal
+
+        try:
+            resources = json.loads((bundle.root / "job.json").read_text(encoding="utf-8")).get("resources") or {}
+        except (OSError, ValueError, AttributeError):
+            resources = {}
+        wanted = resources.get("gpu")
+        choices = tuple(wanted) if isinstance(wanted, list) else ((wanted,) if wanted not in (None, "auto") else ())
+        cap = resources.get("max_usd_per_hour")
+        return replace(self.options, gpu_choices=choices or self.options.gpu_choices,
+                       max_usd_per_hour=Decimal(str(cap)) if cap else self.options.max_usd_per_hour)
+
+    def task_dict(self, bundle: Bundle, plan: LaunchPlan) -> dict:
+        if is_managed(plan) and not self.options.bucket:
+            raise ProviderError("spot runs on SkyPilot are managed jobs that keep outputs and checkpoints in a "
+                                "bucket: set skypilot.bucket (e.g. s3://my-bucket/tuneplan) in settings.yaml")
+        try:
+            return task_config(bundle, plan, self.task_options(bundle))
+        except ValueError as exc:
+            raise ProviderError(f"cannot build the SkyPilot task: {exc}") from None
+
+    def render_task(self, bundle: Bundle, plan: LaunchPlan) -> str:
+        """The task YAML a user can launch by hand (secret names only: ``sky launch --secret NAME``)."""
+        return render_yaml(self.task_dict(bundle, plan))
+
+    def launch_hint(self, path: Path, plan: LaunchPlan) -> str:
+        """How to launch a written task file by hand (secrets come from your environment, by name)."""
+        secrets = "".join(f" --secret {name}" for name in plan.secrets)
+        if is_managed(plan):
+            return f"launch it by hand: sky jobs launch -n {plan.resource_name}{secrets} {path}"
+        return (f"launch it by hand: sky launch -c {plan.resource_name} --down "
+                f"-i {self.options.idle_minutes}{secrets} {path}")
+
+    def _task(self, bundle: Bundle, plan: LaunchPlan):
+        """A real ``sky.Task`` with the secret values added in memory only."""
+        config = copy.deepcopy(self.task_dict(bundle, plan))
+        values = [(name, os.environ[name]) for name in sorted(config.get("secrets") or {}) if os.environ.get(name)]
+        if values:
+            config["secrets"] = {name: None for name, _ in values}
+        else:
+            config.pop("secrets", None)
+        try:
+            return self.sky.Task.from_yaml_config(config, secrets_overrides=values or None)
+        except Exception as exc:  # SkyPilot's own validation: one line, secrets scrubbed
+            raise sdk.fail(exc, "rejected the task", [v for _, v in values]) from None
+
+    # --- running ------------------------------------------------------------------------------------------
+    def launch(self, bundle: Bundle, plan: LaunchPlan) -> RunHandle:
+        task = self._task(bundle, plan)
+        secrets = [os.environ.get(n, "") for n in plan.secrets]
+        managed = is_managed(plan)
+        try:
+            if managed:
+                request = self.sky.jobs.launch(task, name=plan.resource_name)
+            else:
+                request = self.sky.launch(task, cluster_name=plan.resource_name, down=True,
+                                          idle_minutes_to_autostop=self.options.idle_minutes)
+        except Exception as exc:  # the request never reached the server
+            raise sdk.fail(exc, "could not submit the launch", secrets) from None
+        data = {"mode": "managed" if managed else "cluster", "launch_request": str(request),
+                "output_dir": bundle.output_dir}
+        if managed:
+            data["bucket"] = bucket_prefix(self.options.bucket or "", plan)
+        return RunHandle(self.name, plan.run_id, plan.resource_name, data)
+
+    def status(self, handle: RunHandle) -> RunStatus:
+        if _managed(handle):
+            return self._managed_status(handle)
+        return self._cluster_status(handle)
+
+    def _cluster_status(self, handle: RunHandle) -> RunStatus:
+        record = self._cluster_record(handle.resource_id)
+        if record is None:
+            return self._without_resource(handle)
+        state, message = st.cluster_state(record.get("status"))
+        if state != RunState.RUNNING:
+            return RunStatus(state, message)
+        job = self._cluster_job(handle.resource_id)
+        if job is None:
+            return RunStatus(RunState.PROVISIONING, "cluster up; job not submitted yet")
+        state, message = st.job_state(job.get("status"))
+        lines = self._tail(handle) if state in (RunState.RUNNING, *TERMINAL_STATES) else []
+        return _with_log(state, message, lines, job.get("status"), job.get("start_at"), job.get("end_at"))
+
+    def _managed_status(self, handle: RunHandle) -> RunStatus:
+        job = self._managed_record(handle.resource_id)
+        if job is None:
+            return self._without_resource(handle)
+        state, message = st.managed_job_state(job.get("status"))
+        recoveries = job.get("recovery_count") or 0
+        if recoveries:
+            message += f" (recovered from {recoveries} preemption{'s' if recoveries > 1 else ''})"
+        lines = self._tail(handle) if state in (RunState.RUNNING, *TERMINAL_STATES) else []
+        status = _with_log(state, message, lines, job.get("status"), job.get("start_at"), job.get("end_at"))
+        if state == RunState.FAILED and job.get("failure_reason") and not status.error:
+            reason = sdk.scrub(job.get("failure_reason"))
+            return RunStatus(state, reason, True, status.progress, None, reason, status.started_at, status.ended_at)
+        return status
+
+    def _without_resource(self, handle: RunHandle) -> RunStatus:
+        """No cluster/job by that name: still launching, the launch failed, or it is gone."""
+        request = handle.data.get("launch_request")
+        state, error = sdk.request_state(self.sky, request) if request else ("UNKNOWN", "")
+        if state in ("PENDING", "WAITING", "RUNNING"):
+            return RunStatus(RunState.PENDING, "SkyPilot is choosing and provisioning a machine")
+        if state == "FAILED":
+            reason = f"SkyPilot launch failed: {error or 'no reason given'}"
+            return RunStatus(RunState.FAILED, reason, True, error=reason)
+        return RunStatus(RunState.UNKNOWN, "no cluster or job by that name (torn down, or autodowned)", exists=False)
+
+    def logs(self, handle: RunHandle, follow: bool = False) -> Iterator[str]:
+        if follow:
+            self._wait_for_job(handle)
+        try:
+            stream = self._log_stream(handle, follow)
+            pending = ""
+            for chunk in stream:
+                if chunk is None:
+                    break
+                pending += chunk
+                *lines, pending = pending.split("\n")
+                yield from (sdk.clean_line(line) for line in lines)
+            if pending:
+                yield sdk.clean_line(pending)
+        except ProviderError:
+            raise
+        except Exception as exc:  # a gone cluster, a dropped stream: one line
+            raise sdk.fail(exc, f"logs of {handle.resource_id}") from None
+
+    def fetch_artifacts(self, handle: RunHandle, dest: Path, include_checkpoints: bool = False) -> list[str]:
+        dest.mkdir(parents=True, exist_ok=True)
+        what = f"pulling the artifacts of {handle.resource_id}"
+        output_dir = str(handle.data.get("output_dir") or "out")
+        if _managed(handle):
+            fetch.run_copy(fetch.bucket_sync_command(str(handle.data["bucket"]), dest), what)
+        else:
+            record = self._cluster_record(handle.resource_id, credentials=True)
+            if record is None:
+                raise ProviderError(f"{handle.resource_id}: no such cluster (torn down, or autodowned)")
+            fetch.ssh_config_for(self.sky, record)
+            fetch.run_copy(fetch.rsync_command(self.rsync, handle.resource_id, remote_output_dir(output_dir), dest,
+                                               include_checkpoints), what)
+        return fetch.listed(dest, include_checkpoints)
+
+    def teardown(self, handle: RunHandle) -> None:
+        request = handle.data.get("launch_request")
+        if request and sdk.request_state(self.sky, request)[0] in ("PENDING", "WAITING", "RUNNING"):
+            self._quietly(lambda: sdk.resolve(self.sky, self.sky.api_cancel(request), "cancelling the launch"))
+        if _managed(handle):
+            job = self._managed_record(handle.resource_id)
+            if job is not None and not st.managed_job_state(job.get("status"))[0].terminal:
+                self._quietly(lambda: sdk.resolve(self.sky, self.sky.jobs.cancel(name=handle.resource_id),
+                                                  f"cancelling {handle.resource_id}"))
+            return
+        self._quietly(lambda: sdk.resolve(self.sky, self.sky.down(handle.resource_id), f"down {handle.resource_id}"))
+
+    def list_resources(self) -> list[Resource]:
+        """Clusters and managed jobs named ``tp-…``. ``reap`` asks every provider, so this never starts a
+        local API server just to look: with none running (or SkyPilot not installed) it finds nothing."""
+        if self._real_sdk:
+            try:
+                self._sdk = sdk.load_sky()
+            except ProviderError:
+                return []
+            if sdk.local_server_not_running():
+                return []
+        found = []
+        for record in sdk.resolve(self.sky, self.sky.status(None, all_users=True), "listing clusters") or []:
+            name = str(record.get("name") or "")
+            if name.startswith(RESOURCE_PREFIX):
+                handle = RunHandle(self.name, name.removeprefix(RESOURCE_PREFIX), name, {"mode": "cluster"})
+                found.append(Resource(name, name, handle.run_id, dict(record.get("labels") or {}),
+                                      self.status(handle).state, handle, record.get("launched_at")))
+        for job in self._managed_jobs(RESOURCE_PREFIX, skip_finished=True):
+            name = str(job.get("job_name") or "")
+            handle = RunHandle(self.name, name.removeprefix(RESOURCE_PREFIX), name, {"mode": "managed"})
+            found.append(Resource(name, name, handle.run_id, dict(job.get("labels") or {}),
+                                  st.managed_job_state(job.get("status"))[0], handle, job.get("submitted_at")))
+        return found
+
+    # --- SDK reads ------------------------------------------------------------------------------------
+    def _cluster_record(self, name: str, credentials: bool = False):
+        kwargs = {"_include_credentials": True} if credentials else {}
+        records = sdk.resolve(self.sky, self.sky.status([name], all_users=True, **kwargs), f"status of {name}")
+        return next((r for r in records or [] if r.get("name") == name), None)
+
+    def _cluster_job(self, name: str):
+        """Our job on the cluster: the newest one (a tuneplan cluster runs one job)."""
+        try:
+            jobs = sdk.resolve(self.sky, self.sky.queue(name, all_users=True), f"job queue of {name}")
+        except Exception as exc:  # the cluster went between the two calls
+            if sdk.is_gone(exc):
+                return None
+            raise
+        return max(jobs or [], key=lambda j: j.get("job_id") or 0, default=None)
+
+    def _managed_jobs(self, name_match: str, skip_finished: bool = False) -> list:
+        request = self.sky.jobs.queue_v2(refresh=False, skip_finished=skip_finished, all_users=True,
+                                         name_match=name_match, fields=QUEUE_FIELDS)
+        result = sdk.resolve(self.sky, request, "managed job queue")
+        records = result[0] if isinstance(result, tuple) else result
+        return [r for r in records or [] if str(r.get("job_name") or "").startswith(name_match)]
+
+    def _managed_record(self, name: str):
+        jobs = [j for j in self._managed_jobs(name) if j.get("job_name") == name]
+        return max(jobs, key=lambda j: j.get("job_id") or 0, default=None)
+
+    def _log_stream(self, handle: RunHandle, follow: bool):
+        if _managed(handle):
+            return self.sky.jobs.tail_logs(name=handle.resource_id, follow=follow, preload_content=False)
+        return self.sky.tail_logs(handle.resource_id, None, follow, preload_content=False)
+
+    def _tail(self, handle: RunHandle) -> list[str]:
+        """The job's last lines, for progress and the done/limit lines."""
+        out = io.StringIO()
+        try:
+            if _managed(handle):
+                self.sky.jobs.tail_logs(name=handle.resource_id, follow=False, tail=LOG_TAIL_LINES, output_stream=out)
+            else:
+                self.sky.tail_logs(handle.resource_id, None, False, tail=LOG_TAIL_LINES, output_stream=out)
+        except Exception:  # logs are a nicety for status: no logs yet is not an error
+            return []
+        return [sdk.clean_line(line) for line in out.getvalue().splitlines()]
+
+    def _wait_for_job(self, handle: RunHandle) -> None:
+        while True:
+            status = self.status(handle)
+            if status.state not in (RunState.PENDING, RunState.PROVISIONING) or not status.exists:
+                return
+            time.sleep(self.poll_s)
+
+    @staticmethod
+    def _quietly(call) -> None:
+        """Teardown is idempotent: "already gone" is success."""
+        try:
+            call()
+        except Exception as exc:
+            if not sdk.is_gone(exc):
+                raise
+
+
+def _managed(handle: RunHandle) -> bool:
+    return handle.data.get("mode") == "managed"
+
+
+def _with_log(state: RunState, message: str, lines: list[str], raw_state, started, ended) -> RunStatus:
+    """Progress from the log; a run the runtime limit ended is ``budget_stopped``; errors from DONE."""
+    progress, done = last_messages(lines)
+    limited = any(parse_line(line) is None and line.startswith(LIMIT_MARKER + " ") for line in lines)
+    error = None
+    if state == RunState.FAILED:
+        if limited:
+            limit = _limit_s(lines)
+            state, error = RunState.BUDGET_STOPPED, f"hard runtime limit of {limit} s reached (timeout on the machine)"
+        else:
+            error = (done or {}).get("error") or st.failure_words(raw_state) or message
+    elif state == RunState.CANCELLED:
+        error = message
+    return RunStatus(state, error or message, True, progress, None, error, started, ended)
+
+
+def _limit_s(lines: list[str]) -> str:
+    for line in reversed(lines):
+        if line.startswith(LIMIT_MARKER + " "):
+            try:
+                return str(json.loads(line.partition(" ")[2]).get("limit_s"))
+            except ValueError:
+                break
+    return "?"

@@ -1,0 +1,132 @@
+"""The SkyPilot task for one run, as the plain dict a task YAML holds, and the YAML text of it.
+
+What it says: the bundle directory is the ``workdir``; ``setup`` installs the template's requirements;
+``run`` starts the template under ``timeout`` (the hard runtime limit of CONTRACTS §7, enforced on the
+machine even when nobody watches) and prints one ``TUNEPLAN_LIMIT`` line when the limit ended it; the
+resources name every acceptable GPU, spot or not, the disk, a price cap, labels with our tags, and
+autostop with ``down`` so an abandoned cluster deletes itself. A spot run is a managed job whose output
+folder lives in a bucket, so a replacement machine resumes from the last checkpoint there.
+
+Secrets appear by **name** only (``secrets: {HF_TOKEN: null}``): values are added in memory at launch
+(``sky.Task.from_yaml_config(..., secrets_overrides=...)``) and never reach a file, a log or an error.
+Pure: no SDK import, no I/O.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from decimal import Decimal
+
+import yaml
+
+from providers.skypilot.accelerators import acceptable_resources
+from providers.types import Bundle, LaunchPlan
+
+LIMIT_MARKER = "TUNEPLAN_LIMIT"
+BUCKET_MOUNT = "/tuneplan-outputs"
+KILL_AFTER_S = 60  # SIGTERM first (the templates checkpoint on it), SIGKILL this long after
+DEFAULT_CLOUDS = ("aws", "gcp", "azure", "lambda", "runpod")
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """What the user's settings add to a bundle and a plan."""
+
+    clouds: tuple[str, ...] = DEFAULT_CLOUDS
+    disk_gib: int = 100
+    image: str | None = None
+    idle_minutes: int = 15
+    bucket: str | None = None
+    python: str = "python3"
+    gpu_choices: tuple[str, ...] = ()
+    max_usd_per_hour: Decimal | None = None
+
+
+def is_managed(plan: LaunchPlan) -> bool:
+    """Spot runs go through SkyPilot's managed jobs, which recover from preemptions."""
+    return plan.spot
+
+
+def task_config(bundle: Bundle, plan: LaunchPlan, options: TaskOptions = TaskOptions()) -> dict:
+    """The task YAML of this run, as a dict (``sky.Task.from_yaml_config`` accepts it)."""
+    config: dict = {
+        "name": plan.resource_name,
+        "workdir": str(bundle.root),
+        "resources": _resources(plan, options),
+        "envs": {"TUNEPLAN_RUN_ID": plan.run_id, "PYTHONUNBUFFERED": "1"},
+        "setup": _setup(options),
+        "run": _run(bundle, plan, options),
+    }
+    secrets = sorted(set(plan.secrets) | set(bundle.secrets))
+    if secrets:
+        config["secrets"] = {name: None for name in secrets}
+    if is_managed(plan):
+        if not options.bucket:
+            raise ValueError("a spot run needs a bucket for its outputs and checkpoints")
+        config["file_mounts"] = {BUCKET_MOUNT: {"source": options.bucket.rstrip("/"), "mode": "MOUNT"}}
+    return config
+
+
+class _TaskDumper(yaml.SafeDumper):
+    """Multi-line commands as ``|`` blocks, so the YAML reads like one a person wrote."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str):
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+
+
+_TaskDumper.add_representer(str, _str)
+
+
+def render_yaml(config: dict) -> str:
+    """The YAML text (keys in the order written above); holds secret names, never values."""
+    return yaml.dump(config, Dumper=_TaskDumper, sort_keys=False, default_flow_style=False, width=120)
+
+
+def remote_output_dir(bundle_output_dir: str) -> str:
+    """Where the template's output lives on the cluster (SkyPilot syncs the workdir to ~/sky_workdir)."""
+    return f"~/sky_workdir/{bundle_output_dir}"
+
+
+def bucket_prefix(bucket: str, plan_or_name: LaunchPlan | str) -> str:
+    name = plan_or_name if isinstance(plan_or_name, str) else plan_or_name.resource_name
+    return f"{bucket.rstrip('/')}/{name}"
+
+
+def _resources(plan: LaunchPlan, options: TaskOptions) -> dict:
+    resources: dict = {"use_spot": bool(plan.spot), "disk_size": options.disk_gib}
+    if plan.gpu not in ("", "cpu") and plan.gpus > 0:
+        resources.update(acceptable_resources([plan.gpu, *options.gpu_choices], plan.gpus, options.clouds))
+    else:
+        resources["cpus"] = "2+"
+    if options.max_usd_per_hour:
+        resources["max_hourly_cost"] = float(options.max_usd_per_hour.quantize(Decimal("0.01")))
+    if options.image:
+        resources["image_id"] = options.image
+    if not is_managed(plan):
+        resources["autostop"] = {"idle_minutes": options.idle_minutes, "down": True}
+    resources["labels"] = dict(plan.tags)
+    return resources
+
+
+def _setup(options: TaskOptions) -> str:
+    """Install requirements.txt when it names any package (the smoke template needs none)."""
+    python = shlex.quote(options.python)
+    return ("if grep -qvE '^[[:space:]]*(#|$)' requirements.txt; then\n"
+            f"  {python} -m pip install --quiet -r requirements.txt\nfi\n")
+
+
+def _run(bundle: Bundle, plan: LaunchPlan, options: TaskOptions) -> str:
+    command = " ".join(shlex.quote(part) for part in (options.python, bundle.entrypoint, *bundle.args))
+    out = shlex.quote(bundle.output_dir)
+    lines = []
+    if is_managed(plan):
+        shared = f"{BUCKET_MOUNT}/{plan.resource_name}"
+        lines += [f"mkdir -p {shared}", f"rm -rf {out} && ln -sfn {shared} {out}"]
+    limit = int(plan.max_runtime_s)
+    lines += [f"timeout --signal=TERM --kill-after={KILL_AFTER_S} {limit} {command}",
+              "code=$?",
+              f"if [ $code -eq 124 ] || [ $code -eq 137 ]; then echo '{LIMIT_MARKER} {{\"limit_s\": {limit}}}'; fi",
+              "exit $code"]
+    return "\n".join(lines) + "\n"

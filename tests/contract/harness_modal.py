@@ -1,0 +1,316 @@
+"""The Modal provider in the contract suite, with Modal's remote side faked at the SDK's edge.
+
+Everything our provider builds is the real SDK (App, Image, Function, Volume, Secret); what would go over
+the network is replaced, returning what the real SDK returns (read in modal 1.6.4's source):
+``App.deploy/lookup/stop/get_tags/set_tags``, ``Function.spawn/from_name`` (a hydrated ``FunctionCall``),
+``FunctionCall.from_id/get/cancel`` (``get(timeout=0)`` raises the builtin ``TimeoutError`` while running,
+``FunctionTimeoutError`` after the function's timeout), ``Volume.read_file`` (byte chunks, FileNotFoundError),
+``listdir`` (``modal.types.FileEntry`` with paths from the volume root), ``remove_file``, the environment's
+app list and the workspace billing report (``modal.types.BillingReportItem``).
+
+A spawned call runs in a "container": a subprocess in its own session that imports
+``providers.modal.remote_job`` by name, as Modal does, with a bare environment plus the named secrets (the
+fake secret store resolves a name from this process's environment, as if the user had created it), the
+image's added bundle file and the mounted Volume laid out under ``TUNEPLAN_CONTAINER_ROOT``. The function's
+own ``timeout`` (read from the real Function) is enforced by killing the container.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from providers.settings import ModalSettings
+from tests.contract.harness import Harness
+
+REPO = Path(__file__).resolve().parents[2]
+_ids = itertools.count(1)
+
+
+@dataclass
+class FakeCall:
+    call_id: str
+    process: subprocess.Popen | None = None
+    result: dict | None = None
+    error: BaseException | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class FakeModal:
+    """Modal's servers, in this process: deployed apps, calls running as subprocesses, volumes as folders."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.apps: dict[str, dict] = {}        # name -> {"tags": {...}, "functions": {name: Function}, "live": bool}
+        self.calls: dict[str, FakeCall] = {}
+        self.truncate: dict[str, int] = {}     # path suffix -> how many reads come back short
+        self.reads: list[str] = []
+        self.billing_rows: list = []
+        self.billing_error: BaseException | None = None
+        self.patch = pytest.MonkeyPatch()
+
+    # --- installing -------------------------------------------------------------------------------------
+    def install(self) -> FakeModal:
+        import modal
+
+        fake = self
+        p = self.patch
+        p.setattr(modal.App, "deploy", lambda app, **kw: fake.deploy(app, kw.get("name")))
+        p.setattr(modal.App, "lookup", staticmethod(lambda name, **kw: fake.lookup(name)))
+        p.setattr(modal.App, "stop", lambda app, **kw: fake.app(app.name).update(live=False))
+        p.setattr(modal.App, "get_tags", lambda app, **kw: dict(fake.app(app.name)["tags"]))
+        p.setattr(modal.App, "set_tags", lambda app, tags, **kw: fake.app(app.name).update(tags=dict(tags)))
+        p.setattr(modal.Function, "spawn", lambda fn, *args, **kw: fake.spawn(fn, args, kw))
+        p.setattr(modal.Function, "from_name", staticmethod(lambda app, name, **kw: fake.app(app)["functions"][name]))
+        p.setattr(modal.FunctionCall, "from_id", staticmethod(lambda call_id, **kw: fake.handle(call_id)))
+        p.setattr(modal.FunctionCall, "get", lambda fc, timeout=None, **kw: fake.get(fc.object_id, timeout))
+        p.setattr(modal.FunctionCall, "cancel", lambda fc, **kw: fake.cancel(fc.object_id))
+        p.setattr(modal.Volume, "read_file", lambda vol, path: fake.read_file(vol.name, path))
+        p.setattr(modal.Volume, "listdir", lambda vol, path, recursive=False: fake.listdir(vol.name, path, recursive))
+        p.setattr(modal.Volume, "remove_file", lambda vol, path, recursive=False: fake.remove(vol.name, path))
+        p.setattr(modal.Environment, "from_context", staticmethod(lambda **kw: _Environment(fake)))
+        p.setattr(modal.Workspace, "from_context", staticmethod(lambda **kw: _Workspace(fake)))
+        return self
+
+    def uninstall(self) -> None:
+        for call in list(self.calls.values()):
+            self._kill(call)
+        self.patch.undo()
+
+    # --- apps -------------------------------------------------------------------------------------------
+    def deploy(self, app, name):
+        from modal._utils.async_utils import synchronizer
+
+        state = _impl(app)._local_state
+        self.apps[name or app.name] = {"tags": dict(state.tags), "live": True, "functions": {
+            tag: synchronizer._translate_out(function) for tag, function in state.functions.items()}}
+        return app
+
+    def app(self, name: str) -> dict:
+        import modal.exception
+
+        found = self.apps.get(name)
+        if found is None or not found["live"]:
+            raise modal.exception.NotFoundError(f"App '{name}' not found")
+        return found
+
+    def lookup(self, name: str):
+        import modal
+
+        self.app(name)
+        return modal.App(name)
+
+    # --- calls ------------------------------------------------------------------------------------------
+    def handle(self, call_id: str):
+        import modal  # noqa: F401 - the synchronizer needs the public module loaded
+        from modal._functions import _FunctionCall
+        from modal._utils.async_utils import synchronizer
+
+        return synchronizer._translate_out(_FunctionCall._new_hydrated(call_id, None, None))
+
+    def spawn(self, function, args, kwargs):
+        info = function.info()
+        call = FakeCall(f"fc-fake{next(_ids):06d}")
+        self.calls[call.call_id] = call
+        container = self.root / "containers" / call.call_id
+        spec = _impl(function)._spec
+        for local, remote in image_layers(spec.image)[1]:
+            target = container / remote.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(local, target)
+        for mount_path, volume_info in info.volumes.items():
+            (container / mount_path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+            (container / mount_path.lstrip("/")).symlink_to(self.volume_dir(volume_info.name))
+        env = {"PATH": os.environ.get("PATH", ""), "HOME": str(container), "PYTHONPATH": str(REPO),
+               "TUNEPLAN_CONTAINER_ROOT": str(container)}
+        for secret in spec.secrets:
+            name = secret._name
+            if name in os.environ:
+                env[name] = os.environ[name]
+        script = ("import json, sys\nfrom providers.modal import remote_job\n"
+                  "print('FAKE_RESULT ' + json.dumps(remote_job.run_segment(json.loads(sys.argv[1]))))\n")
+        call.process = subprocess.Popen([sys.executable, "-c", script, json.dumps(args[0])], cwd=container, env=env,
+                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+        threading.Thread(target=self._supervise, args=(call, info.timeout), daemon=True).start()
+        return self.handle(call.call_id)
+
+    def _supervise(self, call: FakeCall, timeout_s: float) -> None:
+        import modal.exception
+
+        try:
+            out, _ = call.process.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self._kill(call)
+            call.error = modal.exception.FunctionTimeoutError(f"Function timed out after {timeout_s} s")
+            call.done.set()
+            return
+        lines = [line for line in out.decode().splitlines() if line.startswith("FAKE_RESULT ")]
+        if call.error is None:
+            if lines:
+                call.result = json.loads(lines[-1].partition(" ")[2])
+            else:
+                call.error = modal.exception.RemoteError("container exited without a result")
+        call.done.set()
+
+    def _kill(self, call: FakeCall) -> None:
+        if call.process is not None and call.process.poll() is None:
+            try:
+                os.killpg(call.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            call.process.wait()
+
+    def get(self, call_id: str, timeout):
+        call = self.calls[call_id]
+        if not call.done.wait(timeout if timeout is not None else None):
+            raise TimeoutError()
+        if call.error is not None:
+            raise call.error
+        return call.result
+
+    def cancel(self, call_id: str) -> None:
+        import modal.exception
+
+        call = self.calls[call_id]
+        if not call.done.is_set():
+            call.error = modal.exception.RemoteError("Function call was cancelled")
+            self._kill(call)
+
+    # --- volumes ----------------------------------------------------------------------------------------
+    def volume_dir(self, name: str) -> Path:
+        path = self.root / "volumes" / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def read_file(self, volume: str, path: str):
+        file = self.volume_dir(volume) / path.lstrip("/")
+        if not file.is_file():
+            raise FileNotFoundError(f"No such file: {path}")
+        data = file.read_bytes()
+        self.reads.append(path)
+        for suffix, left in self.truncate.items():
+            if path.endswith(suffix) and left > 0:
+                self.truncate[suffix] = left - 1
+                data = data[: len(data) // 2]
+        for start in range(0, len(data), 64 * 1024):
+            yield data[start:start + 64 * 1024]
+
+    def listdir(self, volume: str, path: str, recursive: bool):
+        from modal.types import FileEntry, FileEntryType
+
+        base = self.volume_dir(volume)
+        folder = base / path.lstrip("/")
+        if not folder.exists():
+            raise FileNotFoundError(f"No such file or directory: {path}")
+        found = folder.rglob("*") if recursive else folder.iterdir()
+        return [FileEntry(p.relative_to(base).as_posix(), FileEntryType.FILE if p.is_file() else FileEntryType.DIRECTORY,
+                          int(p.stat().st_mtime), p.stat().st_size if p.is_file() else 0) for p in sorted(found)]
+
+    def remove(self, volume: str, path: str) -> None:
+        target = self.volume_dir(volume) / path.lstrip("/")
+        if not target.exists():
+            raise FileNotFoundError(f"No such file or directory: {path}")
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+
+
+def image_layers(image, builder_version: str = "2025.06") -> tuple[list[str], list[tuple[str, str]]]:
+    """An image's Dockerfile commands (base first) and its added local files (local path, container path),
+    read offline from the SDK's own definitions: each layer keeps its base images and mounts as ``_deps``
+    and its Dockerfile recipe in the closure of its loader."""
+    from modal._image import _Image
+    from modal.mount import _Mount
+
+    commands: list[str] = []
+    files: list[tuple[str, str]] = []
+
+    def walk(obj) -> None:
+        if isinstance(obj, _Mount):
+            files.extend((str(e.local_file), str(e.remote_path)) for e in obj._entries)
+            return
+        for dep in (obj._deps() if obj._deps else []):
+            walk(dep)
+        if isinstance(obj, _Image) and obj._load is not None and obj._load.__closure__:
+            cells = dict(zip(obj._load.__code__.co_freevars, obj._load.__closure__, strict=True))
+            recipe = cells.get("dockerfile_function")
+            if recipe is not None and recipe.cell_contents is not None:
+                commands.extend(recipe.cell_contents(builder_version).commands)
+
+    walk(_impl(image))
+    return commands, files
+
+
+def _impl(obj):
+    """The SDK's implementation object behind a public (synchronized) one, where the definitions live."""
+    from modal._utils.async_utils import synchronizer
+
+    return synchronizer._translate_in(obj)
+
+
+class _Apps:
+    def __init__(self, fake: FakeModal) -> None:
+        self.fake = fake
+
+    def list(self):
+        import modal
+
+        return [modal.App(name) for name, app in self.fake.apps.items() if app["live"]]
+
+
+class _Environment:
+    """Stands in for ``modal.Environment`` (only ``.apps.list()`` is used)."""
+
+    def __init__(self, fake: FakeModal) -> None:
+        self.apps = _Apps(fake)
+
+
+class _Billing:
+    def __init__(self, fake: FakeModal) -> None:
+        self.fake = fake
+
+    def report(self, **kwargs):
+        if self.fake.billing_error is not None:
+            raise self.fake.billing_error
+        return list(self.fake.billing_rows)
+
+
+class _Workspace:
+    """Stands in for ``modal.Workspace`` (only ``.billing.report()`` is used)."""
+
+    def __init__(self, fake: FakeModal) -> None:
+        self.billing = _Billing(fake)
+
+
+class ModalHarness(Harness):
+    fake: FakeModal
+
+    def cleanup(self) -> None:
+        try:
+            super().cleanup()
+        finally:
+            self.fake.uninstall()
+
+
+def make_modal(tmp_path: Path, cap_s: int | None = None, **settings):
+    """A ModalProvider with the fake remote side installed, and that fake."""
+    from providers.modal.provider import ModalProvider
+
+    fake = FakeModal(tmp_path / "fake-modal").install()
+    options = {"cap_s": cap_s} if cap_s else {}
+    return ModalProvider(ModalSettings(**settings), **options), fake
+
+
+def make_harness(tmp_path: Path) -> Harness:
+    provider, fake = make_modal(tmp_path)
+    harness = ModalHarness(provider, tmp_path)
+    harness.fake = fake
+    return harness

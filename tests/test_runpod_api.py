@@ -1,0 +1,196 @@
+"""The RunPod provider's API side through its real HTTP client against the fake RunPod API on 127.0.0.1:
+prices, a bad key, outages and timeouts (retried, then one clear line), no capacity (the next acceptable
+GPU, or a clear message), values that need escaping, billing, and the pod's own dead-man timer."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from providers.runpod.api import RunpodApi
+from providers.runpod.provider import RunpodProvider
+from providers.types import LaunchPlan, ProviderError, RunState, TransientProviderError
+from tests.contract.harness import Harness
+from tests.contract.harness_runpod import fast_provider
+from tests.fake_runpod import KEY, FakeRunpod
+
+
+@pytest.fixture
+def fake(tmp_path):
+    server = FakeRunpod(tmp_path / "fake-runpod")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def harness(fake, tmp_path):
+    made = Harness(fast_provider(fake, tmp_path), tmp_path)
+    yield made
+    made.cleanup()
+
+
+@dataclass(frozen=True)
+class PlanWithChoices(LaunchPlan):
+    """A plan that also names the spec's other acceptable GPUs (the field the lead is asked to add)."""
+
+    gpu_choices: tuple[str, ...] = ()
+
+
+def gpu_plan(harness: Harness, run_id: str, **changes) -> LaunchPlan:
+    return replace(harness.plan(run_id), **{"gpu": "RTX4090", "gpus": 1, **changes})
+
+
+def wait_gone(fake: FakeRunpod, pod_id: str, timeout_s: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if pod_id not in fake.pods:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_offers_carry_secure_community_and_spot_prices_with_source_and_date(fake, tmp_path):
+    provider = fast_provider(fake, tmp_path)
+    provider._today = lambda: date(2026, 11, 26)
+    offers = provider.offers()
+    h100 = {(o.region, o.spot): o.usd_per_hour for o in offers if o.gpu == "H100" and o.gpus == 1}
+    assert h100 == {("secure-cloud", False): Decimal("3.29"), ("secure-cloud", True): Decimal("2.09"),
+                    ("community-cloud", False): Decimal("2.69"), ("community-cloud", True): Decimal("1.59")}
+    assert all(o.as_of == "2026-11-26" and fake.url in o.source for o in offers)
+    assert {o.gpus for o in offers if o.gpu == "RTX4090"} == {1, 2, 4, 8}
+    assert not any("3060" in o.gpu for o in offers), "a GPU type the catalog does not know is skipped"
+
+
+def test_without_a_key_offers_come_from_the_dated_snapshot_and_check_says_how_to_fix(monkeypatch, tmp_path):
+    monkeypatch.delenv("RUNPOD_API_KEY", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.runpod/config.toml either
+    provider = RunpodProvider(state_root=tmp_path / "state")
+    offers = provider.offers()
+    assert offers and all(o.source and o.as_of[:2] == "20" for o in offers)
+    result = provider.check()
+    assert not result.ok and "RUNPOD_API_KEY" in result.fix
+    assert provider.list_resources() == [], "reap on a machine without a RunPod key finds nothing, quietly"
+
+
+def test_a_bad_key_is_one_line_with_the_fix_and_never_shows_the_key(fake, tmp_path):
+    wrong = "rp_wrong_key_0123456789"
+    provider = RunpodProvider(api=RunpodApi(wrong, fake.url, first_delay_s=0.01), state_root=tmp_path / "s")
+    with pytest.raises(ProviderError) as caught:
+        provider.offers()
+    message = str(caught.value)
+    assert "401" in message and "RUNPOD_API_KEY" in message and "\n" not in message
+    assert wrong not in message and KEY not in message
+    check = provider.check()
+    assert not check.ok and "rejected" in check.message
+
+
+def test_outages_and_timeouts_are_retried_with_backoff(fake, tmp_path):
+    sleeps: list[float] = []
+    api = RunpodApi(KEY, fake.url, timeout_s=0.5, first_delay_s=0.2, sleep=sleeps.append)
+    fake.timeout_sleep_s = 1.0
+    fake.fail_next = ["503", "timeout", "500"]
+    types = api.graphql("query GpuTypes { gpuTypes { id } }", what="the GPU types query")["gpuTypes"]
+    assert len(types) == 7
+    assert sleeps == [0.2, 0.4, 0.8], "three failures, three doubling waits, then the answer"
+
+
+def test_a_lasting_outage_ends_in_one_clear_retryable_failure(fake, tmp_path):
+    sleeps: list[float] = []
+    provider = RunpodProvider(api=RunpodApi(KEY, fake.url, attempts=3, first_delay_s=0.1, sleep=sleeps.append),
+                              state_root=tmp_path / "s")
+    fake.fail_next = ["503"] * 3
+    with pytest.raises(TransientProviderError) as caught:
+        provider.offers()
+    assert "after 3 attempts" in str(caught.value) and "HTTP 503" in str(caught.value)
+    assert sleeps == [0.1, 0.2]
+
+
+def test_a_create_that_timed_out_but_happened_is_adopted_not_repeated(fake, tmp_path):
+    harness = Harness(fast_provider(fake, tmp_path, timeout_s=0.5), tmp_path)
+    run_id = harness.run_id("timeout")
+    fake.timeout_sleep_s = 1.0  # longer than the client's timeout: the pod is made, the answer is lost
+    fake.fail_next = ["timeout"]
+    handle = harness.launch(harness.bundle(run_id, steps=1), gpu_plan(harness, run_id))
+    assert [p.name for p in fake.pods.values()] == [f"tp-{run_id}"], "exactly one pod"
+    assert handle.resource_id in fake.pods
+
+
+def test_no_capacity_moves_to_the_next_acceptable_gpu(fake, harness):
+    fake.no_capacity = {"NVIDIA GeForce RTX 4090"}
+    run_id = harness.run_id("capacity")
+    plan = PlanWithChoices(**{**vars(gpu_plan(harness, run_id))}, gpu_choices=("RTX4090", "L40S"))
+    handle = harness.launch(harness.bundle(run_id, steps=1), plan)
+    assert handle.data["gpu"] == "L40S"
+    assert fake.pods[handle.resource_id].request["gpuTypeId"] == "NVIDIA L40S"
+
+
+def test_no_capacity_anywhere_is_a_clear_message(fake, harness):
+    fake.no_capacity = {"NVIDIA GeForce RTX 4090"}
+    run_id = harness.run_id("nothing")
+    with pytest.raises(ProviderError) as caught:
+        harness.launch(harness.bundle(run_id, steps=1), gpu_plan(harness, run_id))
+    assert "no free RTX4090 in secure cloud" in str(caught.value) and "resources.gpu" in str(caught.value)
+    assert not fake.pods
+
+
+def test_spot_and_community_reach_the_api_as_asked(fake, harness):
+    run_id = harness.run_id("spot")
+    plan = gpu_plan(harness, run_id, spot=True, region="community-cloud", usd_per_hour=Decimal("0.20"))
+    handle = harness.launch(harness.bundle(run_id, steps=1), plan)
+    request = fake.pods[handle.resource_id].request
+    assert request["cloudType"] == "COMMUNITY" and request["bidPerGpu"] == 0.2 and request["ports"] == "22/tcp"
+    assert "podRentInterruptable" in fake.calls
+
+
+def test_a_quote_and_a_newline_in_an_env_value_survive_the_trip(fake, harness, monkeypatch, tmp_path):
+    tricky = 'say "hi" it\'s\nline two\\n } { "x": 1'
+    monkeypatch.setenv("TP_TRICKY_TOKEN", tricky)
+    script = ("import os, pathlib\nout = pathlib.Path('out'); out.mkdir()\n"
+              "(out / 'value.txt').write_text(os.environ['TP_TRICKY_TOKEN'])\n")
+    run_id = harness.run_id("quote")
+    bundle = harness.script_bundle(run_id, script)
+    handle = harness.launch(bundle, gpu_plan(harness, run_id, secrets=("TP_TRICKY_TOKEN",)))
+    assert fake.pods[handle.resource_id].env["TP_TRICKY_TOKEN"] == tricky
+    assert harness.wait(handle).state == RunState.SUCCEEDED
+    harness.provider.fetch_artifacts(handle, tmp_path / "got")
+    assert (tmp_path / "got" / "value.txt").read_text() == tricky
+
+
+def test_output_streams_and_billing_comes_from_the_billing_endpoint(fake, harness):
+    run_id = harness.run_id("bill")
+    handle = harness.launch(harness.bundle(run_id, steps=1), gpu_plan(harness, run_id))
+    assert harness.provider.billed_cost(handle) is None, "no record until RunPod has billed the pod"
+    followed = list(harness.provider.logs(handle, follow=True))  # streams until the job has ended
+    assert followed[-1] == 'TUNEPLAN_DONE {"ok": true}' and harness.provider.status(handle).state == RunState.SUCCEEDED
+    harness.provider.teardown(handle)
+    assert wait_gone(fake, handle.resource_id)
+    billed = harness.provider.billed_cost(handle)
+    pod_id, rate, start, end = fake.ended[-1]
+    assert billed == (rate * Decimal(str((end - start) / 3600))).quantize(Decimal("0.000001"))
+    assert billed > 0 and "billing" in fake.calls
+
+
+def test_a_pod_whose_bundle_never_comes_ends_itself(fake, tmp_path):
+    provider = fast_provider(fake, tmp_path, boot_timeout_s=1)
+    harness = Harness(provider, tmp_path)
+    run_id = harness.run_id("deadman")
+    handle = provider.launch(harness.bundle(run_id, steps=1), gpu_plan(harness, run_id))
+    assert wait_gone(fake, handle.resource_id), "nobody asked for the pod's status, and it ended itself"
+    assert "podTerminate" in fake.calls
+    assert provider.status(handle).exists is False
+
+
+def test_a_finished_pod_that_nobody_pulls_ends_itself_after_the_pull_window(fake, tmp_path):
+    provider = fast_provider(fake, tmp_path, pull_window_s=1)
+    harness = Harness(provider, tmp_path)
+    run_id = harness.run_id("window")
+    handle = provider.launch(harness.bundle(run_id, steps=1), gpu_plan(harness, run_id))
+    assert harness.wait(handle).state == RunState.SUCCEEDED
+    assert wait_gone(fake, handle.resource_id)
+    with pytest.raises(ProviderError):
+        provider.fetch_artifacts(handle, tmp_path / "late")

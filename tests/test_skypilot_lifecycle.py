@@ -1,0 +1,162 @@
+"""The SkyPilot provider through the whole lifecycle (launch → watch → pull → verify → teardown → record)
+with SkyPilot's SDK boundary faked (``tests/contract/harness_skypilot.py``): a cluster run, a spot run as a
+managed job that is preempted and recovers from its checkpoint in the bucket, a failure during setup
+(SkyPilot keeps such a cluster for debugging, so our teardown must end it), a launch SkyPilot refuses,
+``reap`` by prefix and tags, and the explicit state maps."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from providers.skypilot import states
+from providers.types import RunState
+from remote_jobs import launch as steps
+from remote_jobs.bundle import seal_bundle
+from remote_jobs.events import StateChanged
+from remote_jobs.ledger import Ledger
+from remote_jobs.watch import watch
+from tests.contract.harness import FakeClock, run_lifecycle, smoke_spec
+from tests.contract.harness_skypilot import make_provider
+
+
+@pytest.fixture()
+def sky(tmp_path, monkeypatch):
+    provider, fake = make_provider(tmp_path)
+    monkeypatch.setenv("PATH", f"{fake.root / 'bin'}:{os.environ['PATH']}")  # the fake `aws` for the bucket
+    clock = FakeClock()
+    return provider, fake, clock, Ledger(tmp_path / "ledger.sqlite3", clock)
+
+
+def test_a_cluster_run_succeeds_pulls_verifies_and_is_downed(sky, tmp_path):
+    provider, fake, clock, ledger = sky
+    events: list = []
+    record = run_lifecycle(smoke_spec(steps=3), provider, ledger, clock, tmp_path / "runs", events)
+    assert record.state == RunState.SUCCEEDED, record.failure_reason
+    assert record.provider == "skypilot" and record.torn_down_at is not None
+    assert {a["path"] for a in record.artifacts} >= {"artifacts/smoke.txt", "artifacts/metrics.json"}
+    assert record.handle.resource_id == f"tp-{record.run_id}" and record.handle.data["mode"] == "cluster"
+    assert fake.calls.count("launch") == 1 and "down" in fake.calls and not fake.clusters
+    assert record.actual_usd is not None and record.billed_usd is None  # rate × duration: SkyPilot has no bill
+    assert 'TUNEPLAN_DONE {"ok": true}' in (Path(record.runs_dir) / "run.log").read_text()
+    assert [e.state for e in events if isinstance(e, StateChanged)][-1] == "succeeded"
+
+
+def test_a_spot_run_is_a_managed_job_that_recovers_from_a_preemption(sky, tmp_path):
+    provider, fake, clock, ledger = sky
+    spec = smoke_spec(name="spotty", steps=12, step_seconds=0.1)
+    preempted = threading.Event()
+
+    def preempt_once_checkpointed() -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            job = next(iter(fake.managed.values()), None)
+            bucket = job.bucket / job.name / "checkpoints" if job else None
+            if job and job.status == "RUNNING" and bucket and any(bucket.glob("checkpoint-*/trainer_state.json")):
+                fake.jobs.preempt(job.name)
+                preempted.set()
+                return
+            time.sleep(0.02)
+
+    threading.Thread(target=preempt_once_checkpointed, daemon=True).start()
+    record = run_lifecycle(spec, provider, ledger, clock, tmp_path / "runs", change_plan={"spot": True})
+    assert preempted.is_set()
+    assert record.state == RunState.SUCCEEDED, record.failure_reason
+    job = fake.managed[f"tp-{record.run_id}"]
+    assert job.recovery_count == 1 and "jobs.launch" in fake.calls and "launch" not in fake.calls
+    metrics = json.loads((Path(record.runs_dir) / "artifacts" / "metrics.json").read_text())
+    assert metrics["resumed_from"], "the replacement machine resumed from the checkpoint in the bucket"
+    assert record.handle.data["bucket"] == f"s3://tp-test-bucket/tuneplan/tp-{record.run_id}"
+
+
+def test_spot_without_a_bucket_is_refused_before_anything_starts(tmp_path):
+    provider, fake = make_provider(tmp_path, bucket=None)
+    clock = FakeClock()
+    with pytest.raises(Exception, match="skypilot.bucket"):
+        run_lifecycle(smoke_spec(), provider, Ledger(tmp_path / "l.sqlite3", clock), clock, tmp_path / "runs",
+                      change_plan={"spot": True})
+    assert not fake.calls
+
+
+def test_a_failure_during_setup_is_reported_and_our_teardown_ends_the_kept_cluster(sky, tmp_path):
+    provider, fake, clock, ledger = sky
+    request = steps.prepare(smoke_spec(name="badsetup"), None, provider, clock)
+    root = tmp_path / "runs" / request.run_id / "bundle"
+    root.mkdir(parents=True)
+    (root / "job.py").write_text("print('never runs')\n")
+    (root / "requirements.txt").write_text("this is not a requirement ===\n")
+    bundle = seal_bundle(root, request.run_id, "smoke", "job.py", ())
+    run = steps.start(request, bundle, ledger, clock, tmp_path / "runs")
+    record = watch(run, poll_s=0.05)
+    assert record.state == RunState.FAILED
+    assert "setup failed" in record.failure_reason
+    assert record.torn_down_at is not None and "down" in fake.calls and not fake.clusters
+    assert "never runs" not in (Path(record.runs_dir) / "run.log").read_text()
+
+
+def test_a_launch_skypilot_refuses_fails_the_run_with_its_reason(sky, tmp_path):
+    from sky.exceptions import ResourcesUnavailableError
+
+    provider, fake, clock, ledger = sky
+    fake.fail_launch = ResourcesUnavailableError("Failed to acquire resources in all zones for T4:1")
+    record = run_lifecycle(smoke_spec(name="nogpu"), provider, ledger, clock, tmp_path / "runs")
+    assert record.state == RunState.FAILED
+    assert "SkyPilot launch failed" in record.failure_reason and "T4:1" in record.failure_reason
+    assert record.torn_down_at is not None
+
+
+def test_reap_lists_our_clusters_by_prefix_and_ends_only_this_owners(sky, tmp_path):
+    from remote_jobs.reap import act, survey
+    from tests.contract.harness import HOST, OWNER
+
+    provider, fake, clock, ledger = sky
+    mine = f"reapme-20261115-120000-{1:04x}"
+    plan = steps.LaunchPlan(run_id=mine, owner=OWNER, host=HOST, max_runtime_s=60, gpu="T4", gpus=1)
+    other = steps.LaunchPlan(run_id=mine.replace("reapme", "theirs"), owner="bob", host="elsewhere",
+                             max_runtime_s=60, gpu="T4", gpus=1)
+    from tests.contract.harness import Harness
+
+    harness = Harness(provider, tmp_path)
+    for p in (plan, other):
+        harness.launch(harness.bundle(p.run_id, steps=50, step_seconds=0.1), p)
+    deadline = time.monotonic() + 10
+    while len(fake.clusters) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    items = {i.run_id: i for i in survey(ledger, [provider], OWNER, HOST, False, clock)}
+    assert items[mine].verdict == "orphan" and items[other.run_id].verdict == "foreign"
+    act(items[mine], ledger, provider, clock, tmp_path / "runs")
+    assert set(fake.clusters) == {other.resource_name}
+    harness.cleanup()
+
+
+def test_every_skypilot_state_is_mapped_and_an_unknown_one_reads_unknown():
+    from sky.jobs.state import ManagedJobStatus
+    from sky.skylet.job_lib import JobStatus
+    from sky.utils.status_lib import ClusterStatus
+
+    for enum, table in ((ClusterStatus, states.CLUSTER_STATES), (JobStatus, states.JOB_STATES),
+                        (ManagedJobStatus, states.MANAGED_JOB_STATES)):
+        assert {member.value for member in enum} <= set(table), f"{enum.__name__} has a state we do not map"
+    assert states.job_state(JobStatus.FAILED_SETUP) == (RunState.FAILED, "SkyPilot job: FAILED_SETUP")
+    assert states.managed_job_state(ManagedJobStatus.RECOVERING)[0] == RunState.PROVISIONING
+    state, message = states.managed_job_state("HIBERNATING")
+    assert state == RunState.UNKNOWN and "HIBERNATING" in message
+    assert states.cluster_state(None)[0] == RunState.UNKNOWN
+
+
+def test_logs_follow_streams_until_the_job_ends(sky, tmp_path):
+    from tests.contract.harness import Harness
+
+    provider, fake, _, _ = sky
+    harness = Harness(provider, tmp_path)
+    run_id = harness.run_id("follow")
+    handle = harness.launch(harness.bundle(run_id, steps=4, step_seconds=0.1), harness.plan(run_id))
+    lines = list(provider.logs(handle, follow=True))  # called while the cluster is still provisioning
+    assert sum(line.startswith("TUNEPLAN_PROGRESS ") for line in lines) == 4
+    assert lines[-1] == 'TUNEPLAN_DONE {"ok": true}' and "tail_logs" in fake.calls
+    harness.cleanup()

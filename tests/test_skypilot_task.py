@@ -1,0 +1,169 @@
+"""The SkyPilot task tuneplan writes: SkyPilot's own loader (``sky.Task.from_yaml``) accepts it for
+on-demand, spot, multi-GPU and managed-job runs; GPU names are SkyPilot's, cloud by cloud; the hard
+runtime limit is a ``timeout`` on the machine; secrets are names only; and
+``tuneplan launch --provider skypilot --dry-run --output task.yaml`` writes it without starting anything."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from providers.skypilot import SkyPilotProvider, TaskOptions
+from providers.skypilot.accelerators import acceptable_resources
+from providers.types import LaunchPlan, ProviderError
+from remote_jobs.ledger import Ledger
+from tests.cli_inprocess import run_cli
+from tests.contract.harness import Harness
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "hf_not-a-real-token-1234"
+RUN_ID = "yaml-20261126-120000-beef"
+
+
+def plan(**changes) -> LaunchPlan:
+    base = {"run_id": RUN_ID, "owner": "alice", "host": "laptop-1", "max_runtime_s": 5400, "gpu": "L4", "gpus": 1,
+            "secrets": ("HF_TOKEN",)}
+    return LaunchPlan(**{**base, **changes})
+
+
+@pytest.fixture()
+def written(tmp_path, monkeypatch):
+    """Write the task YAML for a plan and load it back with SkyPilot's own loader."""
+    import sky
+
+    monkeypatch.setenv("HF_TOKEN", SECRET)
+    provider = SkyPilotProvider(TaskOptions(bucket="s3://team-bucket/tuneplan", disk_gib=200))
+    bundle = Harness(provider, tmp_path).bundle(RUN_ID)
+
+    def write(the_plan: LaunchPlan):
+        path = tmp_path / f"task-{len(list(tmp_path.glob('task-*')))}.yaml"
+        path.write_text(provider.render_task(bundle, the_plan))
+        return path, yaml.safe_load(path.read_text()), sky.Task.from_yaml(str(path))
+
+    return write
+
+
+def test_on_demand_task_loads_in_skypilot_with_autodown_limit_labels_and_secret_names(written):
+    path, config, task = written(plan())
+    resources = next(iter(task.resources))
+    assert resources.accelerators == {"L4": 1} and not resources.use_spot and resources.disk_size == 200
+    assert resources.labels == {"tuneplan-owner": "alice", "tuneplan-host": "laptop-1", "tuneplan-run": RUN_ID}
+    assert config["resources"]["autostop"] == {"idle_minutes": 15, "down": True}
+    assert task.name == f"tp-{RUN_ID}" and Path(task.workdir).is_dir()
+    assert "timeout --signal=TERM --kill-after=60 5400 python3 smoke.py" in task.run
+    assert "pip install" in task.setup and "requirements.txt" in task.setup
+    assert config["secrets"] == {"HF_TOKEN": None} and "HF_TOKEN" not in config["envs"]
+    assert SECRET not in path.read_text()
+
+
+def test_spot_task_is_a_managed_job_with_its_output_in_the_bucket(written):
+    _, config, task = written(plan(spot=True))
+    resources = next(iter(task.resources))
+    assert resources.use_spot and "autostop" not in config["resources"]
+    assert config["file_mounts"] == {"/tuneplan-outputs": {"source": "s3://team-bucket/tuneplan", "mode": "MOUNT"}}
+    assert task.storage_mounts["/tuneplan-outputs"].source == "s3://team-bucket/tuneplan"
+    assert f"ln -sfn /tuneplan-outputs/tp-{RUN_ID} out" in task.run
+
+
+def test_multi_gpu_task_names_each_clouds_own_card(written):
+    _, config, task = written(plan(gpu="H100", gpus=8))
+    chosen = {(str(r.cloud), r.accelerators["H100" if "H100" in r.accelerators else "H100-SXM"]) for r in task.resources}
+    assert ("RunPod", 8) in chosen and ("AWS", 8) in chosen
+    runpod = [r for r in task.resources if str(r.cloud) == "RunPod"]
+    assert [r.accelerators for r in runpod] == [{"H100-SXM": 8}], "RunPod's 'H100' is the PCIe card"
+
+
+def test_acceptable_gpus_become_a_set_when_their_names_mean_one_card_everywhere():
+    assert acceptable_resources(["A10G", "L4", "T4"], 1, ("aws", "gcp", "runpod")) == {
+        "accelerators": {"A10G": 1, "L4": 1, "T4": 1}}
+    mixed = acceptable_resources(["A100-80GB", "L40S"], 2, ("aws", "runpod"))
+    assert {"infra": "runpod", "accelerators": "A100-80GB-SXM:2"} in mixed["any_of"]
+    assert {"infra": "aws", "accelerators": "A100-80GB:2"} in mixed["any_of"]
+    with pytest.raises(ValueError, match="GH200"):
+        acceptable_resources(["GH200"], 1, ("runpod",))
+
+
+def test_the_spec_gpu_list_and_hourly_cap_reach_the_task(tmp_path):
+    import sky
+
+    provider = SkyPilotProvider(TaskOptions(clouds=("aws", "gcp")))
+    bundle = Harness(provider, tmp_path).bundle(RUN_ID, resources={"gpu": ["L4", "A10G"], "max_usd_per_hour": 1.5})
+    config = provider.task_dict(bundle, plan(secrets=()))
+    assert config["resources"]["accelerators"] == {"L4": 1, "A10G": 1}
+    assert config["resources"]["max_hourly_cost"] == 1.5 and "secrets" not in config
+    assert next(iter(sky.Task.from_yaml_config(config).resources)).accelerators in ({"L4": 1}, {"A10G": 1})
+
+
+def test_spot_without_a_bucket_is_a_one_line_error(tmp_path):
+    provider = SkyPilotProvider(TaskOptions())
+    bundle = Harness(provider, tmp_path).bundle(RUN_ID)
+    with pytest.raises(ProviderError, match="skypilot.bucket"):
+        provider.render_task(bundle, plan(spot=True))
+
+
+def test_launch_dry_run_writes_the_task_and_starts_nothing(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", SECRET)
+    out_file = tmp_path / "task.yaml"
+    spec = ROOT / "examples" / "tiny-smoke.yaml"
+    code, out, err = run_cli(capsys, "launch", str(spec), "--provider", "skypilot", "--dry-run", "--output",
+                             str(out_file), "--set", "secrets=[\"HF_TOKEN\"]", "--runs-dir", str(tmp_path / "runs"))
+    assert code == 0, err
+    assert "wrote" in out and "sky launch -c tp-tiny-smoke-" in out and "--secret HF_TOKEN" in out
+    text = out_file.read_text()
+    assert SECRET not in text and SECRET not in out and "HF_TOKEN: null" in text
+    import sky
+
+    task = sky.Task.from_yaml(str(out_file))
+    assert task.name.startswith("tp-tiny-smoke-") and (Path(task.workdir) / "smoke.py").is_file()
+    assert Ledger().runs() == [], "a dry run records nothing"
+    code, out, _ = run_cli(capsys, "launch", str(spec), "--provider", "skypilot", "--dry-run",
+                           "--runs-dir", str(tmp_path / "runs"))
+    assert code == 0 and "run: |" in out and "timeout --signal=TERM" in out
+
+
+def test_dry_run_needs_a_provider_with_a_task_file(capsys):
+    code, _, err = run_cli(capsys, "launch", str(ROOT / "examples" / "tiny-smoke.yaml"), "--dry-run")
+    assert code == 2 and "no task file" in err
+    code, _, err = run_cli(capsys, "launch", str(ROOT / "examples" / "tiny-smoke.yaml"), "--output", "x.yaml")
+    assert code == 2 and "add --dry-run" in err
+
+
+def test_importing_the_provider_does_not_import_sky():
+    code = "import sys, providers.skypilot, providers.registry; print('sky' in sys.modules)"
+    done = subprocess.run([__import__("sys").executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.stdout.strip() == "False", done.stderr
+
+
+def test_settings_section_reaches_the_provider(monkeypatch):
+    from providers.skypilot import make_provider
+
+    monkeypatch.setenv("TUNEPLAN_SKYPILOT__BUCKET", "gs://team/tuneplan")
+    monkeypatch.setenv("TUNEPLAN_SKYPILOT__IDLE_MINUTES", "5")
+    options = make_provider().options
+    assert options.bucket == "gs://team/tuneplan" and options.idle_minutes == 5 and "runpod" in options.clouds
+
+
+def test_listing_for_reap_never_starts_a_local_api_server(tmp_path):
+    """In a fresh interpreter (SkyPilot caches its server URL per process), with a private port and runtime dir."""
+    import os
+    import socket
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "HOME": str(tmp_path / "home"), "SKY_RUNTIME_DIR": str(tmp_path / "runtime"),
+           "SKYPILOT_API_SERVER_LOCAL_PORT": str(port), "SKYPILOT_DISABLE_USAGE_COLLECTION": "1"}
+    code = "from providers.skypilot import SkyPilotProvider; print(SkyPilotProvider().list_resources())"
+    try:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env,
+                              timeout=120)
+        assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr[-2000:]
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, "an API server was started"
+    finally:  # had one been started, it must not outlive the test
+        subprocess.run([str(Path(sys.executable).with_name("sky")), "api", "stop"], env=env, capture_output=True,
+                       timeout=120)
