@@ -1,4 +1,5 @@
-"""`tuneplan report`: per-run lines and totals for a month from the ledger, estimate against actual."""
+"""`tuneplan report` on a ledger: per-run lines and totals for a period, estimate against actual, the
+formats and files it writes, budgets from the settings, and one-line errors for mistakes."""
 
 from __future__ import annotations
 
@@ -13,8 +14,12 @@ import pytest
 from planner.errors import BadInput
 from providers.types import RunState
 from remote_jobs.ledger import Ledger
-from remote_jobs.report import build_report, month_range, to_csv, to_json
+from remote_jobs.report import build_report, month_range
+from remote_jobs.reporting import ReportOptions
+from remote_jobs.reporting.to_csv import to_csv
+from remote_jobs.reporting.to_json import to_json
 from tests.cli_inprocess import run_cli
+from tests.ledger_seed import FixedClock, ledger_cost_cents, seed_records, write_ledger
 from tests.test_ledger import record
 
 
@@ -42,6 +47,9 @@ def fill(ledger: Ledger) -> None:
         ledger.create(row)
 
 
+NO_PAYBACK = ReportOptions(rent_vs_buy=False)
+
+
 def test_month_range_and_its_mistakes():
     assert month_range("2026-12") == (datetime(2026, 12, 1, tzinfo=timezone.utc), datetime(2027, 1, 1, tzinfo=timezone.utc))
     for bad in ("2026-13", "Nov", "2026/11"):
@@ -52,28 +60,32 @@ def test_month_range_and_its_mistakes():
 def test_totals_grouping_and_estimate_against_actual(tmp_path):
     ledger = Ledger(tmp_path / "l.sqlite3")
     fill(ledger)
-    report = build_report(ledger.runs(*month_range("2026-11")), "2026-11", "project")
+    report = build_report(ledger, "2026-11", "project", None, NO_PAYBACK, FixedClock())
     assert [line.record.run_id[0] for line in report.lines] == ["a", "b", "c", "d"]
     a, b, c, d = report.lines
     assert a.delta_usd == Decimal("0.20") and a.hours == pytest.approx(1.05)
-    assert c.cost_usd == Decimal("6.50"), "the provider's bill wins over rate × time"
+    assert b.cost_usd == Decimal("0.01"), "each run's money is rounded to the cent once"
+    assert c.cost_usd == Decimal("6.50") and c.billed_delta_usd == Decimal("0.50"), "the provider's bill wins"
     assert d.cost_usd is None and report.total.unfinished == 1
-    groups = {g.key: g for g in report.groups}
-    assert groups["support"].cost_usd == Decimal("1.208") and groups["search"].runs == 2
-    assert report.total.cost_usd == Decimal("7.708") and report.total.estimate_usd == Decimal("7.244567")
+    groups = {g.key: g.totals for g in report.groups}
+    assert groups[("support",)].cost_usd == Decimal("1.21") and groups[("search",)].runs == 2
+    assert report.total.cost_usd == Decimal("7.71") == sum(g.cost_usd for g in groups.values())
+    assert report.total.estimate_usd == Decimal("7.24"), "1.00 + 0.01 + 5.00 + 1.23 (d's estimate)"
+    assert report.total.failed_usd == Decimal("6.50") and report.total.failed_runs == 1
     with pytest.raises(BadInput, match="did you mean 'owner'"):
-        build_report([], None, "ownr")
+        build_report([], "2026-11", "ownr", None, NO_PAYBACK, FixedClock())
 
 
 def test_csv_and_json_carry_money_as_exact_decimals(tmp_path):
     ledger = Ledger(tmp_path / "l.sqlite3")
     fill(ledger)
-    report = build_report(ledger.runs(*month_range("2026-11")), "2026-11", "gpu")
+    report = build_report(ledger, "2026-11", "gpu", None, NO_PAYBACK, FixedClock())
     rows = list(csv.DictReader(io.StringIO(to_csv(report))))
-    assert rows[0]["actual_usd"] == "1.200000" and rows[0]["delta_usd"] == "0.200000"
-    assert rows[2]["billed_usd"] == "6.500000" and rows[3]["cost_usd"] == ""
+    assert rows[0]["recorded_usd"] == "1.20" and rows[0]["delta_usd"] == "0.20"
+    assert rows[2]["billed_usd"] == "6.50" and rows[3]["cost_usd"] == ""
+    assert rows[0]["price_usd_per_hour"] == "0.024000" and rows[0]["price_source"] == "electricity"
     data = json.loads(json.dumps(to_json(report)))
-    assert data["total"]["cost_usd"] == "7.708000" and {g["key"] for g in data["groups"]} == {"RTX4090", "cpu", "H100"}
+    assert data["total"]["cost_usd"] == "7.71" and {g["label"] for g in data["groups"]} == {"RTX4090", "cpu", "H100"}
 
 
 def test_the_report_command(capsys, tmp_path, monkeypatch):
@@ -84,12 +96,66 @@ def test_the_report_command(capsys, tmp_path, monkeypatch):
     assert code == 0, err
     data = json.loads(out)
     assert data["month"] == "2026-11" and len(data["runs"]) == 4
-    assert {g["key"]: g["runs"] for g in data["groups"]} == {"alice": 2, "bob": 1, "carol": 1}
+    assert {g["label"]: g["runs"] for g in data["groups"]} == {"alice": 2, "bob": 1, "carol": 1}
     monkeypatch.setenv("TUNEPLAN_NOW", "2026-12-05T10:00:00Z")  # "this month" comes from the injected clock
     monkeypatch.setenv("TUNEPLAN_LEDGER", str(path))
     code, out, _ = run_cli(capsys, "report", "--format", "csv")
     assert code == 0 and out.count("\n") == 2 and "e-20261201-120000-0005" in out
     code, out, _ = run_cli(capsys, "report", "--month", "2026-11", "--by", "provider")
     assert code == 0 and "provider runpod: 2 runs" in out and "total: 4 runs (1 unfinished)" in out
-    code, _, err = run_cli(capsys, "report", "--format", "xlsx")
+    code, out, _ = run_cli(capsys, "report", "--month", "2026-11", "--project", "suport")
+    assert code == 0 and "no runs in 2026-11 matching project suport" in out and "did you mean 'support'" in out
+    code, _, err = run_cli(capsys, "report", "--format", "xls")
     assert code == 2 and "--format" in err
+    code, _, err = run_cli(capsys, "report", "--month", "2026-11", "--quarter", "Q4")
+    assert code == 2 and err.startswith("error: give one of --month")
+
+
+def test_the_command_writes_every_format_and_they_agree(capsys, tmp_path, monkeypatch):
+    path = write_ledger(tmp_path / "seed.sqlite3", seed_records(200, seed=11))
+    monkeypatch.setenv("TUNEPLAN_NOW", "2026-11-26T12:00:00Z")
+    monkeypatch.chdir(tmp_path)
+    args = ("report", "--quarter", "2026-Q3", "--by", "project,provider", "--provider", "runpod",
+            "--provider", "skypilot", "--ledger", str(path))
+    code, out, err = run_cli(capsys, *args, "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["by"] == ["project", "provider"] and {r["provider"] for r in data["runs"]} <= {"runpod", "skypilot"}
+    total = Decimal(data["total"]["cost_usd"])
+    assert total == sum(Decimal(r["cost_usd"] or 0) for r in data["runs"])
+    code, _, err = run_cli(capsys, *args, "--format", "xlsx")
+    assert code == 0 and "wrote tuneplan-report-2026-Q3.xlsx" in err and (tmp_path / "tuneplan-report-2026-Q3.xlsx").is_file()
+    code, _, err = run_cli(capsys, *args, "--format", "html", "--output", "q3.html")
+    assert code == 0 and str(total) in (tmp_path / "q3.html").read_text().replace(",", "")
+    code, _, err = run_cli(capsys, *args, "--format", "csv", "--pdf")
+    assert code == 2 and "--pdf prints the HTML report" in err
+
+
+def test_budgets_from_the_settings_warn_in_the_table(capsys, tmp_path, monkeypatch):
+    path = write_ledger(tmp_path / "seed.sqlite3", seed_records(320))
+    expected = {}
+    for project in ("support", "vision"):
+        report = build_report(Ledger(path), "2026-11", (), None, NO_PAYBACK, FixedClock())
+        expected[project] = sum((line.cost_usd or 0 for line in report.lines if line.record.project == project),
+                                Decimal(0))
+    config = tmp_path / "config"
+    config.mkdir()
+    # support just past 80 %, vision far under
+    (config / "settings.yaml").write_text(f"budgets:\n  monthly_usd:\n    support: {expected['support'] / Decimal('0.85'):.2f}\n"
+                                          f"    vision: {expected['vision'] * 10:.2f}\n")
+    monkeypatch.setenv("TUNEPLAN_CONFIG_DIR", str(config))
+    monkeypatch.setenv("TUNEPLAN_NOW", "2026-11-26T12:00:00Z")
+    code, out, err = run_cli(capsys, "report", "--ledger", str(path), "--no-lines")
+    assert code == 0, err
+    assert "warning: support: 85.0 % of its" in " ".join(out.split()) and "warning: vision" not in out
+    assert f"cost ${ledger_cost_cents(path, *month_range('2026-11'))[0]:,}" in out
+
+
+def test_an_empty_month_is_one_clear_line(capsys, tmp_path):
+    path = tmp_path / "l.sqlite3"
+    fill(Ledger(path))
+    code, out, err = run_cli(capsys, "report", "--month", "2025-03", "--ledger", str(path))
+    assert code == 0, err
+    assert "no runs in 2025-03: nothing was spent" in out
+    code, _, err = run_cli(capsys, "report", "--ledger", str(tmp_path / "typo.sqlite3"))
+    assert code == 2 and "no ledger at" in err and not (tmp_path / "typo.sqlite3").exists()

@@ -1,68 +1,121 @@
-"""``tuneplan report [--month 2026-11] [--by project|owner|provider|gpu] [--format table|csv|json]``: what was
-spent, from the ledger only. The default month is the current one (by the injected clock, UTC)."""
+"""``tuneplan report``: what was spent, from the ledger only, for finance.
+
+    tuneplan report                                   # this month (by the injected clock, UTC), as a table
+    tuneplan report --month 2026-11 --by project --by owner
+    tuneplan report --quarter 2026-Q3 --provider runpod --state failed --format csv > q3-failed.csv
+    tuneplan report --from 2026-01-01 --to 2026-06-30 --format xlsx --output h1.xlsx
+    tuneplan report --format html --output nov.html   # one self-contained page; --pdf prints it to PDF
+
+The figures come from ``remote_jobs.reporting.build_report`` (the same model the TUI's Report screen uses);
+this module only parses flags, loads the budgets from the settings and writes the chosen format.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from planner.errors import BadInput
 from tuneplan.cli.choices import check_choice
 from tuneplan.cli.run_options import LEDGER_OPTION, clock, open_ledger
+
+FORMATS = ("table", "csv", "json", "xlsx", "html")
+PDF_AUTO_LINES = 500
 
 
 def report(
     month: Optional[str] = typer.Option(None, "--month", help="YYYY-MM (default: this month, UTC)."),
-    by: Optional[str] = typer.Option(None, "--by", help="Group totals by project | owner | provider | gpu."),
-    fmt: str = typer.Option("table", "--format", help="table | csv | json"),
+    date_from: Optional[str] = typer.Option(None, "--from", help="First day, YYYY-MM-DD (or a month YYYY-MM)."),
+    date_to: Optional[str] = typer.Option(None, "--to", help="Last day, inclusive, YYYY-MM-DD (or a month)."),
+    quarter: Optional[str] = typer.Option(None, "--quarter", help="2026-Q3 (or Q3 for this year)."),
+    by: list[str] = typer.Option([], "--by", help="Group by project | owner | provider | gpu | task | cloud | "
+                                 "state | month; repeat or separate with commas for several."),
+    project: list[str] = typer.Option([], "--project", help="Only these projects (repeatable)."),
+    owner: list[str] = typer.Option([], "--owner", help="Only these owners (repeatable)."),
+    provider: list[str] = typer.Option([], "--provider", help="Only these providers (repeatable)."),
+    state: list[str] = typer.Option([], "--state", help="Only runs in these states (repeatable)."),
+    gpu: list[str] = typer.Option([], "--gpu", help="Only runs on these GPUs, canonical names (repeatable)."),
+    fmt: str = typer.Option("table", "--format", help="table | csv | json | xlsx | html"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here instead of stdout "
+                                          "(xlsx and pdf default to tuneplan-report-<period>.<ext>)."),
+    pdf: bool = typer.Option(False, "--pdf", help="Print the HTML report to PDF with a headless Chromium."),
+    lines: Optional[bool] = typer.Option(None, "--lines/--no-lines", help="List every run (default: table when "
+                                         "at most 50 runs, pdf when at most 500, html always)."),
     ledger: Optional[Path] = LEDGER_OPTION,
 ) -> None:
-    from remote_jobs.report import build_report, month_range, to_csv, to_json
+    from remote_jobs.reporting import Filters, build_report, parse_period
 
-    check_choice("--format", fmt, ("table", "csv", "json"))
+    check_choice("--format", fmt, FORMATS)
+    if pdf and fmt not in ("table", "html"):
+        raise BadInput(f"--pdf prints the HTML report; drop --format {fmt}")
+    if ledger is not None and not ledger.exists():
+        raise BadInput(f"no ledger at {ledger}: check the --ledger path (a report never creates one)")
     at = clock()
-    month = month or at.now().strftime("%Y-%m")
-    since, until = month_range(month)
-    result = build_report(open_ledger(ledger, at).runs(since, until), month, by)
-    if fmt == "csv":
-        sys.stdout.write(to_csv(result))
-    elif fmt == "json":
-        sys.stdout.write(json.dumps(to_json(result), indent=2) + "\n")
+    period = parse_period(at.now(), month, date_from, date_to, quarter)
+    filters = Filters(*(tuple(_split(values)) for values in (project, owner, provider, state, gpu)))
+    result = build_report(open_ledger(ledger, at), period, _split(by), filters, _settings(), at)
+    if pdf:
+        _write_pdf(result, output, lines if lines is not None else len(result.lines) <= PDF_AUTO_LINES)
+    elif fmt == "xlsx":
+        from remote_jobs.reporting.to_xlsx import write_xlsx
+
+        _wrote(write_xlsx(result, output or _default_name(result, "xlsx")))
+    elif fmt == "table":
+        from tuneplan.cli.render_report import print_report
+
+        print_report(result, lines, output)
     else:
-        _table(result)
+        _emit(_text(result, fmt, lines is not False), output)
 
 
-def _table(result) -> None:
-    from rich import box
-    from rich.table import Table
-
-    from remote_jobs.money import show_usd
-    from tuneplan.cli.render_run import console, duration
-
-    table = Table(title=f"Runs in {result.month} (UTC)", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
-                  collapse_padding=True, header_style="bold")
-    for name in ("run", "project", "owner", "where", "state", "time", "estimate", "cost", "vs est."):
-        table.add_column(name, justify="right" if name in ("time", "estimate", "cost", "vs est.") else "left",
-                         no_wrap=True)
-    for line in result.lines:
-        r = line.record
-        table.add_row(r.run_id, r.project, r.owner, f"{r.provider}/{r.gpu}", r.state.value,
-                      duration(line.hours * 3600 if line.hours is not None else None), show_usd(r.estimate_usd),
-                      show_usd(line.cost_usd), _signed(line.delta_usd))
-    console.print(table)
-    for total in [*result.groups, result.total]:
-        label = f"{result.by} {total.key}" if total is not result.total else "total"
-        unfinished = f" ({total.unfinished} unfinished)" if total.unfinished else ""
-        console.print(f"{label}: {total.runs} runs{unfinished}, {duration(total.hours * 3600)}, "
-                      f"cost {show_usd(total.cost_usd)}, estimated {show_usd(total.estimate_usd)}")
+def _split(values: list[str]) -> list[str]:
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
-def _signed(value) -> str:
-    from remote_jobs.money import show_usd
+def _settings():
+    from providers.settings import load_settings
 
-    if value is None:
-        return "-"
-    return ("+" if value >= 0 else "−") + show_usd(abs(value))
+    return load_settings()
+
+
+def _text(result, fmt: str, with_runs: bool) -> str:
+    if fmt == "csv":
+        from remote_jobs.reporting.to_csv import to_csv
+
+        return to_csv(result)
+    if fmt == "json":
+        from remote_jobs.reporting.to_json import to_json
+
+        return json.dumps(to_json(result), indent=2) + "\n"
+    from remote_jobs.reporting.to_html import to_html
+
+    return to_html(result, with_runs)
+
+
+def _emit(text: str, output: Optional[Path]) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    output.write_text(text, encoding="utf-8")
+    _wrote(output)
+
+
+def _write_pdf(result, output: Optional[Path], with_runs: bool) -> None:
+    from remote_jobs.reporting.to_html import to_html
+    from remote_jobs.reporting.to_pdf import html_to_pdf
+
+    _wrote(html_to_pdf(to_html(result, with_runs), output or _default_name(result, "pdf")))
+
+
+def _default_name(result, ext: str) -> Path:
+    label = re.sub(r"[^0-9A-Za-z-]+", "_", result.period.label)
+    return Path(f"tuneplan-report-{label}.{ext}")
+
+
+def _wrote(path: Path) -> None:
+    sys.stderr.write(f"wrote {path}\n")

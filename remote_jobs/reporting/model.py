@@ -1,0 +1,213 @@
+"""The one report model: ``build_report`` turns ledger runs into a ``Report`` that every front end and every
+output format reads (CLI table, CSV, JSON, XLSX, HTML/PDF, and the TUI's Report screen).
+
+Why one model: finance compares the numbers across formats, so they must come from the same lines and the
+same sums. It reads only the ledger (or records handed to it), the settings' budgets, and a clock; it
+never reads today's date itself, never prints, and imports no UI toolkit or spreadsheet library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from planner.errors import BadInput
+from planner.suggest import did_you_mean
+from providers.types import RunState
+from remote_jobs.records import RunRecord
+from remote_jobs.reporting import history
+from remote_jobs.reporting.budgets import DEFAULT_WARN_PCT, BudgetLine, budget_lines
+from remote_jobs.reporting.lines import RunLine, make_line
+from remote_jobs.reporting.period import Period, add_months, month_label, month_period, parse_period, trend_months
+from remote_jobs.reporting.totals import Group, Totals, add_up, check_dimensions, group_lines
+from remote_jobs.reporting.units import Accuracy, Units, accuracy, unit_costs
+
+BREAKDOWNS = ("project", "owner", "provider", "gpu")
+TREND_MONTHS = 12
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Keep only runs whose field is one of the given values (an empty tuple keeps everything)."""
+
+    project: tuple[str, ...] = ()
+    owner: tuple[str, ...] = ()
+    provider: tuple[str, ...] = ()
+    state: tuple[str, ...] = ()
+    gpu: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        known = [s.value for s in RunState]
+        for state in self.state:
+            if state not in known:
+                raise BadInput(f"--state must be one of {', '.join(known)}, got {state!r}{did_you_mean(state, known)}")
+
+    def keep(self, record: RunRecord) -> bool:
+        checks = ((self.project, record.project), (self.owner, record.owner), (self.provider, record.provider),
+                  (self.state, record.state.value), (self.gpu, record.gpu))
+        return all(not wanted or value in wanted for wanted, value in checks)
+
+    def describe(self) -> str:
+        parts = [f"{name} {', '.join(values)}" for name, values in self.__dict__.items() if values]
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """What the report needs from the settings and the price catalog (see ``options_from_settings``)."""
+
+    budgets: Mapping[str, Decimal] = field(default_factory=dict)
+    warn_pct: Decimal = DEFAULT_WARN_PCT
+    kwh_usd: Decimal = Decimal("0.30")
+    payback_gpus: tuple[str, ...] = history.DEFAULT_GPUS
+    price_rows: list | None = None  # None: the bundled snapshot with any refreshed prices over it
+    rent_vs_buy: bool = True
+    trend_months: int = TREND_MONTHS
+
+
+def options_from_settings(settings: Any) -> ReportOptions:
+    """``providers.settings.Settings`` → ``ReportOptions`` (budgets, warning share, electricity price)."""
+    budgets = getattr(settings, "budgets", None)
+    return ReportOptions(budgets=dict(getattr(budgets, "monthly_usd", {}) or {}),
+                         warn_pct=Decimal(getattr(budgets, "warn_pct", DEFAULT_WARN_PCT)),
+                         kwh_usd=settings.electricity.kwh_usd)
+
+
+@dataclass(frozen=True)
+class MonthTotal:
+    month: str
+    totals: Totals
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything a reader sees. ``lines`` are the period's runs (oldest first) after the filters."""
+
+    period: Period
+    group_by: tuple[str, ...]
+    filters: Filters
+    generated_at: datetime
+    lines: list[RunLine]
+    total: Totals
+    groups: list[Group]
+    breakdowns: dict[str, list[Group]]
+    units: Units
+    accuracy: Accuracy
+    trend: list[MonthTotal]
+    budgets: list[BudgetLine]
+    paybacks: list[history.Payback]
+    payback_window: str
+    notes: list[str]
+
+    @property
+    def empty(self) -> bool:
+        return not self.lines
+
+    @property
+    def warnings(self) -> list[str]:
+        """One line per project past its budget's warning share or past 100 %."""
+        return [line.message for line in self.budgets if line.level != "ok"]
+
+    @property
+    def title(self) -> str:
+        return f"GPU spend, {self.period.label} (UTC)"
+
+
+def build_report(source: Any, period: Period | str | None = None, group_by: Sequence[str] | str | None = (),
+                 filters: Filters | None = None, settings: Any = None, clock: Any = None) -> Report:
+    """The report over ``source`` (a ``Ledger`` or an iterable of ``RunRecord``).
+
+    ``period``: a ``Period``, a ``YYYY-MM`` month, or None for the clock's current month. ``group_by``:
+    dimension names (``DIMENSIONS``). ``settings``: ``ReportOptions``, ``providers.settings.Settings`` or
+    None (no budgets). ``clock``: anything with ``now()`` ("this month", committed spend, price dates);
+    default ``remote_jobs.clock.default_clock()``.
+    """
+    now = (clock or _default_clock()).now()
+    span = period if isinstance(period, Period) else month_period(period) if period else parse_period(now)
+    options = _options(settings)
+    dims = check_dimensions([group_by] if isinstance(group_by, str) else list(group_by or ()))
+    filters = filters or Filters()
+    trend, window = trend_months(span, options.trend_months), _payback_window(span, now)
+    fetched = _records(source, min(trend[0].start, window.start, span.start), max(span.end, window.end))
+    lines = sorted((make_line(r, now) for r in fetched if filters.keep(r)),
+                   key=lambda line: (line.record.created_at is None, line.record.created_at, line.record.run_id))
+    chosen = [line for line in lines if span.contains(line.record.created_at)]
+    paybacks, payback_notes = _paybacks(options, [line for line in lines if window.contains(line.record.created_at)],
+                                        window, now) if options.rent_vs_buy else ([], [])
+    notes = _empty_notes(chosen, span, filters) + _unknown_names(fetched, filters) + payback_notes
+    return Report(
+        period=span, group_by=dims, filters=filters, generated_at=now, lines=chosen, total=add_up(chosen),
+        groups=group_lines(chosen, dims), breakdowns={name: group_lines(chosen, (name,)) for name in BREAKDOWNS},
+        units=unit_costs(chosen), accuracy=accuracy(chosen), trend=_trend(lines, trend),
+        budgets=budget_lines(chosen, _budgets_in_view(options.budgets, filters), span, options.warn_pct),
+        paybacks=paybacks, payback_window=window.label, notes=notes,
+    )
+
+
+def _default_clock() -> Any:
+    from remote_jobs.clock import default_clock
+
+    return default_clock()
+
+
+def _options(settings: Any) -> ReportOptions:
+    if isinstance(settings, ReportOptions):
+        return settings
+    return options_from_settings(settings) if settings is not None else ReportOptions()
+
+
+def _trend(lines: list[RunLine], months: list[Period]) -> list[MonthTotal]:
+    by_month: dict[str, list[RunLine]] = {}
+    for line in lines:
+        by_month.setdefault(line.month, []).append(line)
+    return [MonthTotal(m.label, add_up(by_month.get(m.label, []))) for m in months]
+
+
+def _records(source: Any, since: datetime, until: datetime) -> list[RunRecord]:
+    if hasattr(source, "runs") and callable(source.runs):
+        return list(source.runs(since, until))
+    return [r for r in source if r.created_at is not None and since <= r.created_at < until]
+
+
+def _payback_window(span: Period, now: datetime) -> Period:
+    """The 3 whole calendar months that end with the period's last month, or with last month when the period
+    reaches into the current (unfinished) month."""
+    last = min(month_period(span.last_month).start, add_months(month_period(month_label(now)).start, -1))
+    start = add_months(last, -(history.WINDOW_MONTHS - 1))
+    return Period(start, add_months(last, 1), f"{month_label(start)} to {month_label(last)}")
+
+
+def _paybacks(options: ReportOptions, lines: list[RunLine], window: Period, now: datetime):
+    rows = options.price_rows
+    if rows is None:
+        from providers.prices_refresh import current_prices
+
+        rows = current_prices()
+    return history.paybacks(lines, options.payback_gpus, rows, now.date(), options.kwh_usd, window.label)
+
+
+def _budgets_in_view(budgets: Mapping[str, Decimal], filters: Filters) -> dict[str, Decimal]:
+    return {p: Decimal(v) for p, v in budgets.items() if not filters.project or p in filters.project}
+
+
+def _unknown_names(records: list[RunRecord], filters: Filters) -> list[str]:
+    """A filter value no fetched run has is most likely a typo: say so, with the closest names."""
+    out: list[str] = []
+    if not records:
+        return out
+    for name in ("project", "owner", "provider", "gpu"):
+        known = {getattr(r, name) for r in records}
+        for value in getattr(filters, name):
+            if value not in known:
+                out.append(f"no run of {name} '{value}' in the ledger near this period{did_you_mean(value, known)}")
+    return out
+
+
+def _empty_notes(lines: list[RunLine], span: Period, filters: Filters) -> list[str]:
+    if lines:
+        return []
+    where = f" matching {filters.describe()}" if filters.describe() else ""
+    return [f"no runs in {span.label}{where}: nothing was spent"]

@@ -1,0 +1,45 @@
+"""How report figures are written as text, the same way in the terminal table, the HTML and the PDF."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+
+def usd(amount: Decimal | None) -> str:
+    """$1,234.56 (report amounts are already cents); "-" when unknown."""
+    if amount is None:
+        return "-"
+    sign = "−" if amount < 0 else ""
+    return f"{sign}${abs(amount):,.2f}"
+
+
+def signed_usd(amount: Decimal | None) -> str:
+    if amount is None:
+        return "-"
+    return ("+" if amount >= 0 else "−") + f"${abs(amount):,.2f}"
+
+
+def pct(value: float | Decimal | None, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.1f} %" if signed else f"{value:.1f} %"
+
+
+def hours(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.2f} h"
+
+
+def runs(value: int) -> str:
+    return f"{value:,} run" + ("" if value == 1 else "s")
+
+
+def count(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def parse_usd(text: str) -> Decimal:
+    """The inverse of ``usd``/``signed_usd`` (tests read rendered reports back with it)."""
+    cleaned = text.strip().replace(",", "").replace("$", "").replace("−", "-").replace("+", "")
+    return Decimal(cleaned)

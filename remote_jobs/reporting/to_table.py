@@ -1,0 +1,143 @@
+"""The report as plain text tables (title, columns, rows of strings, a total row): what the CLI draws with
+rich and the TUI can show in its own widgets, without either re-deriving a figure.
+
+Plain data only; no rich here (the headless layers never import a UI toolkit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from remote_jobs.reporting.lines import RunLine
+from remote_jobs.reporting.model import Report
+from remote_jobs.reporting.text import count, hours, pct, runs, signed_usd, usd
+from remote_jobs.reporting.totals import Group, Totals
+
+
+@dataclass(frozen=True)
+class TextTable:
+    key: str
+    title: str
+    columns: tuple[str, ...]
+    rows: list[tuple[str, ...]]
+    numeric: frozenset[int] = frozenset()
+    total: tuple[str, ...] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+GROUP_COLUMNS = ("runs", "GPU-h", "estimate", "cost", "vs est.", "billed", "waste")
+RUN_COLUMNS = ("run", "project", "owner", "where", "state", "time", "estimate", "cost", "vs est.", "billed")
+
+
+def summary_rows(report: Report) -> list[tuple[str, str]]:
+    t = report.total
+    unfinished = f" ({t.unfinished} unfinished)" if t.unfinished else ""
+    units = report.units
+    rows = [
+        ("runs", f"{count(t.runs)}{unfinished}"),
+        ("GPU-hours", hours(t.gpu_hours)),
+        ("cost", f"{usd(t.cost_usd)} (billed where the provider billed, else rate × time)"),
+        ("at the recorded rate", usd(t.recorded_usd)),
+        ("billed by providers", f"{usd(t.billed_usd)} on {runs(t.billed_runs)}, {signed_usd(t.billed_delta_usd)} "
+                                "against the recorded rate"),
+        ("estimated", f"{usd(t.estimate_usd)}; cost {pct(t.usd_error_pct, signed=True)} against it"),
+        ("committed (open runs)", usd(t.committed_usd)),
+        ("waste", f"{usd(t.waste_usd)}: failed/cancelled/stopped {usd(t.failed_usd)} ({runs(t.failed_runs)}), "
+                  f"provisioning {usd(t.provisioning_usd)}, idle before teardown {usd(t.idle_usd)}"),
+        ("unit costs", f"{usd(units.usd_per_run)} per run, {usd(units.usd_per_gpu_hour)} per GPU-hour, "
+                       f"{usd(units.usd_per_million_tokens)} per million training tokens"),
+    ]
+    return rows
+
+
+def _group_cells(totals: Totals) -> tuple[str, ...]:
+    return (count(totals.runs), f"{totals.gpu_hours:,.2f}", usd(totals.estimate_usd), usd(totals.cost_usd),
+            pct(totals.usd_error_pct, signed=True), usd(totals.billed_usd), usd(totals.waste_usd))
+
+
+def group_table(key: str, title: str, names: Sequence[str], groups: list[Group], total: Totals) -> TextTable:
+    rows = [(*group.key, *_group_cells(group.totals)) for group in groups]
+    first = len(names)
+    return TextTable(key, title, (*names, *GROUP_COLUMNS), rows, frozenset(range(first, first + len(GROUP_COLUMNS))),
+                     ("total", *[""] * (first - 1), *_group_cells(total)))
+
+
+def run_cells(line: RunLine) -> tuple[str, ...]:
+    r = line.record
+    return (r.run_id, r.project, r.owner, f"{r.provider}/{r.gpu}", r.state.value, hours(line.hours),
+            usd(line.estimate_usd), usd(line.cost_usd), signed_usd(line.delta_usd), usd(line.billed_usd))
+
+
+def runs_table(report: Report) -> TextTable:
+    t = report.total
+    total = ("total", "", "", "", runs(t.runs), hours(t.hours), usd(t.estimate_usd), usd(t.cost_usd),
+             signed_usd(t.cost_usd - t.estimate_usd), usd(t.billed_usd))
+    return TextTable("runs", f"Runs in {report.period.label} (UTC)", RUN_COLUMNS,
+                     [run_cells(line) for line in report.lines], frozenset({5, 6, 7, 8, 9}), total)
+
+
+def budget_table(report: Report) -> TextTable:
+    rows = [(b.project, usd(b.budget_usd), usd(b.spent_usd), usd(b.committed_usd), usd(b.remaining_usd),
+             pct(b.used_pct), b.level) for b in report.budgets]
+    return TextTable("budgets", f"Budgets for {report.period.label}",
+                     ("project", "budget", "spent", "committed", "remaining", "used", "status"), rows,
+                     frozenset({1, 2, 3, 4, 5}), notes=report.warnings)
+
+
+def trend_table(report: Report) -> TextTable:
+    rows = [(m.month, count(m.totals.runs), f"{m.totals.gpu_hours:,.2f}", usd(m.totals.cost_usd),
+             usd(m.totals.estimate_usd), usd(m.totals.waste_usd)) for m in report.trend]
+    return TextTable("trend", "Month by month", ("month", "runs", "GPU-h", "cost", "estimate", "waste"), rows,
+                     frozenset({1, 2, 3, 4, 5}))
+
+
+def unit_table(report: Report) -> TextTable:
+    rows = [(u.provider, u.gpu, count(u.runs), f"{u.gpu_hours:,.2f}", usd(u.cost_usd), usd(u.usd_per_gpu_hour),
+             usd(u.usd_per_million_tokens)) for u in report.units.by_provider_gpu]
+    return TextTable("units", "Unit costs by provider and GPU",
+                     ("provider", "gpu", "runs", "GPU-h", "cost", "$/GPU-h", "$/M tokens"), rows,
+                     frozenset({2, 3, 4, 5, 6}))
+
+
+def accuracy_rows(report: Report) -> list[tuple[str, str]]:
+    a = report.accuracy
+    if not a.runs:
+        return [("estimates", "no succeeded run with an estimate and a cost in this period")]
+    return [
+        ("runs compared", f"{a.runs} succeeded runs"),
+        ("dollars", f"estimated {usd(a.estimate_usd)}, actual {usd(a.actual_usd)} ({pct(a.usd_error_pct, True)}); "
+                    f"median |error| {pct(a.usd_median_abs_error_pct)}, {pct(a.usd_within_pct)} of runs within "
+                    f"±{a.within:g} %"),
+        ("hours", f"estimated {hours(a.estimate_hours)}, actual {hours(a.actual_hours)} ({pct(a.hours_error_pct, True)}); "
+                  f"median |error| {pct(a.hours_median_abs_error_pct)}, {pct(a.hours_within_pct)} within ±{a.within:g} %"),
+    ]
+
+
+def payback_table(report: Report) -> TextTable:
+    rows = [(p.gpu if p.cards == 1 else f"{p.cards}× {p.gpu}", f"{p.owned_hours_per_month:,.1f} h",
+             usd(p.purchase_usd), usd(p.own_usd_per_month), usd(p.rent_usd_per_month),
+             str(p.break_even_month) if p.break_even_month else "never") for p in report.paybacks]
+    notes = [f"{p.verdict}: cheapest rental for the same work {p.rent_offer} ({p.rent_price_source}); "
+             f"team's actual rented spend {usd(p.rented_usd_per_month)}/month; {p.basis}" for p in report.paybacks]
+    return TextTable("rent_vs_buy", f"Rent vs buy at the usage of {report.payback_window}",
+                     ("buy", "busy/month", "purchase", "own/month", "rent/month", "pays back (months)"), rows,
+                     frozenset({1, 2, 3, 4, 5}), notes=notes)
+
+
+def tables(report: Report, with_runs: bool = True) -> list[TextTable]:
+    """Every table of the report, in reading order (run lines optional: there may be thousands)."""
+    if report.group_by:
+        title = "By " + " × ".join(report.group_by)
+        grouped = group_table("groups", title, report.group_by, report.groups, report.total)
+    else:
+        grouped = group_table("groups", "By project", ("project",), report.breakdowns["project"], report.total)
+    out = [grouped]
+    if with_runs:
+        out.append(runs_table(report))
+    if report.budgets:
+        out.append(budget_table(report))
+    out += [unit_table(report), trend_table(report)]
+    if report.paybacks:
+        out.append(payback_table(report))
+    return out

@@ -1,0 +1,120 @@
+"""Totals over report lines, and grouping lines by one or several dimensions.
+
+Every money total is the plain sum of the lines' cent amounts (see ``lines``), never a figure recomputed
+from micro-dollars, so a total and its lines always agree to the cent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from planner.errors import BadInput
+from planner.suggest import did_you_mean
+from remote_jobs.reporting.lines import ZERO, RunLine, error_pct
+
+# What ``--by`` accepts: the ledger field (or derived value) each dimension reads.
+DIMENSIONS: dict[str, Callable[[RunLine], str]] = {
+    "project": lambda line: line.record.project or "-",
+    "owner": lambda line: line.record.owner or "-",
+    "provider": lambda line: line.record.provider or "-",
+    "gpu": lambda line: line.record.gpu or "-",
+    "task": lambda line: line.record.task or "-",
+    "cloud": lambda line: line.record.cloud or "-",
+    "state": lambda line: line.record.state.value,
+    "month": lambda line: line.month,
+}
+
+
+def check_dimensions(names: Sequence[str]) -> tuple[str, ...]:
+    """The ``--by`` names, validated (unknown ones get a "did you mean"), duplicates dropped."""
+    out: list[str] = []
+    for name in names:
+        if name not in DIMENSIONS:
+            raise BadInput(f"--by must be one of {', '.join(DIMENSIONS)}, got {name!r}{did_you_mean(name, DIMENSIONS)}")
+        if name not in out:
+            out.append(name)
+    return tuple(out)
+
+
+def _money(lines: Sequence[RunLine], pick: Callable[[RunLine], Decimal | None]) -> Decimal:
+    return sum((value for value in map(pick, lines) if value is not None), ZERO)
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Sums over some lines. Money in cents; hours and GPU-hours as floats (rounded to 0.0001 h)."""
+
+    runs: int
+    unfinished: int
+    hours: float
+    gpu_hours: float
+    tokens: int
+    estimate_hours: float
+    estimate_usd: Decimal
+    recorded_usd: Decimal
+    billed_usd: Decimal
+    billed_delta_usd: Decimal
+    billed_runs: int
+    cost_usd: Decimal
+    committed_usd: Decimal
+    failed_usd: Decimal
+    failed_runs: int
+    provisioning_usd: Decimal
+    idle_usd: Decimal
+    waste_usd: Decimal
+
+    @property
+    def finished(self) -> int:
+        return self.runs - self.unfinished
+
+    @property
+    def usd_error_pct(self) -> float | None:
+        """Total cost against total estimate (all runs with a cost)."""
+        return error_pct(self.cost_usd, self.estimate_usd) if self.runs else None
+
+
+def add_up(lines: Sequence[RunLine]) -> Totals:
+    wasted = [line for line in lines if line.wasted]
+    kept = [line for line in lines if not line.wasted]
+    return Totals(
+        runs=len(lines), unfinished=sum(1 for line in lines if not line.record.finished),
+        hours=round(sum(line.hours or 0.0 for line in lines), 4),
+        gpu_hours=round(sum(line.gpu_hours for line in lines), 4),
+        tokens=sum(line.record.tokens or 0 for line in lines),
+        estimate_hours=round(sum(line.record.estimate_hours or 0.0 for line in lines), 4),
+        estimate_usd=_money(lines, lambda line: line.estimate_usd),
+        recorded_usd=_money(lines, lambda line: line.recorded_usd),
+        billed_usd=_money(lines, lambda line: line.billed_usd),
+        billed_delta_usd=_money(lines, lambda line: line.billed_delta_usd),
+        billed_runs=sum(1 for line in lines if line.billed_usd is not None),
+        cost_usd=_money(lines, lambda line: line.cost_usd),
+        committed_usd=_money(lines, lambda line: line.committed_usd),
+        failed_usd=_money(wasted, lambda line: line.cost_usd), failed_runs=len(wasted),
+        provisioning_usd=_money(kept, lambda line: line.provisioning_usd),
+        idle_usd=_money(lines, lambda line: line.idle_usd),
+        waste_usd=_money(lines, lambda line: line.waste_usd),
+    )
+
+
+@dataclass(frozen=True)
+class Group:
+    """The lines that share one value per grouping dimension (``key`` holds one value per dimension)."""
+
+    key: tuple[str, ...]
+    totals: Totals
+
+    @property
+    def label(self) -> str:
+        return " / ".join(self.key)
+
+
+def group_lines(lines: Iterable[RunLine], dimensions: Sequence[str]) -> list[Group]:
+    """Groups in key order; empty when there are no dimensions."""
+    if not dimensions:
+        return []
+    buckets: dict[tuple[str, ...], list[RunLine]] = {}
+    for line in lines:
+        buckets.setdefault(tuple(DIMENSIONS[name](line) for name in dimensions), []).append(line)
+    return [Group(key, add_up(buckets[key])) for key in sorted(buckets)]

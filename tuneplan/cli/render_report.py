@@ -1,0 +1,74 @@
+"""Draws the report in the terminal with rich: the summary, warnings, then the plain tables that
+``remote_jobs.reporting.to_table`` built (no figure is computed here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+AUTO_LINES = 50
+
+
+def print_report(result, lines: Optional[bool], output: Optional[Path] = None) -> None:
+    from rich.console import Console
+
+    if output is None:
+        from tuneplan.cli.render_run import console
+
+        _draw(console, result, lines)
+        return
+    with output.open("w", encoding="utf-8") as handle:
+        _draw(Console(file=handle, width=160, color_system=None), result, lines)
+    import sys
+
+    sys.stderr.write(f"wrote {output}\n")
+
+
+def _draw(console, result, lines: Optional[bool]) -> None:
+    from rich import box
+    from rich.table import Table
+
+    from remote_jobs.reporting.to_table import accuracy_rows, summary_rows, tables
+
+    console.print(f"[bold]{result.title}[/bold]")
+    for note in result.notes:
+        console.print(f"[dim]{note}[/dim]")
+    for warning in result.warnings:
+        console.print(f"[bold yellow]warning:[/bold yellow] {warning}")
+    if result.empty:
+        return
+    facts = Table(box=None, show_header=False, padding=(0, 1))
+    for label, value in [*summary_rows(result), *accuracy_rows(result)]:
+        facts.add_row(f"[dim]{label}[/dim]", value)
+    console.print(facts)
+    show_runs = lines if lines is not None else len(result.lines) <= AUTO_LINES
+    for text_table in tables(result, with_runs=show_runs):
+        table = Table(title=text_table.title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
+                      header_style="bold", show_footer=text_table.total is not None)
+        for index, name in enumerate(text_table.columns):
+            footer = text_table.total[index] if text_table.total else ""
+            numeric = index in text_table.numeric
+            table.add_column(name, footer=footer, justify="right" if numeric else "left", no_wrap=numeric or index == 0,
+                             overflow="ellipsis" if numeric else "fold")
+        for row in text_table.rows:
+            table.add_row(*row)
+        console.print(table)
+        for note in text_table.notes:
+            if text_table.key != "budgets":
+                console.print(f"[dim]{note}[/dim]")
+    if not show_runs:
+        console.print(f"[dim]{len(result.lines)} runs: --lines lists them, --format csv/xlsx has every column[/dim]")
+    _group_lines(console, result)
+
+
+def _group_lines(console, result) -> None:
+    """One line per group and the total, short enough to paste into a message."""
+    from remote_jobs.reporting.text import hours, runs, usd
+
+    by = " × ".join(result.group_by)
+    for group in [*result.groups, None]:
+        totals = group.totals if group else result.total
+        label = f"{by} {group.label}" if group else "total"
+        unfinished = f" ({totals.unfinished} unfinished)" if totals.unfinished else ""
+        console.print(f"{label}: {runs(totals.runs)}{unfinished}, {hours(totals.hours)}, cost {usd(totals.cost_usd)}, "
+                      f"estimated {usd(totals.estimate_usd)}", highlight=False)
