@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from pathlib import Path
 
 from planner.errors import BadInput, NotFound
 from planner.suggest import did_you_mean
 
 PREFIX = "tiny:"
+_BUILDING = threading.Lock()
 CHAT_TEMPLATE = (
     "{% for m in messages %}{% if m['role'] == 'assistant' %}<|im_start|>assistant\n{% generation %}"
     "{{ m['content'] }}<|im_end|>{% endgeneration %}\n{% else %}<|im_start|>{{ m['role'] }}\n"
@@ -57,17 +59,18 @@ def tiny_model_path(model: str) -> Path:
         raise NotFound(f"unknown tiny model '{model}'{did_you_mean(name, ['llama', 'bert', 'minilm'])}; "
                        "choose tiny:llama, tiny:bert or tiny:minilm")
     target = models_dir() / name
-    if (target / "config.json").is_file():
-        return target
-    tmp = models_dir() / f".{name}.{os.getpid()}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    _quiet()
-    builders[name](tmp)
-    try:
-        tmp.rename(target)
-    except OSError:  # another process finished first: its model is as good as ours
+    with _BUILDING:  # two threads of one process (the TUI's workers) must not share a temporary folder
+        if (target / "config.json").is_file():
+            return target
+        tmp = models_dir() / f".{name}.{os.getpid()}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        _quiet()
+        builders[name](tmp)
+        try:
+            tmp.rename(target)
+        except OSError:  # another process finished first: its model is as good as ours
+            shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 

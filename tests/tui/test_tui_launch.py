@@ -109,3 +109,20 @@ async def test_launching_a_tiny_local_job_from_the_tui_runs_it_to_a_pulled_adapt
         await pilot.pause(1.2)  # the next ledger poll
         table = app.screen.query_one("#runs-table", DataTable)
         assert str(table.get_cell(record.run_id, "state")) == "succeeded"
+
+
+async def test_a_cloud_option_without_credentials_says_how_to_fix_them(build_app, tmp_path, monkeypatch):
+    monkeypatch.delenv("RUNPOD_API_KEY", raising=False)
+    app = build_app(_short_tiny_sft(tmp_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        options = await _options(pilot)
+        runpod = next(i for i, c in enumerate(options.ordered()) if c.provider == "runpod" and c.launchable)
+        options.query_one("#options-table", DataTable).move_cursor(row=runpod)
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, LaunchDialog) and app.screen.query_one("#launch", Button).disabled
+        problem = str(app.screen.query_one("#launch-problem", Static).render())
+        assert problem.startswith("runpod is not ready:") and "RUNPOD_API_KEY" in problem
+        assert not app.ctx.open_ledger().runs()

@@ -80,3 +80,32 @@ def test_a_bad_spec_fails_on_the_command_line_before_the_screen_opens(tmp_path, 
     bad.write_text("name: x\nmodel: Qwen/Qwen2.5-7B-Instruct\ntraining: {seq_len: -1}\n")
     code, _, err = run_cli(capsys, "tui", "--spec", str(bad))
     assert code == 2 and err.startswith("error: ") and "seq_len" in err and len(err.strip().splitlines()) == 1
+
+
+async def test_report_screen_shows_the_report_models_totals(build_app, tui_paths):
+    from remote_jobs.reporting import build_report
+    from remote_jobs.reporting.text import usd
+    from tests.ledger_seed import NOW as SEED_NOW
+    from tests.ledger_seed import seed_records, write_ledger
+    from tests.tui.conftest import FixedClock
+
+    write_ledger(tui_paths["ledger_path"], seed_records())
+    app = build_app(clock=FixedClock(SEED_NOW))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f6")
+        await pilot.pause(0.2)
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)
+        screen = app.screen
+        expected = build_report(app.ctx.open_ledger(), f"{SEED_NOW:%Y-%m}", clock=FixedClock(SEED_NOW))
+        assert expected.total.runs > 0
+        table = screen.query_one("#report-project", DataTable)
+        assert table.row_count == len(expected.breakdowns["project"]) + 1  # and the total row
+        total_row = table.get_row("total")
+        assert total_row[0] == "total" and usd(expected.total.cost_usd) in total_row
+        assert usd(expected.total.cost_usd) in str(screen.query_one("#report-summary", Static).render())
+        await pilot.press("left_square_bracket")
+        await pilot.pause(0.2)
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)
+        assert screen.report.period.label != expected.period.label

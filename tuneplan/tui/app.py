@@ -122,7 +122,11 @@ class TuneplanApp(App):
     def _prepare(self, candidate: Any) -> None:
         from tuneplan.tui.launching import prepare_request
 
-        self.post_message(LaunchPrepared(prepare_request(self.ctx, candidate), candidate))
+        request = prepare_request(self.ctx, candidate)
+        check = request.provider.check()  # credentials: say how to fix them before anything is built or paid
+        problem = "" if check.ok else f"{request.provider.name} is not ready: {check.message}" + (
+            f" — {check.fix}" if check.fix else "")
+        self.post_message(LaunchPrepared(request, candidate, problem))
 
     def on_launch_prepared(self, message: LaunchPrepared) -> None:
         from tuneplan.tui.screens.launch_dialog import LaunchDialog
@@ -131,7 +135,7 @@ class TuneplanApp(App):
             if go:
                 self.notify(f"launching {message.request.run_id} …")
                 self._launch(message.request)
-        self.push_screen(LaunchDialog(message.candidate, message.request), answered)
+        self.push_screen(LaunchDialog(message.candidate, message.request, message.problem), answered)
 
     @work(thread=True, exit_on_error=False, group="launch")
     def _launch(self, request: Any) -> None:

@@ -51,12 +51,14 @@ class RunEvent(Message):
 
 
 class LaunchPrepared(Message):
-    """A launch decided but not started (``remote_jobs.launch.LaunchRequest``), ready to confirm."""
+    """A launch decided but not started (``remote_jobs.launch.LaunchRequest``), ready to confirm, or the
+    ``problem`` (missing credentials) that stops it."""
 
-    def __init__(self, request: Any, candidate: Any) -> None:
+    def __init__(self, request: Any, candidate: Any, problem: str = "") -> None:
         super().__init__()
         self.request = request
         self.candidate = candidate
+        self.problem = problem
 
 
 class ActionDone(Message):
@@ -66,3 +68,11 @@ class ActionDone(Message):
         super().__init__()
         self.message = message
         self.severity = severity
+
+
+class ReportReady(Message):
+    """A report built from the ledger (``remote_jobs.reporting.Report``)."""
+
+    def __init__(self, report: Any) -> None:
+        super().__init__()
+        self.report = report
