@@ -71,6 +71,12 @@ class TuneplanApp(App):
 
     def on_mount(self) -> None:
         self.switch_mode("plan")
+        self.call_after_refresh(self._read_settings)
+
+    @work(thread=True, exit_on_error=False, group="settings")
+    def _read_settings(self) -> None:
+        """Read the settings file after the first paint, so a mistake in it shows as a dialog at once."""
+        _ = self.ctx.settings
 
     def action_show(self, mode: str) -> None:
         self.switch_mode(mode)

@@ -22,10 +22,19 @@ class TuiContext:
     ledger_path: Path | None = None
     runs_dir: Path | None = None
     clock: Any = None
-    settings: Any = None
+    loaded_settings: Any = None  # read on first use (``settings``): importing the model costs ~0.25 s
     prices: list = field(default_factory=list)
     machine: Any = None  # planner.recommend.LocalMachine once known
     last_estimate: Any = None  # tuneplan.tui.draft.DraftEstimate shown on the Plan screen
+
+    @property
+    def settings(self):
+        """The user's settings, read once; the Plan screen never needs them, so the first paint does not wait."""
+        if self.loaded_settings is None:
+            from providers.settings import load_settings
+
+            self.loaded_settings = load_settings()
+        return self.loaded_settings
 
     @property
     def today(self) -> date:
@@ -54,10 +63,9 @@ def build_context(spec_path: Path | None = None, ledger_path: Path | None = None
                   clock: Any = None, settings: Any = None, prices: list | None = None, machine: Any = None) -> TuiContext:
     """The context with defaults filled in; a bad spec path raises ``BadInput`` before any window opens."""
     from providers.prices_refresh import current_prices
-    from providers.settings import load_settings
     from remote_jobs.clock import default_clock
     from tuneplan.tui.draft import default_draft, draft_from_spec
 
     draft = draft_from_spec(spec_path) if spec_path is not None else default_draft()
-    return TuiContext(draft, ledger_path, runs_dir, clock or default_clock(), settings or load_settings(),
+    return TuiContext(draft, ledger_path, runs_dir, clock or default_clock(), settings,
                       current_prices() if prices is None else prices, machine)

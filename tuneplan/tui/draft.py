@@ -121,7 +121,7 @@ def estimate_draft(draft: Draft, rows: list | tuple = (), resolve: Callable[[str
     from planner.plan import make_plan
     from planner.recommend import Job
     from tuneplan.cli.choices import resolve_model
-    from tuneplan.cli.job_options import job_inputs
+    from tuneplan.cli.job_inputs import job_inputs
     from tuneplan.tui.quotes import cheapest_quotes
 
     if draft.spec_task == "smoke":

@@ -1,0 +1,109 @@
+"""Turning job flags (from the CLI or the TUI's form) into estimator inputs: defaults < ``--spec`` < flags.
+
+Pure: no typer, no textual. ``tuneplan.cli.job_options`` declares the flags for the CLI; the TUI's Plan
+screen builds the same ``flags`` dict from its form and calls ``job_inputs`` too, so both show the same
+numbers for the same job.
+"""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass, replace
+from typing import Any
+
+from planner.errors import BadInput
+from planner.estimate.setup import TrainingSetup
+from planner.plan import DataSize
+from tuneplan.cli.choices import check_choice
+
+if typing.TYPE_CHECKING:
+    from planner.spec import JobSpec
+
+# Flag name → TrainingSetup field, for overriding a spec.
+_SETUP_FLAGS = {
+    "task": "task", "method": "method", "quant": "quant", "precision": "precision", "optimizer": "optimizer",
+    "seq_len": "seq_len", "batch_size": "micro_batch", "grad_accum": "grad_accum", "grad_ckpt": "grad_ckpt",
+    "attn": "attn", "packing": "packing", "lora_r": "lora_r", "kernels": "kernels", "gpus": "gpus",
+    "sharding": "sharding",
+}
+_CHOICES = {
+    "task": ("sft", "dpo", "classify", "embed"), "method": ("full", "lora", "qlora", "spectrum"),
+    "quant": ("none", "int8", "nf4", "gptq4"), "precision": ("bf16", "fp16", "fp32"),
+    "optimizer": ("adamw", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit", "adafactor", "sgd"),
+    "attn": ("sdpa", "flash", "eager"), "kernels": ("none", "liger", "unsloth"),
+    "sharding": ("none", "ddp", "fsdp", "zero2", "zero3"),
+}
+
+
+@dataclass(frozen=True)
+class JobInputs:
+    """The estimator inputs the flags and the spec describe, and the spec itself when one was given."""
+
+    setup: TrainingSetup
+    data: DataSize
+    model_name: str
+    spec: "JobSpec | None"
+
+
+def job_inputs(flags: dict[str, Any]) -> JobInputs:
+    """Defaults < spec < flags, validated (BadInput with one line for any mistake)."""
+    _check_flags(flags)
+    spec = None
+    if "spec" in flags:
+        from planner.estimate.setup import setup_from_spec
+        from planner.spec import load_spec
+
+        spec = load_spec(flags["spec"])
+        base, model_name = setup_from_spec(spec), spec.model
+        spec_data = (spec.data.examples, spec.data.avg_tokens, spec.training.epochs)
+    else:
+        base, model_name, spec_data = TrainingSetup(), None, (None, None, None)
+    changes = {field: flags[flag] for flag, field in _SETUP_FLAGS.items() if flag in flags}
+    if "lora_targets" in flags:
+        changes["lora_targets"] = _targets(flags["lora_targets"])
+    setup = _finish(replace(base, **changes))
+    model_name = flags.get("model", model_name)
+    if not model_name:
+        raise BadInput("give --model (a catalog id, Hub id or config.json) or --spec job.yaml")
+    return JobInputs(setup, _data_size(flags, spec_data), model_name, spec)
+
+
+def _check_flags(flags: dict[str, Any]) -> None:
+    for name, allowed in _CHOICES.items():
+        if name in flags:
+            check_choice(name, flags[name], allowed)
+    for name in ("seq_len", "batch_size", "grad_accum", "lora_r", "gpus", "examples", "avg_tokens", "context"):
+        if name in flags and flags[name] <= 0:
+            raise BadInput(f"--{name.replace('_', '-')} must be positive, got {flags[name]}")
+    if "epochs" in flags and flags["epochs"] <= 0:
+        raise BadInput(f"--epochs must be positive, got {flags['epochs']}")
+
+
+def _targets(text: str) -> tuple[str, ...] | None:
+    cleaned = text.strip()
+    if cleaned.lower() in ("all-linear", "all_linear", "all"):
+        return None
+    parts = tuple(p.strip() for p in cleaned.split(",") if p.strip())
+    if not parts:
+        raise BadInput("--lora-targets is empty: use all-linear or module names like q,k,v,o")
+    return parts
+
+
+def _finish(setup: TrainingSetup) -> TrainingSetup:
+    """Fill implied settings (qlora → nf4; several GPUs → ddp) and reject impossible ones."""
+    if setup.method == "qlora" and setup.quant == "none":
+        setup = replace(setup, quant="nf4")
+    if setup.gpus > 1 and setup.sharding == "none":
+        setup = replace(setup, sharding="ddp")
+    return setup.validated()
+
+
+def _data_size(flags: dict[str, Any], spec_data: tuple) -> DataSize:
+    examples = flags.get("examples", spec_data[0])
+    avg = flags.get("avg_tokens", spec_data[1])
+    epochs = flags.get("epochs", spec_data[2])
+    assumed = examples is None or avg is None
+    return DataSize(
+        examples=int(examples or DataSize.examples), avg_tokens=int(avg or DataSize.avg_tokens),
+        epochs=float(epochs or DataSize.epochs), assumed=assumed,
+    )
