@@ -93,6 +93,7 @@ class Offer:
     source: str
     as_of: str
     region: str = ""
+    offering: str = ""  # the provider's product line where it has several (RunPod: secure-cloud, community-cloud)
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,10 @@ class LaunchPlan:
     region: str = ""
     secrets: tuple[str, ...] = ()
     usd_per_hour: Decimal = Decimal(0)
+    offering: str = ""
+    """The offering the price came from (RunPod: secure-cloud / community-cloud): launch on the one priced."""
+    gpu_choices: tuple[str, ...] = ()
+    """Every GPU the spec accepts (canonical names, ``gpu`` first) for a provider that can fall back."""
 
     @property
     def resource_name(self) -> str:

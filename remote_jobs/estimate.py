@@ -47,6 +47,7 @@ class LaunchEstimate:
     price_source: str
     price_as_of: str
     tokens: int
+    offering: str = ""
 
 
 def estimate_launch(job: ResolvedJob, provider: Provider, today: date) -> LaunchEstimate:
@@ -75,7 +76,7 @@ def _smoke_estimate(job: ResolvedJob, provider: Provider) -> LaunchEstimate:
     return LaunchEstimate(provider.name, "local" if provider.name == "local" else provider.name, offer.region,
                           offer.gpu, offer.gpus, offer.spot, offer.gpu, hours,
                           (offer.usd_per_hour * Decimal(repr(hours))).quantize(Decimal("0.000001")),
-                          offer.usd_per_hour, None, offer.source, offer.as_of, 0)
+                          offer.usd_per_hour, None, offer.source, offer.as_of, 0, offer.offering)
 
 
 def _planned_estimate(job: ResolvedJob, provider: str, today: date) -> LaunchEstimate:
@@ -93,7 +94,8 @@ def _planned_estimate(job: ResolvedJob, provider: str, today: date) -> LaunchEst
     usd = best.cost.total or (best.cost.usd_per_hour * Decimal(repr(hours))).quantize(Decimal("0.000001"))
     return LaunchEstimate(best.provider, best.cloud, best.region, best.gpu, best.gpus, best.spot, best.device,
                           hours, usd, best.cost.usd_per_hour,
-                          best.peak_gib, best.price_source, best.price_as_of.isoformat(), int(result.job.data.tokens))
+                          best.peak_gib, best.price_source, best.price_as_of.isoformat(), int(result.job.data.tokens),
+                          best.offering)
 
 
 def _model(job: ResolvedJob):

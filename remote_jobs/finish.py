@@ -142,8 +142,8 @@ def _record_end(run: ActiveRun, state: RunState, reason: str | None, status: Run
 def _pull_safely(run: ActiveRun) -> Verified:
     try:
         return pull(run)
-    except ProviderError as exc:
-        return Verified([], [f"fetch failed: {exc}"])
+    except Exception as exc:  # noqa: BLE001 - recorded as the run's failure; teardown must still run
+        return Verified([], [f"fetch failed: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"])
 
 
 def _keep_checkpoint(run: ActiveRun) -> str:
@@ -171,7 +171,8 @@ def _save_logs(run: ActiveRun) -> None:
         return
     try:
         lines = list(run.provider.logs(handle, follow=False))
-    except ProviderError:
+    except Exception as exc:  # noqa: BLE001 - the log is a courtesy; teardown right after it must still run
+        run.update(message=f"could not save the log: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}")
         return
     if lines:
         run.run_dir.mkdir(parents=True, exist_ok=True)

@@ -75,7 +75,8 @@ def prepare(spec: JobSpec, spec_path: Path | None, provider: Provider, clock: Cl
     plan = LaunchPlan(run_id=run_id, owner=spec.owner, host=host_id(),
                       max_runtime_s=runtime_limit_s(estimate, cap, max_hours), gpu=estimate.gpu, gpus=estimate.gpus,
                       spot=estimate.spot, region=estimate.region, secrets=tuple(spec.secrets),
-                      usd_per_hour=estimate.usd_per_hour)
+                      usd_per_hour=estimate.usd_per_hour, offering=estimate.offering,
+                      gpu_choices=_gpu_choices(estimate.gpu, spec.resources.gpu))
     request = LaunchRequest(job, provider, estimate, run_id, plan, cap, provider.destination(plan))
     request.notes += _secret_notes(spec)
     _refuse_gated(job, spec)
@@ -125,8 +126,8 @@ def start(request: LaunchRequest, bundle: Bundle, ledger: Ledger, clock: Clock, 
     run = ActiveRun(ledger, request.provider, record, clock, runs_root, on_event)
     failpoints.reached("recorded")
     launched_at = clock.now()  # billing starts during the call, not when it returns
-    try:
-        handle = run.call(request.provider.launch, bundle, request.plan)
+    try:  # called once, never retried: a launch that timed out may still have made a machine (reap finds it)
+        handle = request.provider.launch(bundle, request.plan)
     except KeyboardInterrupt:
         _abandon(run, RunState.CANCELLED, "interrupted (Ctrl-C) during the launch; torn down")
         raise
@@ -157,6 +158,15 @@ def _record(request: LaunchRequest, bundle: Bundle, runs_root: Path) -> RunRecor
         max_total_usd=request.max_total_usd, max_runtime_s=request.plan.max_runtime_s,
         spec_path=str(request.job.spec_path or ""), runs_dir=str(runs_root / request.run_id),
         bundle_sha256=bundle.sha256)
+
+
+def _gpu_choices(chosen: str, wanted: str | list[str]) -> tuple[str, ...]:
+    """The estimate's GPU first, then every other GPU the spec accepts (``resources.gpu`` as a list)."""
+    from planner.catalog.gpus import find_gpu
+
+    names = [] if wanted == "auto" else [wanted] if isinstance(wanted, str) else list(wanted)
+    others = [find_gpu(name).name for name in names if name != "auto"]
+    return tuple(dict.fromkeys([chosen, *others])) if chosen and chosen != "cpu" else tuple(dict.fromkeys(others))
 
 
 def _secret_notes(spec: JobSpec) -> list[str]:

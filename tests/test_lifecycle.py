@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from providers.local import LocalProvider
-from providers.types import RunState
+from providers.types import RunState, TransientProviderError
 from remote_jobs.events import CostUpdate, Progress, StateChanged
 from remote_jobs.ledger import Ledger
 from remote_jobs.runids import is_run_id
@@ -131,7 +131,7 @@ def test_detach_then_watch_finishes_the_run(capsys):
 
 def test_fake_cloud_lifecycle_with_transient_errors_and_a_bill(tmp_path):
     cloud, clock, events = FakeCloud(tmp_path / "cloud", provisioning_s=0.2), FakeClock(), []
-    cloud.fail_next.update(status=2, fetch_artifacts=1, launch=1)
+    cloud.fail_next.update(status=2, fetch_artifacts=1)
     ledger = Ledger(tmp_path / "ledger.sqlite3", clock)
     record = run_lifecycle(smoke_spec(steps=3, step_seconds=0.05), cloud, ledger, clock, tmp_path / "runs", events)
     assert record.state == RunState.SUCCEEDED, record.failure_reason
@@ -144,6 +144,20 @@ def test_fake_cloud_lifecycle_with_transient_errors_and_a_bill(tmp_path):
     assert not list((tmp_path / "cloud" / "remote").iterdir()), "teardown deletes the remote disk"
     assert cloud.list_resources() == []
     assert [e["state"] for e in ledger.events(record.run_id)][0] == "pending"
+
+
+def test_a_launch_that_hiccups_is_not_retried_and_is_recorded_as_failed(tmp_path):
+    """A create that timed out may have made a machine: a retry could make a second one. One call, then the
+    run is closed as failed (its teardown runs; reap would find anything the call left behind)."""
+    cloud, clock = FakeCloud(tmp_path / "cloud", provisioning_s=0.05), FakeClock()
+    cloud.fail_next.update(launch=1)
+    ledger = Ledger(tmp_path / "ledger.sqlite3", clock)
+    with pytest.raises(TransientProviderError):
+        run_lifecycle(smoke_spec(steps=2), cloud, ledger, clock, tmp_path / "runs")
+    [record] = ledger.runs()
+    assert cloud.calls.count("launch") == 1
+    assert record.state == RunState.FAILED and record.failure_reason.startswith("launch failed")
+    assert record.torn_down_at is not None
 
 
 def test_a_corrupted_artifact_fails_the_run(tmp_path):

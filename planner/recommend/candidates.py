@@ -125,7 +125,7 @@ def cloud_candidates(est: Estimates, rows: list[PriceRow], constraints: Constrai
                 price_source=row.source, price_as_of=row.as_of, price_approx=row.approx,
                 price_stale=row.is_stale(today, stale_days), launchable=ok and not fit.problem,
                 why=fit.problem or why,
-                approximate=fit.approximate,
+                approximate=fit.approximate, offering=row.offering,
             ))
     return out
 

@@ -77,6 +77,7 @@ class Candidate:
     within_budget: bool = True
     reason: str = ""
     tags: tuple[str, ...] = field(default=())
+    offering: str = ""  # the price row's offering (RunPod: secure-cloud / community-cloud), for the launcher
 
     @property
     def headroom_gib(self) -> float:
@@ -104,5 +105,5 @@ class Candidate:
             "price_approx": self.price_approx, "price_stale": self.price_stale,
             "launchable": self.launchable, "why": self.why or None, "approximate": self.approximate,
             "meets_deadline": self.meets_deadline, "within_budget": self.within_budget,
-            "reason": self.reason, "tags": list(self.tags),
+            "reason": self.reason, "tags": list(self.tags), "offering": self.offering,
         }
