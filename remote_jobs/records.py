@@ -115,12 +115,7 @@ def to_column(name: str, value: Any) -> tuple[str, Any]:
     column, kind = FIELDS[name]
     if value is None:
         return column, None
-    stored = {
-        "money": lambda v: to_micros(Decimal(v)), "time": iso, "state": lambda v: RunState(v).value,
-        "bool": lambda v: int(bool(v)), "json_list": lambda v: json.dumps(list(v)),
-        "handle": lambda v: v.to_json(), "int": int, "float": float, "text": str,
-    }[kind](value)
-    return column, stored
+    return column, _WRITERS[kind](value)
 
 
 def from_row(row: dict[str, Any]) -> RunRecord:
@@ -139,11 +134,7 @@ def _read(kind: str, value: Any) -> Any:
     if value is None:
         return None
     try:
-        return {
-            "money": from_micros, "time": parse_iso, "state": RunState.parse, "bool": bool,
-            "json_list": _json_list, "handle": RunHandle.from_json, "int": int, "float": float,
-            "text": lambda v: str(v),
-        }[kind](value)
+        return _READERS[kind](value)
     except (TypeError, ValueError):
         return None
 
@@ -154,3 +145,15 @@ def _json_list(text: Any) -> list[dict[str, Any]]:
     except (TypeError, ValueError):
         return []
     return [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
+
+
+# Built once: a report reads every field of thousands of rows.
+_WRITERS = {
+    "money": lambda v: to_micros(Decimal(v)), "time": iso, "state": lambda v: RunState(v).value,
+    "bool": lambda v: int(bool(v)), "json_list": lambda v: json.dumps(list(v)),
+    "handle": lambda v: v.to_json(), "int": int, "float": float, "text": str,
+}
+_READERS = {
+    "money": from_micros, "time": parse_iso, "state": RunState.parse, "bool": bool,
+    "json_list": _json_list, "handle": RunHandle.from_json, "int": int, "float": float, "text": str,
+}
