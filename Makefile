@@ -37,8 +37,13 @@ test: $(STAMP)
 	  echo "chromium is missing and could not be installed here: run 'sudo apt-get install chromium'"
 	$(BIN)/python -m pytest -q
 
+# The performance figures of the closing notes: cold start and estimate, ranking, TUI first paint and
+# re-estimate (needs tmux for the first paint), report generation on 10,000 runs.
 bench: $(STAMP)
 	$(BIN)/python bench/bench_plan.py
+	$(BIN)/python bench/bench_recommend.py
+	$(BIN)/python bench/bench_tui.py
+	$(BIN)/python bench/bench_report.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
