@@ -109,3 +109,28 @@ async def test_report_screen_shows_the_report_models_totals(build_app, tui_paths
         await app.workers.wait_for_complete()
         await pilot.pause(0.2)
         assert screen.report.period.label != expected.period.label
+
+
+def test_start_up_imports_no_sdk_or_ml_library():
+    """The first paint loads textual and the planner only: no cloud SDK, no torch (checked in a fresh process)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    from tests.tui.conftest import ROOT
+
+    script = textwrap.dedent('''
+        import asyncio, sys
+        from tuneplan.tui.app import make_app
+        async def main():
+            app = make_app()
+            async with app.run_test(size=(120, 36)) as pilot:
+                await pilot.pause(0.3)
+                assert "GiB" in str(app.screen.query_one("#plan-peak").render())
+        asyncio.run(main())
+        heavy = ("torch", "transformers", "peft", "trl", "sky", "modal", "runpod", "openpyxl", "paramiko")
+        print(",".join(name for name in heavy if name in sys.modules))
+    ''')
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == ""
