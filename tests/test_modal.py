@@ -8,6 +8,8 @@ import json
 import os
 import shutil
 import time
+from dataclasses import replace
+from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from providers.modal.app import BUNDLE_PATH, VOLUME_PATH, build_app, local_job
 from providers.modal.gpus import check_modal_gpu, modal_gpu
 from providers.modal.segments import MODAL_MAX_TIMEOUT_S, plan_segments
 from providers.settings import ModalSettings
-from providers.types import TAG_RUN, LaunchPlan, RunState, TransientProviderError
+from providers.types import TAG_RUN, LaunchPlan, ProviderError, RunHandle, RunState, TransientProviderError
 from remote_jobs.artifacts import verify_dir
 from remote_jobs.bundle import build_bundle, seal_bundle
 from remote_jobs.ledger import Ledger
@@ -190,24 +192,134 @@ def test_a_truncated_download_is_detected_and_fetched_again(modal_harness, tmp_p
         harness.provider.fetch_artifacts(handle, tmp_path / "never")
 
 
-def test_billed_cost_uses_the_report_by_tag_else_rates_times_seconds(modal_harness):
-    from modal.types import BillingReportItem
+def _hour(h: int) -> datetime:
+    return datetime(2026, 11, 26, h, tzinfo=timezone.utc)
 
-    harness, fake = modal_harness()
+
+def test_billed_cost_is_modals_report_only_once_it_covers_the_runs_last_hour(modal_harness):
+    import modal
+    import modal.exception
+
+    now = [_hour(10).timestamp() + 10 * 60]                      # launched 10:10 UTC
+    harness, fake = modal_harness(clock=lambda: now[0])
     run_id = harness.run_id("bill")
     handle = harness.launch(harness.bundle(run_id, steps=2, step_seconds=0.1), harness.plan(run_id))
     assert harness.wait(handle).state == RunState.SUCCEEDED
-    row = lambda run, cost: BillingReportItem("ap-1", "tp", "main", None, Decimal(cost), {}, {TAG_RUN: run})  # noqa: E731
-    fake.billing_rows = [row(run_id, "0.0125"), row(run_id, "0.0010"), row("someone-else", "9")]
-    assert harness.provider.billed_cost(handle) == Decimal("0.013500")
+    assert harness.provider.billed_cost(handle) is None, "the App still runs: no bill can be complete"
+    now[0] = _hour(11).timestamp() + 20 * 60                     # torn down 11:20
+    harness.provider.teardown(handle)
+    fake.billing_rows = [(_hour(10), "0.5000", run_id), (_hour(11), "0.1700", run_id), (_hour(10), "9", "someone-else")]
+    now[0] = _hour(11).timestamp() + 50 * 60
+    # what the report says now: the 10:00 hour only (11:00 is not over), a short bill that must not be recorded
+    short = modal.Workspace.from_context().billing.report(start=_hour(10), end=_hour(12), resolution="h",
+                                                          tag_names=[TAG_RUN])
+    assert [(row.interval_start, row.tags[TAG_RUN]) for row in short] == [(_hour(10), run_id), (_hour(10), "someone-else")]
+    assert harness.provider.billed_cost(handle) is None
+    now[0] = _hour(12).timestamp() + 50 * 60                     # 11:00 is published, but within the assumed lag
+    assert harness.provider.billed_cost(handle) is None
+    now[0] = _hour(13).timestamp()
+    assert harness.provider.billed_cost(handle) == Decimal("0.670000")
+    harness.provider.teardown(handle)                            # a second teardown keeps the first end time
+    assert harness.provider.billed_cost(handle) == Decimal("0.670000")
+    from providers.modal.provider import ModalProvider
+
+    elsewhere = ModalProvider(ModalSettings(), clock=lambda: now[0])
+    assert elsewhere.billed_cost(handle) is None, "a process that did not stop the App does not know when it ended"
+    fake.billing_error = modal.exception.PermissionDeniedError("billing reports need the Team plan")
+    assert harness.provider.billed_cost(handle) is None, "no report: no bill, never our own arithmetic"
+
+
+def test_missing_folders_and_volumes_read_as_gone_so_teardown_is_idempotent(modal_harness, tmp_path):
+    import modal
     import modal.exception
 
-    fake.billing_error = modal.exception.PermissionDeniedError("billing reports need the Team plan")
+    harness, fake = modal_harness()
+    run_id = harness.run_id("gone")
+    handle = harness.launch(harness.bundle(run_id, steps=2), harness.plan(run_id))
+    assert harness.wait(handle).state == RunState.SUCCEEDED
     harness.provider.teardown(handle)
-    computed = harness.provider.billed_cost(handle)
-    rates = handle.data["rates"]
-    assert computed is not None and computed > 0
-    assert computed < (Decimal(rates["cpu_usd_per_hour"]) + Decimal(rates["memory_usd_per_hour"])) / 3600 * 30
+    with pytest.raises(modal.exception.NotFoundError):           # what the SDK's listdir raises (not converted)
+        modal.Volume.from_name("tuneplan-runs").listdir(f"tp-{run_id}", recursive=True)
+    harness.provider.teardown(handle)
+    with pytest.raises(ProviderError, match="no outputs"):
+        harness.provider.fetch_artifacts(handle, tmp_path / "gone")
+    assert list(harness.provider.logs(handle)) == []
+    from providers.modal.provider import ModalProvider
+
+    never_made = ModalProvider(ModalSettings(volume="never-created"))
+    with pytest.raises(modal.exception.NotFoundError):           # a missing Volume fails its lookup first
+        modal.Volume.from_name("never-created").remove_file("tp-x", recursive=True)
+    ghost = RunHandle("modal", "ghost-20261115-120000-dead", "tp-ghost-20261115-120000-dead", {"volume": "never-created"})
+    never_made.teardown(ghost)
+    assert never_made.status(ghost).exists is False
+    with pytest.raises(ProviderError, match="no outputs"):
+        never_made.fetch_artifacts(ghost, tmp_path / "ghost")
+
+
+def test_an_owner_that_modal_tags_cannot_hold_still_owns_its_apps(modal_harness, tmp_path):
+    from remote_jobs import reap
+    from tests.contract.harness import HOST
+
+    harness, fake = modal_harness()
+    run_id = harness.run_id("owner")
+    owner = "Alice Smith@corp.example"
+    harness.launch(harness.bundle(run_id, steps=50, step_seconds=0.1), replace(harness.plan(run_id), owner=owner))
+    stored = fake.apps[f"tp-{run_id}"]["tags"]["tuneplan-owner"]
+    assert stored == "Alice-Smith-corp.example"                  # the SDK refuses '@' and ' ' in tag values
+    clock = FakeClock()
+    items = reap.survey(Ledger(tmp_path / "ledger.sqlite3", clock), [harness.provider], owner, HOST, False, clock)
+    assert [(item.run_id, item.verdict) for item in items] == [(run_id, "orphan")], items
+    others = reap.survey(Ledger(tmp_path / "ledger.sqlite3", clock), [harness.provider], "bob", HOST, False, clock)
+    assert [item.verdict for item in others] == ["foreign"]
+
+
+def _segment_ended(harness, fake):
+    """A 4-segment run whose first call has used up its time, nobody having asked about it yet."""
+    run_id = harness.run_id("race")
+    handle = harness.launch(harness.bundle(run_id, steps=9, step_seconds=0.3), harness.plan(run_id, max_runtime_s=8))
+    assert handle.data["segments"] == 4 and fake.calls[handle.data["call_id"]].done.wait(15)
+    assert fake.calls[handle.data["call_id"]].result["state"] == "stopped"
+    return handle
+
+
+def test_a_second_watcher_follows_the_segment_another_one_spawned(modal_harness):
+    from providers.modal.provider import ModalProvider
+
+    harness, fake = modal_harness(cap_s=2)
+    handle = _segment_ended(harness, fake)
+    other = ModalProvider(ModalSettings(), cap_s=2)              # `tuneplan watch` in another terminal
+    fake.after_tags_read = lambda: other.status(handle)          # it spawns right after our first read of the tags
+    status = harness.provider.status(handle)
+    tags = fake.apps[handle.resource_id]["tags"]
+    assert len(fake.calls) == 2 and tags["tuneplan-segment"] == "1", "one next segment, not one per watcher"
+    assert "segment 2 of 4" in status.message and status.state in (RunState.PROVISIONING, RunState.RUNNING)
+    assert harness.wait(handle, timeout_s=20).state == RunState.SUCCEEDED
+    assert len({call.call_id for call in fake.calls.values()}) == len(fake.calls) <= 4
+
+
+def test_a_watcher_whose_tag_write_was_overwritten_cancels_its_own_segment(modal_harness):
+    import modal
+    import modal.exception
+
+    from providers.modal.app import FUNCTION_NAME
+
+    harness, fake = modal_harness(cap_s=2)
+    handle = _segment_ended(harness, fake)
+    theirs = []
+
+    def another_client_writes_after_us():
+        call = modal.Function.from_name(handle.resource_id, FUNCTION_NAME).spawn({**handle.data["job"], "segment": 1})
+        theirs.append(call.object_id)
+        app = modal.App.lookup(handle.resource_id)
+        app.set_tags({**app.get_tags(), "tuneplan-call": call.object_id, "tuneplan-segment": "1"})
+
+    fake.after_tags_write = another_client_writes_after_us
+    harness.provider.status(handle)
+    ours = [c for c in fake.calls if c not in (handle.data["call_id"], *theirs)]
+    assert len(ours) == 1 and isinstance(fake.calls[ours[0]].error, modal.exception.RemoteError)
+    assert "cancelled" in str(fake.calls[ours[0]].error)
+    assert fake.apps[handle.resource_id]["tags"]["tuneplan-call"] == theirs[0]
+    assert harness.wait(handle, timeout_s=20).state == RunState.SUCCEEDED
 
 
 def test_the_lifecycle_runs_end_to_end_on_the_fake_modal_edge(modal_harness, tmp_path):
@@ -217,6 +329,7 @@ def test_the_lifecycle_runs_end_to_end_on_the_fake_modal_edge(modal_harness, tmp
     record = run_lifecycle(smoke_spec(steps=3, step_seconds=0.05), harness.provider, ledger, clock, tmp_path / "runs")
     assert record.state == RunState.SUCCEEDED, record.failure_reason
     assert record.provider == "modal" and record.gpu == "cpu" and record.torn_down_at is not None
+    assert record.billed_usd is None, "the report cannot hold the run's last hour at teardown: no bill yet"
     assert {a["path"] for a in record.artifacts} >= {"artifacts/smoke.txt", "artifacts/metrics.json"}
     assert not any(app["live"] for app in fake.apps.values()) and harness.provider.list_resources() == []
     assert not (fake.volume_dir("tuneplan-runs") / f"tp-{record.run_id}").exists()

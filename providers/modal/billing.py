@@ -1,11 +1,13 @@
-"""What a Modal run cost: Modal's own billing report when the workspace gives one, else our arithmetic.
+"""What Modal billed for a run, from Modal's own billing report, and the rates behind our offers.
 
 The report (``Workspace.billing.report``) attributes cost to Apps with their tags; our Apps carry the run id
-as a tag, so the run's bill is the sum of the rows with that tag. The report comes in whole hours and lags
-behind; when it has no row for the run (or the workspace's plan does not offer it), the cost is the
-per-second price of the GPU (price catalog, with its source and date) plus Modal's CPU and memory rates
-(``planner.recommend.costs``), times the seconds the run's containers ran (each segment records its start
-and end on the Volume).
+as a tag, so the run's bill is the sum of the rows with that tag. Its rows are whole hours: the SDK leaves
+out a partial final interval (``end`` is exclusive and "partial final intervals will be excluded",
+modal/_workspace.py), and the figures arrive some time after the hour. A sum asked for too early is short,
+and finance prefers a billed figure over our own, so a report figure is returned only once the report can
+cover the hour the run ended in, plus ``REPORT_LAG``; before that, and when the workspace offers no report,
+there is no bill (None), and the ledger keeps its rate × time. Our own arithmetic is never returned as a
+bill.
 """
 
 from __future__ import annotations
@@ -16,26 +18,41 @@ from decimal import Decimal
 from providers.types import TAG_RUN
 
 MICRO = Decimal("0.000001")
+HOUR = timedelta(hours=1)
+REPORT_LAG = timedelta(hours=1)   # assumed: Modal does not document how late an hour's rows arrive
+CLOCK_SKEW = timedelta(minutes=5)  # our clock against Modal's, on both ends of the window
 
 
-def reported_cost(run_id: str, launched_at: float, now: datetime | None = None) -> Decimal | None:
-    """The sum of Modal's billing rows tagged with ``run_id``; None when the report has none or is unavailable."""
+def report_window(launched_at: float, ended_at: float) -> tuple[datetime, datetime]:
+    """The whole hours (UTC) that hold every second the run could have been billed for: [start, end)."""
+    start = _floor_hour(datetime.fromtimestamp(launched_at, timezone.utc) - CLOCK_SKEW)
+    end = _floor_hour(datetime.fromtimestamp(ended_at, timezone.utc) + CLOCK_SKEW) + HOUR
+    return start, end
+
+
+def reported_cost(run_tag: str, launched_at: float, ended_at: float, now: float) -> Decimal | None:
+    """The sum of Modal's hourly billing rows tagged with ``run_tag`` (the run id as the App's tag), or None:
+    the report cannot cover the run's last hour yet, the workspace gives no report, or it has no row."""
     import modal
     import modal.exception
 
-    now = now or datetime.now(timezone.utc)
-    start = datetime.fromtimestamp(launched_at, timezone.utc).replace(minute=0, second=0, microsecond=0)
+    start, end = report_window(launched_at, ended_at)
+    if datetime.fromtimestamp(now, timezone.utc) < end + REPORT_LAG:
+        return None
     try:
-        rows = modal.Workspace.from_context().billing.report(start=start - timedelta(hours=1), end=now,
-                                                               resolution="h", tag_names=[TAG_RUN])
+        rows = modal.Workspace.from_context().billing.report(start=start, end=end, resolution="h", tag_names=[TAG_RUN])
     except (modal.exception.Error, OSError):
         return None
-    costs = [Decimal(row.cost) for row in rows if row.tags.get(TAG_RUN) == run_id]
+    costs = [Decimal(row.cost) for row in rows if row.tags.get(TAG_RUN) == run_tag and start <= row.interval_start < end]
     return sum(costs, Decimal(0)).quantize(MICRO) if costs else None
 
 
+def _floor_hour(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
 def rates(canonical_gpu: str, gpus: int, cpu_cores: float, memory_gib: int) -> dict[str, str]:
-    """The per-hour rates a run is charged at (Decimal strings, JSON-safe for the run handle) and the source."""
+    """The per-hour rates a Modal container is charged at (Decimal strings) and the GPU price's source."""
     from planner.catalog.prices import snapshot
     from planner.recommend.costs import MODAL_USD_PER_CORE_SECOND, MODAL_USD_PER_GIB_SECOND
 
@@ -48,10 +65,3 @@ def rates(canonical_gpu: str, gpus: int, cpu_cores: float, memory_gib: int) -> d
     return {"gpu_usd_per_hour": str(gpu_rate), "gpu_price_source": source,
             "cpu_usd_per_hour": str(MODAL_USD_PER_CORE_SECOND * cores * 3600),
             "memory_usd_per_hour": str(MODAL_USD_PER_GIB_SECOND * memory_gib * 3600)}
-
-
-def computed_cost(handle_rates: dict, seconds: float) -> Decimal:
-    """Rates × container seconds (GPU + CPU + memory)."""
-    hourly = sum((Decimal(handle_rates.get(k, "0")) for k in ("gpu_usd_per_hour", "cpu_usd_per_hour",
-                                                                "memory_usd_per_hour")), Decimal(0))
-    return (hourly * Decimal(repr(seconds)) / 3600).quantize(MICRO)

@@ -9,14 +9,22 @@ last checkpoint on the Volume; while nobody watches, the chain pauses at a segme
 nothing. ``teardown`` cancels the call, stops the App and deletes the run's folder on the Volume (unless
 ``modal.keep_outputs``). The App exists from launch to teardown, tagged with owner, host and run id, which
 is what ``list_resources`` (reap) and the billing report use.
+
+Two watchers of one run (say ``tuneplan watch`` in two terminals) can both see a segment end. Modal's app
+tags have no compare-and-set, so the next segment is spawned only if a fresh read of the tags still shows
+the old segment, and after writing the new call id the tags are read again: a caller whose write was
+overwritten cancels its own call and follows the other one. What remains is a window of a few RPCs in
+which both writes land before either re-read; then two calls of one segment exist. The function has
+``max_containers=1``, so they should run one after the other, not side by side: the second resumes from the
+first one's checkpoint. Each call has its own timeout, so such a duplicate can add up to one segment's time
+(and cost) to the run; the chain then follows whichever call id the tags hold last.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -50,22 +58,25 @@ class ModalProvider(Provider):
 
     name = "modal"
 
-    def __init__(self, settings: ModalSettings | None = None, cap_s: int = MODAL_MAX_TIMEOUT_S) -> None:
+    def __init__(self, settings: ModalSettings | None = None, cap_s: int = MODAL_MAX_TIMEOUT_S,
+                 clock: Callable[[], float] = time.time) -> None:
         if settings is None:
             from providers.settings import load_settings
 
             settings = load_settings().modal
         self.settings = settings
         self.cap_s = cap_s
-        self._seconds: dict[str, float] = {}
+        self.clock = clock
+        self._stopped_at: dict[str, float] = {}  # run id -> when this process stopped its App (no cost after)
 
     # --- what it is -------------------------------------------------------------------------------------
     def capabilities(self) -> list[Capability]:
         return [
             Capability("spot", False, "Modal has one serverless price per GPU-second; there is no spot tier"),
             Capability("multi_node", False, "one container holds at most 8 GPUs (A10: 4); no multi-node runs"),
-            Capability("billing", True, "Modal's billing report by the run's app tag; until it has the run, "
-                                        "per-second GPU, CPU and memory rates × the containers' seconds"),
+            Capability("billing", True, "Modal's billing report by the run's app tag, once its whole-hour rows "
+                                        "cover the hour the run ended in; until then no bill (the ledger "
+                                        "keeps rate × time)"),
             Capability("runtime_limit", True, "the function timeout (at most 24 h a call); longer runs continue "
                                               "in new calls from the last checkpoint on the Volume"),
             Capability("secrets", True, "named Modal secrets (modal secret create NAME NAME=value); the values "
@@ -119,11 +130,10 @@ class ModalProvider(Provider):
         except BaseException:
             _stop_app(name)
             raise
-        rates = billing.rates(plan.gpu, built.resources.gpus, built.resources.cpu_cores, built.resources.memory_gib)
         return RunHandle(self.name, plan.run_id, name, {
             "app_name": name, "call_id": call.object_id, "segment": 0, "segments": built.segments.count,
             "volume": self.settings.volume, "output_dir": bundle.output_dir, "job": built.job,
-            "launched_at": time.time(), "rates": rates})
+            "launched_at": self.clock()})
 
     def status(self, handle: RunHandle) -> RunStatus:
         name = _app(handle)
@@ -160,15 +170,10 @@ class ModalProvider(Provider):
             tags = _live_tags(name) or {}
             for call_id in {handle.data.get("call_id"), tags.get(TAG_CALL)}:
                 calls.cancel(call_id)
-            _stop_app(name)
-            seconds = self._container_seconds(handle)
-            if seconds is not None:
-                self._seconds[handle.run_id] = seconds
+            if _stop_app(name):
+                self._stopped_at.setdefault(handle.run_id, self.clock())
             if not self.settings.keep_outputs:
-                try:
-                    self._volume(handle).remove_file(_folder(handle), recursive=True)
-                except FileNotFoundError:
-                    pass
+                volume_io.remove_folder(self._volume(handle), _folder(handle))
 
     def list_resources(self) -> list[Resource]:
         modal = sdk()
@@ -182,20 +187,17 @@ class ModalProvider(Provider):
                 handle = RunHandle(self.name, run_id, app.name, {
                     "app_name": app.name, "call_id": tags.get(TAG_CALL), "segment": int(tags.get(TAG_SEGMENT) or 0),
                     "segments": int(tags.get(TAG_SEGMENTS) or 1), "volume": self.settings.volume})
-                found.append(Resource(app.name, app.name, run_id, dict(tags), self.status(handle).state, handle))
+                found.append(TaggedResource(app.name, app.name, run_id, dict(tags), self.status(handle).state, handle))
         return found
 
     def billed_cost(self, handle: RunHandle) -> Decimal | None:
-        reported = billing.reported_cost(handle.run_id, float(handle.data.get("launched_at") or time.time()))
-        if reported is not None:
-            return reported
-        seconds = self._seconds.get(handle.run_id)
-        if seconds is None:
-            with sdk_errors("reading the run's segments"):
-                seconds = self._container_seconds(handle)
-        if seconds is None or not handle.data.get("rates"):
+        """Modal's own figure, or None. Only a run whose App this process stopped has a known end; until
+        the report's whole-hour rows cover that end, the figure would be short, so there is none."""
+        ended_at = self._stopped_at.get(handle.run_id)
+        if ended_at is None:
             return None
-        return billing.computed_cost(handle.data["rates"], seconds)
+        launched_at = float(handle.data.get("launched_at") or ended_at)
+        return billing.reported_cost(tag_value(handle.run_id), launched_at, ended_at, self.clock())
 
     # --- helpers ----------------------------------------------------------------------------------------
     def _follow(self, handle: RunHandle, tags: dict[str, str]) -> tuple[str | None, int, Outcome]:
@@ -207,18 +209,27 @@ class ModalProvider(Provider):
             return None, segment, Outcome("running")
         outcome = calls.poll(call_id)
         if outcome.kind == "stopped" and segment + 1 < int(handle.data.get("segments") or 1) and handle.data.get("job"):
-            call_id, segment = self._spawn_segment(handle, tags, segment + 1), segment + 1
-            outcome = Outcome("running")
+            call_id, segment, spawned = self._next_segment(handle, segment)
+            outcome = Outcome("running") if spawned else calls.poll(call_id)
         return call_id, segment, outcome
 
-    def _spawn_segment(self, handle: RunHandle, tags: dict[str, str], segment: int) -> str:
+    def _next_segment(self, handle: RunHandle, segment: int) -> tuple[str, int, bool]:
+        """Spawn segment ``segment + 1`` unless another caller already has: (call id, segment, spawned here).
+        Read-check-write-verify on the app's tags, the closest Modal comes to compare-and-set (module doc)."""
         modal = sdk()
         from providers.modal.app import FUNCTION_NAME
 
-        function = modal.Function.from_name(_app(handle), FUNCTION_NAME)
-        call = function.spawn({**handle.data["job"], "segment": segment})
-        modal.App.lookup(_app(handle)).set_tags({**tags, TAG_CALL: call.object_id, TAG_SEGMENT: str(segment)})
-        return call.object_id
+        app = modal.App.lookup(_app(handle))
+        fresh = dict(app.get_tags())
+        if fresh.get(TAG_CALL) and int(fresh.get(TAG_SEGMENT) or 0) > segment:
+            return fresh[TAG_CALL], int(fresh[TAG_SEGMENT]), False
+        call = modal.Function.from_name(_app(handle), FUNCTION_NAME).spawn({**handle.data["job"], "segment": segment + 1})
+        app.set_tags({**fresh, TAG_CALL: call.object_id, TAG_SEGMENT: str(segment + 1)})
+        after = dict(app.get_tags())
+        if after.get(TAG_CALL) and after[TAG_CALL] != call.object_id:
+            calls.cancel(call.object_id)  # another caller's write landed after ours: theirs is the chain
+            return after[TAG_CALL], int(after.get(TAG_SEGMENT) or segment + 1), False
+        return call.object_id, segment + 1, True
 
     def _finished(self, handle: RunHandle) -> bool:
         status = self.status(handle)
@@ -229,22 +240,6 @@ class ModalProvider(Provider):
 
     def _log_text(self, handle: RunHandle) -> str | None:
         return volume_io.read_text(self._volume(handle), f"{_folder(handle)}/run.log")
-
-    def _container_seconds(self, handle: RunHandle) -> float | None:
-        """Seconds the run's calls ran, from the ``segment-<n>.json`` each wrote on the Volume."""
-        volume, folder, total = self._volume(handle), _folder(handle), 0.0
-        try:
-            names = [rel for rel, _ in volume_io.list_files(volume, folder)
-                     if rel.startswith("segment-") and rel.endswith(".json")]
-        except FileNotFoundError:
-            return None
-        for rel in names:
-            try:
-                record = json.loads(volume_io.read_bytes(volume, f"{folder}/{rel}"))
-                total += max(0.0, float(record["ended_at"]) - float(record["started_at"]))
-            except (FileNotFoundError, ValueError, KeyError, TypeError):
-                continue
-        return total if names else None
 
 
 def _status(outcome: Outcome, progress: dict | None, segment: int, segments: int, handle: RunHandle) -> RunStatus:
@@ -288,11 +283,22 @@ def _live_tags(name: str) -> dict[str, str] | None:
         return None
 
 
-def _stop_app(name: str) -> None:
+def _stop_app(name: str) -> bool:
+    """Stop the App; False when it was already stopped (or never deployed)."""
     modal = sdk()
     import modal.exception as mx
 
     try:
         modal.App.lookup(name).stop()
     except mx.NotFoundError:
-        pass
+        return False
+    return True
+
+
+class TaggedResource(Resource):
+    """A Modal App as reap sees it. Modal tag values allow only ``[A-Za-z0-9._-]``, so the owner and host
+    were stored through ``tag_value`` (``alice@corp`` -> ``alice-corp``); the owner/host asked about go
+    through the same rewrite before the comparison, or every App of such an owner would look foreign."""
+
+    def owned_by(self, owner: str, host: str) -> bool:
+        return super().owned_by(tag_value(owner), tag_value(host))

@@ -6,12 +6,19 @@ manifest lists is checked for size and sha256 as it lands, and downloaded again 
 only after ``DOWNLOAD_ATTEMPTS`` bad copies does the fetch fail. Files outside the manifest (checkpoints,
 or the outputs of a run that never wrote one) are copied as they are; ``remote_jobs.artifacts`` decides
 later what they are worth.
+
+"Not there" comes back from the SDK in two forms: ``read_file`` and ``remove_file`` turn the server's
+``NotFoundError`` into the builtin ``FileNotFoundError``, but ``listdir``/``iterdir`` do not, and every
+call raises ``NotFoundError`` before it starts when the Volume itself does not exist (the lookup happens
+first). Every function here turns both into ``FileNotFoundError``, so callers handle one exception.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
 from providers.types import ProviderError, TransientProviderError
@@ -20,9 +27,21 @@ DOWNLOAD_ATTEMPTS = 3
 CHECKPOINTS = "checkpoints"
 
 
+@contextmanager
+def missing_is_file_not_found(path: str) -> Iterator[None]:
+    """Modal's ``NotFoundError`` (a missing path, or a missing Volume) as the builtin ``FileNotFoundError``."""
+    import modal.exception
+
+    try:
+        yield
+    except modal.exception.NotFoundError as exc:
+        raise FileNotFoundError(f"{path}: {' '.join(str(exc).split())[:200]}") from None
+
+
 def read_bytes(volume, path: str) -> bytes:
     """A whole file; FileNotFoundError when it is not there."""
-    return b"".join(volume.read_file(path))
+    with missing_is_file_not_found(path):
+        return b"".join(volume.read_file(path))
 
 
 def read_text(volume, path: str) -> str | None:
@@ -37,10 +56,22 @@ def list_files(volume, folder: str) -> list[tuple[str, int]]:
     from modal.types import FileEntryType
 
     found = []
-    for entry in volume.listdir(folder, recursive=True):
+    with missing_is_file_not_found(folder):
+        entries = volume.listdir(folder, recursive=True)
+    for entry in entries:
         if entry.type == FileEntryType.FILE:
             found.append((PurePosixPath(entry.path).relative_to(folder).as_posix(), entry.size))
     return sorted(found)
+
+
+def remove_folder(volume, folder: str) -> bool:
+    """Delete ``folder`` and everything under it; False when it was not there (teardown is idempotent)."""
+    try:
+        with missing_is_file_not_found(folder):
+            volume.remove_file(folder, recursive=True)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def download_outputs(volume, folder: str, dest: Path, include_checkpoints: bool) -> list[str]:
@@ -77,7 +108,7 @@ def _download(volume, path: str, target: Path, expected: dict | None) -> None:
     for _ in range(DOWNLOAD_ATTEMPTS):
         digest, size = hashlib.sha256(), 0
         try:
-            with target.open("wb") as out:
+            with target.open("wb") as out, missing_is_file_not_found(path):
                 for chunk in volume.read_file(path):
                     digest.update(chunk)
                     size += len(chunk)

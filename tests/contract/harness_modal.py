@@ -5,8 +5,12 @@ the network is replaced, returning what the real SDK returns (read in modal 1.6.
 ``App.deploy/lookup/stop/get_tags/set_tags``, ``Function.spawn/from_name`` (a hydrated ``FunctionCall``),
 ``FunctionCall.from_id/get/cancel`` (``get(timeout=0)`` raises the builtin ``TimeoutError`` while running,
 ``FunctionTimeoutError`` after the function's timeout), ``Volume.read_file`` (byte chunks, FileNotFoundError),
-``listdir`` (``modal.types.FileEntry`` with paths from the volume root), ``remove_file``, the environment's
-app list and the workspace billing report (``modal.types.BillingReportItem``).
+``listdir`` (``modal.types.FileEntry`` with paths from the volume root; a missing path raises
+``modal.exception.NotFoundError``, which the SDK does not convert, unlike ``read_file``/``remove_file``),
+``remove_file``, a Volume that was never created (every call raises ``NotFoundError`` from the lookup that
+precedes it), ``App.set_tags`` (validated by the SDK's own ``check_tag_dict``), the environment's app list and
+the workspace billing report (``modal.types.BillingReportItem`` rows of whole, finished hours only: ``end`` is
+exclusive, a partial final hour is left out, and an hour's rows appear ``report_lag`` after it ends).
 
 A spawned call runs in a "container": a subprocess in its own session that imports
 ``providers.modal.remote_job`` by name, as Modal does, with a bare environment plus the named secrets (the
@@ -25,12 +29,17 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from providers.settings import ModalSettings
+from providers.types import TAG_RUN
 from tests.contract.harness import Harness
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,8 +64,13 @@ class FakeModal:
         self.calls: dict[str, FakeCall] = {}
         self.truncate: dict[str, int] = {}     # path suffix -> how many reads come back short
         self.reads: list[str] = []
-        self.billing_rows: list = []
+        self.volumes: set[str] = set()          # created volumes (deploying an app creates its volumes)
+        self.billing_rows: list[tuple[datetime, str, str]] = []  # (hour start UTC, cost, run tag): Modal's meter
         self.billing_error: BaseException | None = None
+        self.report_lag = timedelta(minutes=45)
+        self.now: Callable[[], float] = time.time  # the server's clock, for the billing report
+        self.after_tags_read: Callable[[], None] | None = None   # one shot: another client acts right after
+        self.after_tags_write: Callable[[], None] | None = None  # a read / a write of the app's tags
         self.patch = pytest.MonkeyPatch()
 
     # --- installing -------------------------------------------------------------------------------------
@@ -68,8 +82,8 @@ class FakeModal:
         p.setattr(modal.App, "deploy", lambda app, **kw: fake.deploy(app, kw.get("name")))
         p.setattr(modal.App, "lookup", staticmethod(lambda name, **kw: fake.lookup(name)))
         p.setattr(modal.App, "stop", lambda app, **kw: fake.app(app.name).update(live=False))
-        p.setattr(modal.App, "get_tags", lambda app, **kw: dict(fake.app(app.name)["tags"]))
-        p.setattr(modal.App, "set_tags", lambda app, tags, **kw: fake.app(app.name).update(tags=dict(tags)))
+        p.setattr(modal.App, "get_tags", lambda app, **kw: fake.get_tags(app.name))
+        p.setattr(modal.App, "set_tags", lambda app, tags, **kw: fake.set_tags(app.name, tags))
         p.setattr(modal.Function, "spawn", lambda fn, *args, **kw: fake.spawn(fn, args, kw))
         p.setattr(modal.Function, "from_name", staticmethod(lambda app, name, **kw: fake.app(app)["functions"][name]))
         p.setattr(modal.FunctionCall, "from_id", staticmethod(lambda call_id, **kw: fake.handle(call_id)))
@@ -92,9 +106,27 @@ class FakeModal:
         from modal._utils.async_utils import synchronizer
 
         state = _impl(app)._local_state
-        self.apps[name or app.name] = {"tags": dict(state.tags), "live": True, "functions": {
-            tag: synchronizer._translate_out(function) for tag, function in state.functions.items()}}
+        functions = {tag: synchronizer._translate_out(function) for tag, function in state.functions.items()}
+        self.apps[name or app.name] = {"tags": dict(state.tags), "live": True, "functions": functions}
+        for function in functions.values():  # Volume.from_name(..., create_if_missing=True) creates it now
+            self.volumes.update(volume.name for volume in function.info().volumes.values())
         return app
+
+    def get_tags(self, name: str) -> dict[str, str]:
+        tags = dict(self.app(name)["tags"])
+        hook, self.after_tags_read = self.after_tags_read, None
+        if hook is not None:
+            hook()
+        return tags
+
+    def set_tags(self, name: str, tags) -> None:
+        from modal._utils.name_utils import check_tag_dict
+
+        check_tag_dict(tags)  # what the SDK checks before its AppSetTags request
+        self.app(name).update(tags=dict(tags))
+        hook, self.after_tags_write = self.after_tags_write, None
+        if hook is not None:
+            hook()
 
     def app(self, name: str) -> dict:
         import modal.exception
@@ -192,8 +224,16 @@ class FakeModal:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
+    def existing_volume(self, name: str) -> Path:
+        """A created volume's folder; for any other name the SDK's lookup (before every call) raises."""
+        import modal.exception
+
+        if name not in self.volumes:
+            raise modal.exception.NotFoundError(f"Volume '{name}' not found in environment 'main'")
+        return self.volume_dir(name)
+
     def read_file(self, volume: str, path: str):
-        file = self.volume_dir(volume) / path.lstrip("/")
+        file = self.existing_volume(volume) / path.lstrip("/")
         if not file.is_file():
             raise FileNotFoundError(f"No such file: {path}")
         data = file.read_bytes()
@@ -206,18 +246,19 @@ class FakeModal:
             yield data[start:start + 64 * 1024]
 
     def listdir(self, volume: str, path: str, recursive: bool):
+        import modal.exception
         from modal.types import FileEntry, FileEntryType
 
-        base = self.volume_dir(volume)
+        base = self.existing_volume(volume)
         folder = base / path.lstrip("/")
-        if not folder.exists():
-            raise FileNotFoundError(f"No such file or directory: {path}")
+        if not folder.exists():  # the server's NOT_FOUND, passed on by listdir unconverted
+            raise modal.exception.NotFoundError(f"No such file or directory: {path}")
         found = folder.rglob("*") if recursive else folder.iterdir()
         return [FileEntry(p.relative_to(base).as_posix(), FileEntryType.FILE if p.is_file() else FileEntryType.DIRECTORY,
                           int(p.stat().st_mtime), p.stat().st_size if p.is_file() else 0) for p in sorted(found)]
 
     def remove(self, volume: str, path: str) -> None:
-        target = self.volume_dir(volume) / path.lstrip("/")
+        target = self.existing_volume(volume) / path.lstrip("/")
         if not target.exists():
             raise FileNotFoundError(f"No such file or directory: {path}")
         shutil.rmtree(target) if target.is_dir() else target.unlink()
@@ -277,10 +318,26 @@ class _Billing:
     def __init__(self, fake: FakeModal) -> None:
         self.fake = fake
 
-    def report(self, **kwargs):
+    def report(self, *, start: datetime, end: datetime | None = None, resolution: str = "d", tag_names=None):
+        """Hourly rows of the metered hours in [start, end) that are over (and ``report_lag`` old) by now."""
+        import modal.exception
+        from modal.types import BillingReportItem
+
         if self.fake.billing_error is not None:
             raise self.fake.billing_error
-        return list(self.fake.billing_rows)
+        now = datetime.fromtimestamp(self.fake.now(), timezone.utc)
+        end = end or now
+        for moment in (start, end):
+            if moment.tzinfo not in (None, timezone.utc):
+                raise modal.exception.InvalidError("Timezone-aware 'start' parameter must be in UTC.")
+        assert resolution == "h", "the fake meters hours only"
+        start, end = start.replace(tzinfo=timezone.utc), end.replace(tzinfo=timezone.utc)
+        published = now - self.fake.report_lag
+        first = start.replace(minute=0, second=0, microsecond=0)
+        return [BillingReportItem("ap-fake", "tp-app", "main", hour, Decimal(cost), {"gpu": Decimal(cost)},
+                                  {TAG_RUN: run_tag} if TAG_RUN in (tag_names or []) else {})
+                for hour, cost, run_tag in sorted(self.fake.billing_rows)
+                if first <= hour and hour + timedelta(hours=1) <= min(end, published)]
 
 
 class _Workspace:
@@ -300,12 +357,14 @@ class ModalHarness(Harness):
             self.fake.uninstall()
 
 
-def make_modal(tmp_path: Path, cap_s: int | None = None, **settings):
-    """A ModalProvider with the fake remote side installed, and that fake."""
+def make_modal(tmp_path: Path, cap_s: int | None = None, clock: Callable[[], float] | None = None, **settings):
+    """A ModalProvider with the fake remote side installed, and that fake (sharing ``clock`` when given)."""
     from providers.modal.provider import ModalProvider
 
     fake = FakeModal(tmp_path / "fake-modal").install()
-    options = {"cap_s": cap_s} if cap_s else {}
+    options: dict = {"cap_s": cap_s} if cap_s else {}
+    if clock is not None:
+        options["clock"] = fake.now = clock
     return ModalProvider(ModalSettings(**settings), **options), fake
 
 
