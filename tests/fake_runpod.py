@@ -8,8 +8,12 @@ What is fake: RunPod's scheduler and the container. A "pod" is a process group o
 folder is its container disk; terminating it kills every process carrying its ``FAKE_RUNPOD_POD`` marker
 (a container takes all its processes with it) and deletes the folder. Its SSH port is a free local port.
 
-Faults: ``fail_next`` (a list of "500", "503" or "timeout", one per coming request: a timeout still does
-the work, then answers too late), ``no_capacity`` (GPU type ids with no machine free).
+Faults: ``fail_next`` (a list of "500", "503", "timeout" or "pass", one per coming request: a timeout still
+does the work, then answers too late; "pass" answers normally), ``no_capacity`` (GPU type ids with no
+machine free), ``create_errors`` (GPU type id → the error message a create for it gets, e.g. RunPod's "not enough funds"),
+``billing_lag_s`` (the billing endpoint publishes usage only up to that many seconds ago, in hourly buckets
+whose in-progress one holds what it has so far, as RunPod's does). The fake "image" has no network:
+``PIP_NO_INDEX=1`` is set in every pod, so a pip install that would download fails instead.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -65,7 +70,11 @@ class FakeRunpod:
         self.ended: list[tuple[str, Decimal, float, float]] = []  # (pod id, $/h, created, terminated)
         self.fail_next: list[str] = []
         self.no_capacity: set[str] = set()
+        self.create_errors: dict[str, str] = {}
+        self.billing_lag_s = 0.0
         self.calls: list[str] = []  # operation names, never bodies
+        self.created: list[str] = []  # every pod id ever made, so stop() can make sure none outlives the fake
+        self._terminations: list[threading.Thread] = []
         self.lock = threading.RLock()
         self.bin = self._make_bin()
         self.server: ThreadingHTTPServer | None = None
@@ -94,8 +103,15 @@ class FakeRunpod:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def stop(self) -> None:
+        """End every pod, including those whose termination is still under way in the background (a pod
+        agent that outlived the fake would retry its own termination against a server that is gone)."""
+        for thread in list(self._terminations):
+            thread.join(timeout=10)
         for pod_id in list(self.pods):
             self.terminate(pod_id)
+        for pod_id in self.created:
+            if marked_pids(pod_id):
+                _kill_marked(pod_id)
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
@@ -156,6 +172,8 @@ class FakeRunpod:
             return _error(f"unknown gpu type {data['gpuTypeId']}")
         if data["gpuTypeId"] in self.no_capacity:
             return _error(NO_CAPACITY)
+        if data["gpuTypeId"] in self.create_errors:
+            return _error(self.create_errors[data["gpuTypeId"]])
         cloud = data["cloudType"].lower()
         price = gpu[f"{cloud}SpotPrice"] if spot else gpu[f"{cloud}Price"]
         if spot and Decimal(str(data["bidPerGpu"])) < Decimal(str(price)):
@@ -165,6 +183,7 @@ class FakeRunpod:
         rate = Decimal(str(spot and data["bidPerGpu"] or price)) * data["gpuCount"]
         pod = FakePod(pod_id, data["name"], data, env, rate, self.root / pod_id / "home")
         self.pods[pod_id] = pod
+        self.created.append(pod_id)
         threading.Timer(self.provisioning_s, self._boot, args=(pod,)).start()
         return {"data": {"podRentInterruptable" if spot else "podFindAndDeployOnDemand": {
             "id": pod_id, "name": pod.name, "desiredStatus": "RUNNING", "costPerHr": float(rate)}}}
@@ -173,7 +192,9 @@ class FakeRunpod:
         pod_id = variables["input"]["podId"]
         if pod_id not in self.pods:
             return _error(f"pod {pod_id} not found")
-        threading.Thread(target=self.terminate, args=(pod_id,), daemon=True).start()
+        thread = threading.Thread(target=self.terminate, args=(pod_id,), daemon=True)
+        self._terminations.append(thread)
+        thread.start()
         return {"data": {"podTerminate": None}}
 
     def _billing(self, key: str, query: dict) -> tuple[int, object]:
@@ -181,9 +202,25 @@ class FakeRunpod:
             return 401, {"error": "unauthorized"}
         self.calls.append("billing")
         pod_id = (query.get("podId") or [""])[0]
-        records = [{"podId": pid, "totalAmount": float((rate * Decimal(str((end - start) / 3600))).quantize(
-                   Decimal("0.000001")))} for pid, rate, start, end in self.ended if pid == pod_id]
+        records = [r for pid, rate, start, end in self.ended if pid == pod_id for r in self.bill_records(pid, rate, start, end)]
         return 200, {"records": records, "metadata": {"podId": pod_id}}
+
+    def bill_records(self, pod_id: str, rate: Decimal, start: float, end: float) -> list[dict]:
+        """Hourly records of one ended pod, as far as billing has got (``billing_lag_s`` behind now)."""
+        published = time.time() - self.billing_lag_s
+        records, hour = [], start - start % 3600
+        while hour < min(end, published):
+            used = max(0.0, min(end, hour + 3600, published) - max(start, hour))
+            amount = (rate * Decimal(str(used / 3600))).quantize(Decimal("0.000001"))
+            records.append({"podId": pod_id, "time": datetime.fromtimestamp(hour, timezone.utc).strftime(
+                "%Y-%m-%dT%H:%M:%SZ"), "totalAmount": float(amount), "timeBilledMs": int(used * 1000)})
+            hour += 3600
+        return records
+
+    def billed(self, pod_id: str) -> Decimal:
+        """What the billing endpoint lists for the pod now (the sum of its records)."""
+        return sum((Decimal(str(r["totalAmount"])) for pid, rate, start, end in self.ended if pid == pod_id
+                    for r in self.bill_records(pid, rate, start, end)), Decimal(0))
 
     # --- pods -----------------------------------------------------------------------------------------
     def _pod_json(self, pod: FakePod, with_env: bool) -> dict:
@@ -204,7 +241,7 @@ class FakeRunpod:
                 return
             pod.home.mkdir(parents=True, exist_ok=True)
             env = {"HOME": str(pod.home), "PATH": f"{self.bin}:/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
-                   **pod.env, "RUNPOD_POD_ID": pod.pod_id, "RUNPOD_API_KEY": f"pod-key-{pod.pod_id}",
+                   "PIP_NO_INDEX": "1", **pod.env, "RUNPOD_POD_ID": pod.pod_id, "RUNPOD_API_KEY": f"pod-key-{pod.pod_id}",
                    "FAKE_RUNPOD_POD": pod.pod_id}
             log = (pod.home.parent / "container.log").open("ab")
             pod.process = subprocess.Popen(shlex.split(pod.request["dockerArgs"]), cwd=pod.home, env=env,
@@ -278,7 +315,7 @@ def marked_pids(pod_id: str) -> list[int]:
 
 
 def _kill_marked(pod_id: str) -> None:
-    for sig, wait_s in ((signal.SIGTERM, 1.0), (signal.SIGKILL, 2.0)):
+    for sig, wait_s in ((signal.SIGTERM, 0.3), (signal.SIGKILL, 2.0)):  # a short grace keeps the suite fast
         pids = marked_pids(pod_id)
         for pid in pids:
             try:

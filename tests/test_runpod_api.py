@@ -1,19 +1,22 @@
 """The RunPod provider's API side through its real HTTP client against the fake RunPod API on 127.0.0.1:
-prices, a bad key, outages and timeouts (retried, then one clear line), no capacity (the next acceptable
-GPU, or a clear message), values that need escaping, billing, and the pod's own dead-man timer."""
+prices, a bad key or none, outages and timeouts (retried, then one clear line), no capacity (the next
+acceptable GPU, or a clear message) told apart from other create errors, the priced cloud, a launch asked
+twice, values that need escaping, the template's requirements installed on the pod, billing only once it is
+complete, and the pod's own dead-man timer."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
-from datetime import date
+from dataclasses import replace
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 
-from providers.runpod.api import RunpodApi
+from providers.runpod.api import NoCapacity, PodNotFound, RunpodApi
 from providers.runpod.provider import RunpodProvider
-from providers.types import LaunchPlan, ProviderError, RunState, TransientProviderError
+from providers.types import LaunchPlan, ProviderError, RunHandle, RunState, TransientProviderError
+from remote_jobs.bundle import seal_bundle
 from tests.contract.harness import Harness
 from tests.contract.harness_runpod import fast_provider
 from tests.fake_runpod import KEY, FakeRunpod
@@ -34,13 +37,6 @@ def harness(fake, tmp_path):
     made.cleanup()
 
 
-@dataclass(frozen=True)
-class PlanWithChoices(LaunchPlan):
-    """A plan that also names the spec's other acceptable GPUs (the field the lead is asked to add)."""
-
-    gpu_choices: tuple[str, ...] = ()
-
-
 def gpu_plan(harness: Harness, run_id: str, **changes) -> LaunchPlan:
     return replace(harness.plan(run_id), **{"gpu": "RTX4090", "gpus": 1, **changes})
 
@@ -58,7 +54,7 @@ def test_offers_carry_secure_community_and_spot_prices_with_source_and_date(fake
     provider = fast_provider(fake, tmp_path)
     provider._today = lambda: date(2026, 11, 26)
     offers = provider.offers()
-    h100 = {(o.region, o.spot): o.usd_per_hour for o in offers if o.gpu == "H100" and o.gpus == 1}
+    h100 = {(o.offering, o.spot): o.usd_per_hour for o in offers if o.gpu == "H100" and o.gpus == 1}
     assert h100 == {("secure-cloud", False): Decimal("3.29"), ("secure-cloud", True): Decimal("2.09"),
                     ("community-cloud", False): Decimal("2.69"), ("community-cloud", True): Decimal("1.59")}
     assert all(o.as_of == "2026-11-26" and fake.url in o.source for o in offers)
@@ -74,7 +70,10 @@ def test_without_a_key_offers_come_from_the_dated_snapshot_and_check_says_how_to
     assert offers and all(o.source and o.as_of[:2] == "20" for o in offers)
     result = provider.check()
     assert not result.ok and "RUNPOD_API_KEY" in result.fix
-    assert provider.list_resources() == [], "reap on a machine without a RunPod key finds nothing, quietly"
+    for call in (provider.list_resources, lambda: provider.teardown(RunHandle("runpod", "r-1", "pod1", {}))):
+        with pytest.raises(ProviderError) as caught:  # not a quiet "nothing there" / "torn down"
+            call()
+        assert "no RunPod API key" in str(caught.value) and "RUNPOD_API_KEY" in str(caught.value)
 
 
 def test_a_bad_key_is_one_line_with_the_fix_and_never_shows_the_key(fake, tmp_path):
@@ -114,8 +113,9 @@ def test_a_create_that_timed_out_but_happened_is_adopted_not_repeated(fake, tmp_
     harness = Harness(fast_provider(fake, tmp_path, timeout_s=0.5), tmp_path)
     run_id = harness.run_id("timeout")
     fake.timeout_sleep_s = 1.0  # longer than the client's timeout: the pod is made, the answer is lost
-    fake.fail_next = ["timeout"]
+    fake.fail_next = ["pass", "timeout"]  # the launch's look-up by name answers; the create's answer is lost
     handle = harness.launch(harness.bundle(run_id, steps=1), gpu_plan(harness, run_id))
+    assert fake.calls.count("podFindAndDeployOnDemand") == 1, "the create was not sent twice"
     assert [p.name for p in fake.pods.values()] == [f"tp-{run_id}"], "exactly one pod"
     assert handle.resource_id in fake.pods
 
@@ -123,10 +123,28 @@ def test_a_create_that_timed_out_but_happened_is_adopted_not_repeated(fake, tmp_
 def test_no_capacity_moves_to_the_next_acceptable_gpu(fake, harness):
     fake.no_capacity = {"NVIDIA GeForce RTX 4090"}
     run_id = harness.run_id("capacity")
-    plan = PlanWithChoices(**{**vars(gpu_plan(harness, run_id))}, gpu_choices=("RTX4090", "L40S"))
+    plan = gpu_plan(harness, run_id, gpu_choices=("RTX4090", "L40S"))  # the real LaunchPlan field
     handle = harness.launch(harness.bundle(run_id, steps=1), plan)
     assert handle.data["gpu"] == "L40S"
     assert fake.pods[handle.resource_id].request["gpuTypeId"] == "NVIDIA L40S"
+    assert fake.calls.count("podFindAndDeployOnDemand") == 2
+
+
+def test_a_create_refused_for_money_or_a_bad_type_is_not_read_as_no_capacity(fake, harness):
+    fake.create_errors = {"NVIDIA GeForce RTX 4090": "Not enough funds to deploy this pod (balance $0.12)"}
+    run_id = harness.run_id("funds")
+    plan = gpu_plan(harness, run_id, gpu_choices=("RTX4090", "L40S"))
+    with pytest.raises(ProviderError) as caught:
+        harness.launch(harness.bundle(run_id, steps=1), plan)
+    assert not isinstance(caught.value, NoCapacity) and "add credit" in str(caught.value)
+    assert fake.calls.count("podFindAndDeployOnDemand") == 1 and not fake.pods, "no fallback to another GPU"
+
+    fake.create_errors = {"NVIDIA GeForce RTX 4090": "Gpu type not found: NVIDIA GeForce RTX 4090"}
+    other = harness.run_id("badtype")
+    with pytest.raises(ProviderError) as caught:
+        harness.launch(harness.bundle(other, steps=1), gpu_plan(harness, other))
+    assert type(caught.value) is ProviderError and "refused creating the pod" in str(caught.value)
+    assert not isinstance(caught.value, PodNotFound)
 
 
 def test_no_capacity_anywhere_is_a_clear_message(fake, harness):
@@ -140,11 +158,63 @@ def test_no_capacity_anywhere_is_a_clear_message(fake, harness):
 
 def test_spot_and_community_reach_the_api_as_asked(fake, harness):
     run_id = harness.run_id("spot")
-    plan = gpu_plan(harness, run_id, spot=True, region="community-cloud", usd_per_hour=Decimal("0.20"))
+    plan = gpu_plan(harness, run_id, spot=True, region="any", offering="community-cloud", usd_per_hour=Decimal("0.20"))
     handle = harness.launch(harness.bundle(run_id, steps=1), plan)
     request = fake.pods[handle.resource_id].request
     assert request["cloudType"] == "COMMUNITY" and request["bidPerGpu"] == 0.2 and request["ports"] == "22/tcp"
-    assert "podRentInterruptable" in fake.calls
+    assert handle.data["cloud_type"] == "COMMUNITY" and "podRentInterruptable" in fake.calls
+
+
+def test_the_cloud_is_the_one_the_price_came_from_else_the_settings_default(fake, tmp_path):
+    """A community-priced plan rents community even when the settings say secure (the ledger bills the
+    community price); a plan with no known offering gets the settings' cloud."""
+    wants = {"community-cloud": ("secure", "COMMUNITY"), "secure-cloud": ("community", "SECURE"),
+             "": ("community", "COMMUNITY"), "some-new-offering": ("secure", "SECURE")}
+    for offering, (setting, expected) in wants.items():
+        harness = Harness(fast_provider(fake, tmp_path, cloud_type=setting), tmp_path)
+        run_id = harness.run_id("cloud")
+        plan = gpu_plan(harness, run_id, region="any", offering=offering)
+        assert f"{expected.lower()}-cloud pod" in harness.provider.destination(plan)
+        handle = harness.launch(harness.bundle(run_id, steps=1), plan)
+        assert fake.pods[handle.resource_id].request["cloudType"] == expected, offering
+        harness.cleanup()
+
+
+def test_a_launch_asked_twice_adopts_its_pod_with_the_same_keys(fake, harness, tmp_path):
+    run_id = harness.run_id("twice")
+    bundle, plan = harness.bundle(run_id, steps=1), gpu_plan(harness, run_id)
+    first = harness.launch(bundle, plan)
+    keys = tmp_path / "runpod-state" / run_id
+    before = {name: (keys / name).read_bytes() for name in ("id_ed25519", "pod_host_ed25519")}
+    second = harness.launch(bundle, plan)
+    assert second.resource_id == first.resource_id and len(fake.pods) == 1
+    assert fake.calls.count("podFindAndDeployOnDemand") == 1
+    assert {name: (keys / name).read_bytes() for name in before} == before, "the pod's keys are kept"
+    assert harness.wait(second).state == RunState.SUCCEEDED, "the adopted pod is reachable with the kept keys"
+
+
+def test_a_pod_of_that_name_without_our_key_is_refused_not_duplicated(fake, harness, tmp_path):
+    run_id = harness.run_id("foreign")
+    bundle, plan = harness.bundle(run_id, steps=1), gpu_plan(harness, run_id)
+    handle = harness.launch(bundle, plan)
+    (tmp_path / "runpod-state" / run_id / "id_ed25519").unlink()  # as on another machine
+    with pytest.raises(ProviderError) as caught:
+        harness.launch(bundle, plan)
+    assert "already exists" in str(caught.value) and list(fake.pods) == [handle.resource_id]
+
+
+def test_teardown_keeps_the_key_until_runpod_has_ended_the_pod(fake, harness, tmp_path):
+    run_id = harness.run_id("keep")
+    handle = harness.launch(harness.bundle(run_id, steps=1), gpu_plan(harness, run_id))
+    key = tmp_path / "runpod-state" / run_id / "id_ed25519"
+    fake.fail_next = ["pass"] + ["503"] * 4  # the pod query answers; the terminate fails, is retried, gives up
+    with pytest.raises(TransientProviderError) as caught:
+        harness.provider.teardown(handle)
+    assert "terminating the pod" in str(caught.value)
+    assert key.is_file() and handle.resource_id in fake.pods, "nothing ended, so nothing forgotten"
+    fake.fail_next = []
+    harness.provider.teardown(handle)
+    assert not key.exists() and wait_gone(fake, handle.resource_id)
 
 
 def test_a_quote_and_a_newline_in_an_env_value_survive_the_trip(fake, harness, monkeypatch, tmp_path):
@@ -164,15 +234,60 @@ def test_a_quote_and_a_newline_in_an_env_value_survive_the_trip(fake, harness, m
 def test_output_streams_and_billing_comes_from_the_billing_endpoint(fake, harness):
     run_id = harness.run_id("bill")
     handle = harness.launch(harness.bundle(run_id, steps=1), gpu_plan(harness, run_id))
-    assert harness.provider.billed_cost(handle) is None, "no record until RunPod has billed the pod"
+    assert harness.provider.billed_cost(handle) is None, "no bill while the pod runs"
     followed = list(harness.provider.logs(handle, follow=True))  # streams until the job has ended
     assert followed[-1] == 'TUNEPLAN_DONE {"ok": true}' and harness.provider.status(handle).state == RunState.SUCCEEDED
+    assert not any("installing requirements" in line for line in followed), "smoke needs nothing installed"
     harness.provider.teardown(handle)
     assert wait_gone(fake, handle.resource_id)
     billed = harness.provider.billed_cost(handle)
+    assert billed == fake.billed(handle.resource_id).quantize(Decimal("0.000001"))
+    rate, start, end = next((r, s, e) for pid, r, s, e in fake.ended if pid == handle.resource_id)
+    assert billed > 0 and abs(billed - rate * Decimal(str((end - start) / 3600))) <= Decimal("0.00001")
+    assert "billing" in fake.calls
+
+
+def test_a_bill_is_read_only_once_it_can_cover_the_pods_end(fake, tmp_path):
+    clock = {"now": datetime.now(timezone.utc)}
+    provider = fast_provider(fake, tmp_path, billing_settle=timedelta(hours=1), now=lambda: clock["now"])
+    harness = Harness(provider, tmp_path)
+    run_id = harness.run_id("settle")
+    handle = harness.launch(harness.bundle(run_id, steps=1), gpu_plan(harness, run_id))
+    assert harness.wait(handle).state == RunState.SUCCEEDED
+    provider.teardown(handle)
+    assert wait_gone(fake, handle.resource_id)
+    assert provider.billed_cost(handle) is None, "right after the end the last hour may still be billing"
+    clock["now"] += timedelta(hours=2)
     pod_id, rate, start, end = fake.ended[-1]
-    assert billed == (rate * Decimal(str((end - start) / 3600))).quantize(Decimal("0.000001"))
-    assert billed > 0 and "billing" in fake.calls
+    fake.ended[-1] = (pod_id, rate, end - 3 * 3600, end)  # a pod that ran three hours...
+    fake.billing_lag_s = 2 * 3600  # ...whose last hours RunPod has not billed yet (earlier ones it has)
+    assert fake.bill_records(pod_id, rate, end - 3 * 3600, end), "RunPod has billed part of the pod"
+    assert provider.billed_cost(handle) is None, "the records stop before the hour the pod ended in"
+    fake.billing_lag_s = 0
+    assert provider.billed_cost(handle) == fake.billed(pod_id).quantize(Decimal("0.000001")) > Decimal("0.5")
+
+
+def test_the_pod_installs_the_bundles_requirements_before_the_job(fake, harness, tmp_path):
+    """pip on the pod, output in run.log, offline: a requirement this Python already has is satisfied; one
+    that does not exist fails the run with a clear error before the job starts."""
+    script = "import httpx, pathlib\nout = pathlib.Path('out'); out.mkdir()\n(out / 'ok.txt').write_text(httpx.__name__)\n"
+    handles = {}
+    for name, requirement in (("satisfied", "httpx\n"), ("missing", "tuneplan-no-such-package-zz\n")):
+        run_id = harness.run_id(name)
+        root = tmp_path / "bundles" / run_id
+        root.mkdir(parents=True)
+        (root / "job.py").write_text(script, encoding="utf-8")
+        (root / "requirements.txt").write_text("# what the job imports\n" + requirement, encoding="utf-8")
+        handles[name] = harness.launch(seal_bundle(root, run_id, "sft", "job.py", ()), gpu_plan(harness, run_id))
+    ok = harness.wait(handles["satisfied"], timeout_s=60)
+    assert ok.state == RunState.SUCCEEDED, ok.message
+    log = "\n".join(harness.provider.logs(handles["satisfied"]))
+    assert "installing requirements.txt" in log and "Requirement already satisfied: httpx" in log
+    harness.provider.fetch_artifacts(handles["satisfied"], tmp_path / "got")
+    assert (tmp_path / "got" / "ok.txt").read_text() == "httpx"
+    bad = harness.wait(handles["missing"], timeout_s=60)
+    assert bad.state == RunState.FAILED and "installing requirements.txt failed" in (bad.error or "")
+    assert "tuneplan-no-such-package-zz" in "\n".join(harness.provider.logs(handles["missing"]))
 
 
 def test_a_pod_whose_bundle_never_comes_ends_itself(fake, tmp_path):

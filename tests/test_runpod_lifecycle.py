@@ -62,6 +62,8 @@ def test_a_run_goes_from_launch_to_a_verified_pull_a_teardown_and_a_bill(fake, t
     assert {a["path"] for a in record.artifacts} >= {"artifacts/metrics.json", "artifacts/smoke.txt"}
     assert record.billed_usd is not None and record.billed_usd > 0, "RunPod's own bill is in the ledger"
     assert record.gpu and record.price_source and fake.url in record.price_source
+    priced = record.region  # the offer's offering (secure-cloud / community-cloud), carried by LaunchPlan.offering
+    assert priced in ("secure-cloud", "community-cloud") and record.handle.data["cloud_type"] == priced[:-6].upper()
     assert (Path(record.runs_dir) / "run.log").read_text().count("TUNEPLAN_PROGRESS") == 3
     assert not (tmp_path / "runpod-state" / record.run_id / "id_ed25519").exists(), "the run's key is deleted"
 

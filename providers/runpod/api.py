@@ -18,9 +18,18 @@ from providers.runpod.config import KEY_FIX
 from providers.types import ProviderError, TransientProviderError
 
 RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
-NO_CAPACITY_HINTS = ("no longer any instances available", "no instances available", "not enough",
-                     "no available", "out of capacity", "could not find any pods with required specifications")
-NOT_FOUND_HINTS = ("not found", "does not exist", "no pod", "invalid pod")
+# What an error means depends on the operation it answers: only a create can mean "no machine free", only a
+# query or terminate naming a pod can mean "that pod is gone". The phrases are RunPod's own, kept tight so
+# that e.g. "not enough funds" is never read as no capacity, nor an unknown GPU type as a missing pod.
+CREATE = "create"
+POD_LOOKUP = "pod"
+NO_CAPACITY_HINTS = ("no longer any instances available", "no instances available with",
+                     "could not find any pods with required specifications", "out of capacity",
+                     "not enough free gpus", "no gpus available")
+FUNDS_HINTS = ("not enough funds", "insufficient funds", "insufficient balance", "low balance", "add credit",
+               "add funds")
+POD_NOT_FOUND_HINTS = ("not found", "does not exist", "no pod", "invalid pod")  # asked only about one pod
+FUNDS_FIX = "add credit at https://www.runpod.io/console/user/billing"
 MESSAGE_CHARS = 240
 
 
@@ -52,14 +61,16 @@ class RunpodApi:
 
     # --- calls ----------------------------------------------------------------------------------------
     def graphql(self, query: str, variables: dict[str, Any] | None = None, what: str = "a GraphQL request",
-                retry: bool = True) -> dict[str, Any]:
-        """The ``data`` of a GraphQL answer; errors become ProviderError subclasses with one clean line."""
+                retry: bool = True, operation: str = "") -> dict[str, Any]:
+        """The ``data`` of a GraphQL answer; errors become ProviderError subclasses with one clean line.
+
+        ``operation`` (``CREATE`` or ``POD_LOOKUP``) says which special errors this request can mean."""
         payload = {"query": query, "variables": variables or {}}
         response = self._send("POST", "/graphql", what, retry, json=payload)
         body = _json(response, what)
         errors = body.get("errors") if isinstance(body, dict) else None
         if errors:
-            raise self._graphql_error(errors, what)
+            raise self._graphql_error(errors, what, operation)
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, dict):
             raise ProviderError(f"RunPod gave an unexpected answer to {what} (no data)")
@@ -101,18 +112,11 @@ class RunpodApi:
         raise TransientProviderError(f"RunPod API failed for {what}{tries} ({last}); try again later "
                                      "(status: https://uptime.runpod.io)")
 
-    def _graphql_error(self, errors: list, what: str) -> ProviderError:
+    def _graphql_error(self, errors: list, what: str, operation: str = "") -> ProviderError:
         first = errors[0] if isinstance(errors, list) and errors else {}
         message = first.get("message", "") if isinstance(first, dict) else str(first)
         clean = self._clean(str(message))
-        lowered = clean.lower()
-        if "unauthorized" in lowered or "api key" in lowered:
-            return ProviderError(f"RunPod rejected the API key: {KEY_FIX}")
-        if any(hint in lowered for hint in NO_CAPACITY_HINTS):
-            return NoCapacity(clean)
-        if any(hint in lowered for hint in NOT_FOUND_HINTS):
-            return PodNotFound(clean)
-        return ProviderError(f"RunPod refused {what}: {clean}")
+        return classify_error(clean, what, operation)
 
     def _clean(self, text: str) -> str:
         """One line, short, with the key and every registered secret value removed."""
@@ -121,6 +125,20 @@ class RunpodApi:
                 text = text.replace(secret, "***")
         line = " ".join(text.split())
         return line if len(line) <= MESSAGE_CHARS else line[:MESSAGE_CHARS] + "…"
+
+
+def classify_error(clean: str, what: str, operation: str = "") -> ProviderError:
+    """The exception for one (already scrubbed) GraphQL error message, read in the light of the operation."""
+    lowered = clean.lower()
+    if "unauthorized" in lowered or "api key" in lowered:
+        return ProviderError(f"RunPod rejected the API key: {KEY_FIX}")
+    if any(hint in lowered for hint in FUNDS_HINTS):
+        return ProviderError(f"RunPod refused {what}: {clean} ({FUNDS_FIX})")
+    if operation == CREATE and any(hint in lowered for hint in NO_CAPACITY_HINTS):
+        return NoCapacity(clean)
+    if operation == POD_LOOKUP and any(hint in lowered for hint in POD_NOT_FOUND_HINTS):
+        return PodNotFound(clean)
+    return ProviderError(f"RunPod refused {what}: {clean}")
 
 
 def _json(response, what: str) -> Any:

@@ -1,30 +1,44 @@
 """What RunPod billed for one pod, from its billing API (``GET /v2/billing/pods?podId=…``, under the same
 endpoint as GraphQL, so ``RUNPOD_API_BASE_URL`` moves it too).
 
-RunPod's billing lags the pod by minutes to hours, so "no record yet" is an answer (None: the ledger keeps
-rate × time and a later ``tuneplan report`` can ask again), not an error. Records are read leniently: a
-record's total is ``totalAmount`` (v2) or ``amount`` (v1), in USD.
+RunPod's billing lags the pod by minutes to hours, and the bucket in progress is already listed with what it
+holds so far. A figure read too early is too low, and the ledger prefers a billed figure to rate × time, so
+an early figure would understate the run. So a figure comes back only when the records can be complete:
+the pod's end is known, the settle time has passed since it, and the hourly records reach the hour the pod
+ended in. Otherwise None (the ledger keeps rate × time; a later teardown/reap can ask again). Records are
+read leniently: the total is ``totalAmount`` (v2) or ``amount`` (v1), in USD; the bucket start is ``time``.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 BILLING_PATH = "/v2/billing/pods"
 LOOKBACK = timedelta(days=31)
+BUCKET = timedelta(hours=1)
+SETTLE = timedelta(hours=1)  # how long after a pod's end its bill is taken as final (RunPod states no figure)
+END_SLACK = timedelta(minutes=10)  # the noted end is when we saw the pod gone, a little after it really ended
 TOTAL_FIELDS = ("totalAmount", "amount", "total")
+TIME_FIELDS = ("time", "startTime", "bucketStart")
+STAMP = "%Y-%m-%dT%H:%M:%SZ"
 
 
-def pod_bill(api, pod_id: str, now: datetime) -> Decimal | None:
-    """The pod's billed total in USD over the last month, or None when RunPod has no record of it yet."""
-    params = {"podId": pod_id, "bucketSize": "day", "grouping": "podId",
-              "startTime": (now - LOOKBACK).strftime("%Y-%m-%dT00:00:00Z"), "endTime": now.strftime("%Y-%m-%dT%H:%M:%SZ")}
+def pod_bill(api, pod_id: str, ended_at: datetime, now: datetime, settle: timedelta = SETTLE) -> Decimal | None:
+    """The pod's billed total in USD, or None while RunPod's records may not yet cover its end."""
+    if now < ended_at + settle:
+        return None
+    end_hour = ended_at.replace(minute=0, second=0, microsecond=0)
+    params = {"podId": pod_id, "bucketSize": "hour", "grouping": "podId",
+              "startTime": (end_hour - LOOKBACK).strftime(STAMP), "endTime": (end_hour + BUCKET).strftime(STAMP)}
     answer = api.get(BILLING_PATH, params, "the pod billing query")
     records = answer.get("records") if isinstance(answer, dict) else answer
-    amounts = [_amount(r) for r in records or [] if isinstance(r, dict) and r.get("podId") in (None, pod_id)]
-    amounts = [a for a in amounts if a is not None]
+    ours = [r for r in records or [] if isinstance(r, dict) and r.get("podId") in (None, pod_id)]
+    starts = [start for start in map(_bucket_start, ours) if start is not None]
+    if not starts or max(starts) + BUCKET <= ended_at - END_SLACK:
+        return None  # the hour the pod ended in is not billed yet
+    amounts = [a for a in map(_amount, ours) if a is not None]
     return sum(amounts, Decimal(0)).quantize(Decimal("0.000001")) if amounts else None
 
 
@@ -35,4 +49,16 @@ def _amount(record: dict[str, Any]) -> Decimal | None:
                 return Decimal(str(record[name]))
             except InvalidOperation:
                 return None
+    return None
+
+
+def _bucket_start(record: dict[str, Any]) -> datetime | None:
+    for name in TIME_FIELDS:
+        value = record.get(name)
+        if isinstance(value, str) and value:
+            try:
+                start = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                return None
+            return start if start.tzinfo else start.replace(tzinfo=timezone.utc)
     return None

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 KEY_FILE = "id_ed25519"
+HOST_KEY_FILE = "pod_host_ed25519"  # the pod's host private key: kept so a repeated launch sends the same one
 RUN_FILE = "run.json"
 
 
@@ -26,18 +27,25 @@ class LocalRunState:
     def key_file(self, run_id: str) -> Path:
         return self.folder(run_id) / KEY_FILE
 
-    def save_key(self, run_id: str, private_key: bytes) -> Path:
+    def save_key(self, run_id: str, private_key: bytes, name: str = KEY_FILE) -> Path:
         folder = self.folder(run_id)
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = folder / KEY_FILE
+        path = folder / name
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "wb") as f:
             f.write(private_key)
         return path
 
+    def read_key(self, run_id: str, name: str = KEY_FILE) -> bytes | None:
+        try:
+            return (self.folder(run_id) / name).read_bytes()
+        except OSError:
+            return None
+
     def forget_key(self, run_id: str) -> None:
-        """After teardown the key opens nothing; delete it."""
+        """After teardown the keys open nothing; delete them."""
         self.key_file(run_id).unlink(missing_ok=True)
+        (self.folder(run_id) / HOST_KEY_FILE).unlink(missing_ok=True)
 
     def read(self, run_id: str) -> dict:
         try:

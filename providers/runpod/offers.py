@@ -1,5 +1,6 @@
 """RunPod's offers: live from the GraphQL ``gpuTypes`` query (secure, community and their spot prices) when
-there is a key, else the bundled price snapshot's RunPod rows, each with its source and date.
+there is a key, else the bundled price snapshot's RunPod rows, each with its source and date. Each offer names
+its offering (``secure-cloud`` / ``community-cloud``): the launch rents from the offering it was priced at.
 
 The price rows come from ``providers.runpod_prices`` (the same reading ``tuneplan prices refresh`` uses),
 so both agree on what a GPU type costs and which canonical GPU it is.
@@ -30,7 +31,10 @@ def _offers(rows) -> list[Offer]:
     offers = []
     for row in rows:
         as_of = row.as_of.isoformat()
-        offers.append(Offer(row.gpu, row.gpus, row.usd_per_hour, False, row.source, as_of, row.offering))
+        # region keeps the offering too (the ledger's region column showed it before Offer.offering existed)
+        offers.append(Offer(row.gpu, row.gpus, row.usd_per_hour, False, row.source, as_of, row.offering,
+                            offering=row.offering))
         if row.spot_usd_per_hour is not None:
-            offers.append(Offer(row.gpu, row.gpus, row.spot_usd_per_hour, True, row.source, as_of, row.offering))
+            offers.append(Offer(row.gpu, row.gpus, row.spot_usd_per_hour, True, row.source, as_of, row.offering,
+                                offering=row.offering))
     return offers

@@ -1,8 +1,10 @@
 """The agent that runs on a RunPod pod: it runs one job and is the pod's dead-man timer.
 
 The boot script (``providers.runpod.boot``) starts it as the pod's main process. It waits for the bundle
-(tuneplan uploads it over SSH), checks its sha256, unpacks it and runs the job in its own process group
-with its output in ``run.log``, ending it at the hard runtime limit (``budget_stopped``) or on SIGTERM
+(tuneplan uploads it over SSH), checks its sha256, unpacks it, installs the bundle's ``requirements.txt``
+with pip (when it names anything: the image has torch, not the template's libraries) and runs the job, each
+in its own process group with its output in ``run.log``. The hard runtime limit counts from the start of the
+install, so a hanging install is stopped too (``budget_stopped``), as is anything on SIGTERM
 (``cancelled``). Then it keeps the pod up for the pull window, so tuneplan can fetch the outputs, and ends
 the pod itself through RunPod's API with the pod-scoped key RunPod gives every pod (``RUNPOD_API_KEY``,
 ``RUNPOD_POD_ID``). It does the same when no bundle arrives in time. So whatever happens to the CLI that
@@ -31,6 +33,7 @@ POLL_S = 0.1
 GRACE_S = 5.0
 TERMINATE_RETRY_S = 30.0
 OWN_PREFIX = "TUNEPLAN_POD_"
+REQUIREMENTS = "requirements.txt"
 DROPPED_FROM_JOB = ("RUNPOD_API_KEY", "PUBLIC_KEY")
 TERMINATE = "mutation TerminatePod($input: PodTerminateInput!) { podTerminate(input: $input) }"
 
@@ -130,19 +133,53 @@ def last_done(log_path: str) -> dict:
     return {}
 
 
+def has_requirements(path: str) -> bool:
+    """True when the requirements file names anything (not only comments and blank lines)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = [line.strip() for line in f]
+    except OSError:
+        return False
+    return any(line and not line.startswith("#") for line in lines)
+
+
+def spawn(agent: Agent, argv: list, log_path: str) -> subprocess.Popen:
+    """A child in its own process group, in the bundle, its output appended to ``run.log``."""
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(argv, cwd=agent.path("bundle"),
+                                env=job_env(agent.env, agent.env.get("TUNEPLAN_POD_RUN_ID", "")),
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def install_requirements(agent: Agent, log_path: str, deadline: float, limit_s: float):
+    """pip-install the bundle's requirements.txt before the job; (state, error) when it did not succeed."""
+    if not has_requirements(agent.path(os.path.join("bundle", REQUIREMENTS))):
+        return None
+    with open(log_path, "ab") as log:
+        log.write(b"tuneplan: installing requirements.txt with pip\n")
+    child = spawn(agent, [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
+                          "-r", REQUIREMENTS], log_path)
+    agent.write(phase="installing", child_pid=child.pid)
+    state, reason = supervise(agent, child, deadline, limit_s)
+    if state == "succeeded":
+        return None
+    return state, reason or "installing requirements.txt failed (pip exit code %s; see run.log)" % child.returncode
+
+
 def run_job(agent: Agent, limit_s: float) -> None:
     entry = agent.env.get("TUNEPLAN_POD_ENTRYPOINT", "")
     args = json.loads(agent.env.get("TUNEPLAN_POD_ARGS") or "[]")
     log_path = agent.path("run.log")
-    with open(log_path, "ab") as log:
-        child = subprocess.Popen([sys.executable, os.path.join(agent.path("bundle"), entry)] + list(args),
-                                 cwd=agent.path("bundle"), env=job_env(agent.env, agent.env.get("TUNEPLAN_POD_RUN_ID", "")),
-                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                 start_new_session=True)
     started = time.time()
-    agent.write(state="running", phase="running", child_pid=child.pid, started_at=started,
-                deadline_at=started + limit_s)
-    state, reason = supervise(agent, child, started + limit_s, limit_s)
+    deadline = started + limit_s
+    agent.write(state="running", phase="starting", started_at=started, deadline_at=deadline)
+    failed = install_requirements(agent, log_path, deadline, limit_s)
+    if failed is not None:
+        agent.write(state=failed[0], phase="ended", ended_at=time.time(), exit_code=None, error=failed[1])
+        return
+    child = spawn(agent, [sys.executable, os.path.join(agent.path("bundle"), entry)] + list(args), log_path)
+    agent.write(phase="running", child_pid=child.pid)
+    state, reason = supervise(agent, child, deadline, limit_s)
     done = last_done(log_path)
     error = reason or (None if state == "succeeded" else done.get("error") or "exit code %s" % child.returncode)
     agent.write(state=state, phase="ended", ended_at=time.time(), exit_code=child.returncode, error=error)

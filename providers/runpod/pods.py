@@ -28,7 +28,17 @@ WHOAMI = "query Me { myself { id } }"
 
 SSH_PORT = 22
 TAG_ENV = {TAG_OWNER: "TUNEPLAN_OWNER", TAG_HOST: "TUNEPLAN_HOST", TAG_RUN: "TUNEPLAN_RUN"}
-CLOUD_TYPES = {"secure": "SECURE", "secure-cloud": "SECURE", "community": "COMMUNITY", "community-cloud": "COMMUNITY"}
+# The price rows' offerings (planner/data and the live gpuTypes rows) and RunPod's cloudType for each.
+OFFERING_CLOUD_TYPES = {"secure-cloud": "SECURE", "community-cloud": "COMMUNITY"}
+# The settings' runpod.cloud_type, used only when the plan names no offering we know.
+SETTING_CLOUD_TYPES = {"secure": "SECURE", "community": "COMMUNITY", **OFFERING_CLOUD_TYPES}
+
+
+def cloud_type(offering: str, default: str) -> str:
+    """RunPod's ``cloudType`` for a plan: the priced offering wins (the ledger bills that price); a plan
+    without a known offering gets the settings' default (``secure`` when that is not known either)."""
+    known = OFFERING_CLOUD_TYPES.get((offering or "").strip().lower())
+    return known or SETTING_CLOUD_TYPES.get((default or "").strip().lower(), "SECURE")
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,17 @@
 """The RunPod provider: one pod per run, named ``tp-<run id>``, with our tags in its env.
 
 How a run goes (every step safe to repeat, and every step after ``launch`` doable by another process):
-- ``launch`` makes the run's SSH keys, asks RunPod for a pod (GraphQL, values as variables; on "no
-  capacity" it tries the plan's next acceptable GPU) and returns at once. The pod boots our start command,
+- ``launch`` first looks for a pod already named ``tp-<run id>`` (a launch asked twice adopts the pod, never
+  makes a second), then makes (or reuses) the run's SSH keys and asks RunPod for a pod on the cloud the price
+  came from (``plan.offering``; GraphQL, values as variables; on "no capacity" it tries the plan's next
+  acceptable GPU) and returns at once. The pod boots our start command,
   which starts sshd and the agent (``pod_agent.py``), the pod's dead-man timer.
 - ``status`` asks the API for the pod, then the agent over SSH. While the agent waits for its bundle,
   ``status`` uploads it (sha256 checked on both ends), so whoever watches the run moves it forward.
 - ``fetch_artifacts`` streams the output dir down as tar and compares every file's sha256 with the pod's
   own ``sha256sum`` before anything is torn down.
-- ``teardown`` terminates the pod through the API and deletes the run's private key.
+- ``teardown`` terminates the pod through the API and, once RunPod said so (or the pod is gone), deletes the
+  run's private keys and notes when the pod ended (the bill is read only once it covers that moment).
 If the CLI dies, the agent ends the pod by itself: no bundle within the boot timeout, the job past its
 hard runtime limit, or the pull window over after the job ended.
 """
@@ -20,17 +23,18 @@ import os
 import shlex
 import tarfile
 import tempfile
-from collections.abc import Iterator
-from datetime import date, datetime, timezone
+from collections.abc import Callable, Iterator
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
 from providers.base import Provider
 from providers.protocol import last_messages
 from providers.runpod import config, pods
-from providers.runpod.api import NoCapacity, PodNotFound, RunpodApi
+from providers.runpod.api import CREATE, POD_LOOKUP, NoCapacity, PodNotFound, RunpodApi
 from providers.runpod.boot import REMOTE_DIR, docker_args, pod_env
-from providers.runpod.localstate import LocalRunState
+from providers.runpod.billing import SETTLE
+from providers.runpod.localstate import HOST_KEY_FILE, LocalRunState
 from providers.types import (
     RESOURCE_PREFIX,
     Bundle,
@@ -56,10 +60,13 @@ class RunpodProvider(Provider):
 
     def __init__(self, api: RunpodApi | None = None, state_root: Path | None = None,
                  defaults: config.PodDefaults | None = None, ssh_timeout_s: float = 20.0,
-                 log_poll_s: float = 1.0, today=None) -> None:
+                 log_poll_s: float = 1.0, today=None, now: Callable[[], datetime] | None = None,
+                 billing_settle: timedelta = SETTLE) -> None:
         self._api, self._defaults = api, defaults
         self._state_root, self.ssh_timeout_s, self.log_poll_s = state_root, ssh_timeout_s, log_poll_s
         self._today = today or date.today
+        self._now = now or (lambda: datetime.now(timezone.utc))
+        self.billing_settle = billing_settle
         self._shells: dict[str, object] = {}
 
     # --- configuration (read lazily: building the provider costs nothing) -----------------------------
@@ -114,23 +121,24 @@ class RunpodProvider(Provider):
         return live_offers(self.api(), self._today()) if self._has_key() else snapshot_offers()
 
     def destination(self, plan: LaunchPlan) -> str:
-        cloud = pods.CLOUD_TYPES.get(plan.region, self.defaults.cloud_type.upper()).lower()
+        cloud = pods.cloud_type(plan.offering, self.defaults.cloud_type).lower()
         return (f"a RunPod {cloud}-cloud pod {plan.resource_name} ({plan.gpus}× {plan.gpu}); the bundle goes over "
                 f"SSH (a key made for this run) to the pod's container disk, deleted with the pod")
 
     # --- launching ----------------------------------------------------------------------------------------
     def launch(self, bundle: Bundle, plan: LaunchPlan) -> RunHandle:
-        from providers.runpod.ssh import new_key_pair
-
+        """Idempotent by name: a pod already called ``tp-<run id>`` is adopted, not made again."""
         api, choices = self.api(), gpu_type_ids(plan)
         secrets = {name: os.environ[name] for name in plan.secrets if name in os.environ}
         api.scrub(secrets.values())
-        client_private, client_public = new_key_pair()
-        host_private, host_public = new_key_pair()
-        self.state.save_key(plan.run_id, client_private)
-        self.state.write(plan.run_id, host_key=host_public, tarball=str(bundle.tarball), sha256=bundle.sha256,
+        cloud = pods.cloud_type(plan.offering, self.defaults.cloud_type)
+        existing = self._find_by_name(plan.resource_name)
+        if existing is not None:
+            return self._adopt(existing, bundle, plan, cloud)
+        client_public, host_private = self._run_keys(plan.run_id)
+        self.state.write(plan.run_id, tarball=str(bundle.tarball), sha256=bundle.sha256,
                          output_dir=bundle.output_dir, name=plan.resource_name)
-        request = self._pod_request(bundle, plan, client_public, host_private, secrets)
+        request = self._pod_request(bundle, plan, client_public, host_private, secrets, cloud)
         pod, gpu, tried = None, "", []
         for gpu, type_id in choices:
             try:
@@ -140,18 +148,44 @@ class RunpodProvider(Provider):
                 tried.append(gpu)
         if pod is None:
             raise ProviderError(no_capacity_message(tried, request.cloud_type, plan.spot))
-        self.state.write(plan.run_id, pod_id=pod.pod_id, gpu=gpu)
+        self.state.write(plan.run_id, pod_id=pod.pod_id, gpu=gpu, cloud_type=cloud)
+        return self._launched(plan, pod, gpu, cloud, bundle.output_dir)
+
+    def _launched(self, plan: LaunchPlan, pod: pods.PodView, gpu: str, cloud: str, output_dir: str) -> RunHandle:
         return RunHandle(self.name, plan.run_id, pod.pod_id,
                          {"pod_id": pod.pod_id, "name": plan.resource_name, "gpu": gpu, "gpus": plan.gpus,
-                          "cloud_type": request.cloud_type, "output_dir": bundle.output_dir,
-                          "usd_per_hour": str(pod.usd_per_hour or "")})
+                          "cloud_type": cloud, "output_dir": output_dir, "usd_per_hour": str(pod.usd_per_hour or "")})
+
+    def _adopt(self, pod: pods.PodView, bundle: Bundle, plan: LaunchPlan, cloud: str) -> RunHandle:
+        """The run's pod exists already (an earlier launch of this run got that far): carry on with it."""
+        local = self.state.read(plan.run_id)
+        mine = all(pod.tags.get(tag) in (None, value) for tag, value in plan.tags.items())
+        if not mine or not self.state.key_file(plan.run_id).is_file() or not local.get("host_key"):
+            raise ProviderError(f"a RunPod pod named {plan.resource_name} already exists and this machine holds no key "
+                                "for it; end it with `tuneplan reap` (or in the RunPod console) and launch again")
+        self.state.write(plan.run_id, pod_id=pod.pod_id)
+        return self._launched(plan, pod, local.get("gpu") or plan.gpu, local.get("cloud_type") or cloud,
+                              local.get("output_dir") or bundle.output_dir)
+
+    def _run_keys(self, run_id: str) -> tuple[str, bytes]:
+        """(client public key, pod host private key): the ones an earlier launch of this run made, else new."""
+        from providers.runpod.ssh import new_key_pair
+
+        local, host_private = self.state.read(run_id), self.state.read_key(run_id, HOST_KEY_FILE)
+        if self.state.key_file(run_id).is_file() and host_private and local.get("client_key") and local.get("host_key"):
+            return local["client_key"], host_private
+        client_private, client_public = new_key_pair()
+        host_private, host_public = new_key_pair()
+        self.state.save_key(run_id, client_private)
+        self.state.save_key(run_id, host_private, HOST_KEY_FILE)
+        self.state.write(run_id, host_key=host_public, client_key=client_public)
+        return client_public, host_private
 
     def _pod_request(self, bundle: Bundle, plan: LaunchPlan, public_key: str, host_private: bytes,
-                     secrets: dict[str, str]) -> pods.PodRequest:
+                     secrets: dict[str, str], cloud: str) -> pods.PodRequest:
         d = self.defaults
         env = pod_env(bundle, plan, public_key, host_private, self.api().base_url, d.pull_window_s, d.boot_timeout_s,
                       secrets, pods.tag_env(plan.tags))
-        cloud = pods.CLOUD_TYPES.get(plan.region, d.cloud_type.upper())
         bid = (plan.usd_per_hour / max(plan.gpus, 1)).quantize(Decimal("0.001")) if plan.spot else None
         if plan.spot and not bid:
             raise ProviderError("a spot (interruptible) pod needs a bid: the plan has no spot price for it")
@@ -171,7 +205,7 @@ class RunpodProvider(Provider):
                     return existing
             try:
                 data = api.graphql(mutation, {"input": pods.create_input(request, type_id)}, "creating the pod",
-                                   retry=False)
+                                   retry=False, operation=CREATE)
             except TransientProviderError as exc:
                 last = exc
                 continue
@@ -195,6 +229,7 @@ class RunpodProvider(Provider):
         """The run's state; with ``deliver``, also upload the bundle to a pod that waits for it."""
         pod = self._pod(handle.resource_id)
         if pod is None:
+            self._note_end(handle.run_id)
             return RunStatus(RunState.UNKNOWN, "the pod is gone (terminated)", exists=False)
         if pod.desired_status in ("EXITED", "TERMINATED"):
             why = "the pod stopped (an interruptible pod was reclaimed, or it was stopped by hand)"
@@ -300,20 +335,30 @@ class RunpodProvider(Provider):
         return _verified(dest, expected, pod.pod_id)
 
     def teardown(self, handle: RunHandle) -> None:
+        """Terminate the pod; the run's keys are deleted only once RunPod accepted that (or the pod is gone).
+        Without an API key nothing can be ended: that is an error, never a quiet success."""
         shell = self._shells.pop(handle.run_id, None)
         if shell is not None:
             shell.close()
-        pod = self._pod(handle.resource_id) if self._has_key() else None
+        api = self.api()  # no key: ProviderError saying how to set one
+        pod = self._pod(handle.resource_id)
         if pod is not None:
             try:
-                self.api().graphql(pods.TERMINATE, {"input": {"podId": pod.pod_id}}, "terminating the pod")
+                api.graphql(pods.TERMINATE, {"input": {"podId": pod.pod_id}}, "terminating the pod",
+                            operation=POD_LOOKUP)
             except PodNotFound:
                 pass
+        self._note_end(handle.run_id)
         self.state.forget_key(handle.run_id)
 
+    def _note_end(self, run_id: str) -> None:
+        """Remember when the pod was first known to be ended (an upper bound of its end, for the bill)."""
+        if self.state.folder(run_id).is_dir() and self.state.read(run_id).get("ended_at") is None:
+            self.state.write(run_id, ended_at=self._now().timestamp())
+
     def list_resources(self) -> list[Resource]:
-        if not self._has_key():
-            return []
+        """Our pods. Without an API key this cannot look, which is an error (reap shows it as unchecked)."""
+        self.api()
         found = []
         for pod in self._pods():
             if not pod.name.startswith(RESOURCE_PREFIX):
@@ -325,19 +370,23 @@ class RunpodProvider(Provider):
         return found
 
     def billed_cost(self, handle: RunHandle) -> Decimal | None:
+        """RunPod's own figure, only once its records cover the pod's end; None until then (rate × time stays)."""
         from providers.runpod.billing import pod_bill
 
-        if not self._has_key():
-            return None
+        ended = self.state.read(handle.run_id).get("ended_at")
+        if ended is None or not self._has_key():
+            return None  # still running, or ended where this machine did not see it: no complete bill to read
         try:
-            return pod_bill(self.api(), handle.resource_id, datetime.now(timezone.utc))
+            return pod_bill(self.api(), handle.resource_id, datetime.fromtimestamp(float(ended), timezone.utc),
+                            self._now(), self.billing_settle)
         except ProviderError:
             return None
 
     # --- helpers --------------------------------------------------------------------------------------
     def _pod(self, pod_id: str) -> pods.PodView | None:
         try:
-            data = self.api().graphql(pods.POD_QUERY, {"input": {"podId": pod_id}}, "the pod query")
+            data = self.api().graphql(pods.POD_QUERY, {"input": {"podId": pod_id}}, "the pod query",
+                                      operation=POD_LOOKUP)
         except PodNotFound:
             return None
         raw = data.get("pod")
@@ -381,7 +430,7 @@ def gpu_type_ids(plan: LaunchPlan) -> list[tuple[str, str]]:
     from planner.catalog.gpus import provider_gpu_name
     from planner.errors import NotFound
 
-    wanted = [plan.gpu, *getattr(plan, "gpu_choices", ())]
+    wanted = [plan.gpu, *plan.gpu_choices]
     if plan.gpu in ("cpu", "") or plan.gpus < 1:
         raise ProviderError("RunPod runs GPU pods only here: choose a GPU (resources.gpu) and resources.gpus ≥ 1")
     found = []

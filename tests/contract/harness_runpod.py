@@ -4,6 +4,7 @@ API on 127.0.0.1 (``tests/fake_runpod.py``), whose pods really run the boot scri
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import timedelta
 
 from providers.runpod.api import RunpodApi
 from providers.runpod.config import PodDefaults
@@ -13,11 +14,14 @@ from tests.contract.harness import Harness
 from tests.fake_runpod import KEY, FakeRunpod
 
 
-def fast_provider(fake: FakeRunpod, tmp_path, timeout_s: float = 5.0, **defaults) -> RunpodProvider:
-    """The provider as make_provider() builds it, with short back-offs and short pod timers."""
+def fast_provider(fake: FakeRunpod, tmp_path, timeout_s: float = 5.0, billing_settle: timedelta = timedelta(0),
+                  now=None, **defaults) -> RunpodProvider:
+    """The provider as make_provider() builds it, with short back-offs and short pod timers; the fake bills
+    without lag, so by default its bill is taken as final at once (``billing_settle``)."""
     api = RunpodApi(KEY, fake.url, timeout_s=timeout_s, first_delay_s=0.01)
     pod = PodDefaults(**{"pull_window_s": 120, "boot_timeout_s": 120, **defaults})
-    return RunpodProvider(api=api, state_root=tmp_path / "runpod-state", defaults=pod, log_poll_s=0.05)
+    return RunpodProvider(api=api, state_root=tmp_path / "runpod-state", defaults=pod, log_poll_s=0.05,
+                          billing_settle=billing_settle, now=now)
 
 
 @dataclass
