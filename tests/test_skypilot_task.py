@@ -53,7 +53,9 @@ def test_on_demand_task_loads_in_skypilot_with_autodown_limit_labels_and_secret_
     assert resources.labels == {"tuneplan-owner": "alice", "tuneplan-host": "laptop-1", "tuneplan-run": RUN_ID}
     assert config["resources"]["autostop"] == {"idle_minutes": 15, "down": True}
     assert task.name == f"tp-{RUN_ID}" and Path(task.workdir).is_dir()
-    assert "timeout --signal=TERM --kill-after=60 5400 python3 smoke.py" in task.run
+    assert "timeout --signal=TERM --kill-after=60 $left python3 smoke.py" in task.run
+    assert config["envs"]["TUNEPLAN_DEADLINE"] == "" and "$(( $(date +%s) + 5400 ))" in task.run  # hand launch
+    assert "timeout --signal=TERM --kill-after=60 $left python3 -m pip install" in task.setup
     assert "pip install" in task.setup and "requirements.txt" in task.setup
     assert config["secrets"] == {"HF_TOKEN": None} and "HF_TOKEN" not in config["envs"]
     assert SECRET not in path.read_text()
@@ -112,6 +114,7 @@ def test_launch_dry_run_writes_the_task_and_starts_nothing(capsys, tmp_path, mon
                              str(out_file), "--set", "secrets=[\"HF_TOKEN\"]", "--runs-dir", str(tmp_path / "runs"))
     assert code == 0, err
     assert "wrote" in out and "sky launch -c tp-tiny-smoke-" in out and "--secret HF_TOKEN" in out
+    assert "--env TUNEPLAN_DEADLINE=$(( $(date +%s) + " in " ".join(out.split())
     text = out_file.read_text()
     assert SECRET not in text and SECRET not in out and "HF_TOKEN: null" in text
     import sky
@@ -146,8 +149,9 @@ def test_settings_section_reaches_the_provider(monkeypatch):
     assert options.bucket == "gs://team/tuneplan" and options.idle_minutes == 5 and "runpod" in options.clouds
 
 
-def test_listing_for_reap_never_starts_a_local_api_server(tmp_path):
-    """In a fresh interpreter (SkyPilot caches its server URL per process), with a private port and runtime dir."""
+def test_listing_for_reap_never_starts_a_local_api_server_and_says_how_to_check(tmp_path):
+    """In a fresh interpreter (SkyPilot caches its server URL per process), with a private port and runtime dir:
+    no server answers, so listing is a ProviderError (reap shows "unchecked"), never "nothing there"."""
     import os
     import socket
     import sys
@@ -157,13 +161,73 @@ def test_listing_for_reap_never_starts_a_local_api_server(tmp_path):
         port = s.getsockname()[1]
     env = {**os.environ, "HOME": str(tmp_path / "home"), "SKY_RUNTIME_DIR": str(tmp_path / "runtime"),
            "SKYPILOT_API_SERVER_LOCAL_PORT": str(port), "SKYPILOT_DISABLE_USAGE_COLLECTION": "1"}
-    code = "from providers.skypilot import SkyPilotProvider; print(SkyPilotProvider().list_resources())"
+    code = ("from providers.skypilot import SkyPilotProvider\nfrom providers.types import ProviderError\n"
+            "try:\n    print(SkyPilotProvider().list_resources())\nexcept ProviderError as exc:\n    print('ERROR', exc)")
     try:
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env,
                               timeout=120)
-        assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr[-2000:]
+        assert done.returncode == 0 and done.stdout.startswith("ERROR "), done.stdout + done.stderr[-2000:]
+        assert "`sky api start`" in done.stdout and "not running" in done.stdout
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", port)) != 0, "an API server was started"
     finally:  # had one been started, it must not outlive the test
         subprocess.run([str(Path(sys.executable).with_name("sky")), "api", "stop"], env=env, capture_output=True,
                        timeout=120)
+
+
+def _script(tmp_path: Path, **plan_changes) -> tuple[dict, Path]:
+    """The task's setup and run for a smoke bundle, ready to run with bash in a copy of the workdir."""
+    import shutil
+    import sys
+
+    provider = SkyPilotProvider(TaskOptions(python=sys.executable))
+    bundle = Harness(provider, tmp_path).bundle(RUN_ID)
+    workdir = tmp_path / "machine"
+    shutil.copytree(bundle.root, workdir)
+    return provider.task_dict(bundle, plan(secrets=(), **plan_changes)), workdir
+
+
+def _bash(script: str, workdir: Path, deadline: float | None, home: Path) -> tuple[int, str]:
+    import os
+
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "TUNEPLAN_DEADLINE": "" if deadline is None else str(int(deadline))}
+    done = subprocess.run(["bash", "-c", script], cwd=workdir, env=env, capture_output=True, text=True, timeout=60)
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_a_step_that_starts_past_the_deadline_exits_at_once_with_the_limit_line(tmp_path):
+    """A managed job's recovery reruns setup and run with the same envs: past the absolute deadline, nothing runs."""
+    import time
+
+    config, workdir = _script(tmp_path)
+    for step in ("setup", "run"):
+        code, out = _bash(config[step], workdir, time.time() - 5, tmp_path)
+        assert code == 124 and 'TUNEPLAN_LIMIT {"limit_s": 5400}' in out, out
+    assert not (workdir / "out").exists(), "the template never started"
+
+
+def test_the_limit_holds_during_setup_and_only_124_reads_as_the_limit(tmp_path):
+    import time
+
+    config, workdir = _script(tmp_path)
+    (workdir / "requirements.txt").write_text("some-package==1.0\n")
+    slow = tmp_path / "python-that-hangs"
+    slow.write_text("#!/bin/sh\nsleep 30\n")
+    slow.chmod(0o755)
+    setup = config["setup"].replace(__import__("sys").executable, str(slow))
+    code, out = _bash(setup, workdir, time.time() + 1, tmp_path)  # pip "hangs": timeout ends it at the deadline
+    assert code == 124 and "TUNEPLAN_LIMIT" in out, out
+
+    oom = tmp_path / "python-killed"  # the kernel's OOM killer: SIGKILL long before the deadline
+    oom.write_text("#!/bin/sh\nkill -9 $$\n")
+    oom.chmod(0o755)
+    run = config["run"].replace(__import__("sys").executable, str(oom))
+    code, out = _bash(run, workdir, time.time() + 3600, tmp_path)
+    assert code == 137 and "TUNEPLAN_KILLED" in out and "TUNEPLAN_LIMIT" not in out, out
+
+
+def test_a_hand_launched_task_fixes_its_deadline_once_for_setup_and_run(tmp_path):
+    config, workdir = _script(tmp_path, max_runtime_s=0)
+    code, out = _bash(config["setup"], workdir, None, tmp_path)  # no env deadline: the first step fixes it
+    assert code == 124 and "TUNEPLAN_LIMIT" in out
+    assert (tmp_path / f".tuneplan-deadline-{RUN_ID}").read_text().strip().isdigit()

@@ -3,9 +3,14 @@ that name (spot, so SkyPilot recovers it after a preemption).
 
 ``launch`` only submits the request and returns its id in the handle: provisioning takes minutes and
 goes on in SkyPilot's API server, so the lifecycle sees ``pending``/``provisioning`` through ``status``.
-The cluster deletes itself (autostop with ``down``) after the job plus ``idle_minutes``, and the job
-itself runs under ``timeout``, so the budget holds when tuneplan is gone. ``teardown`` cancels a launch
-still in flight, then ``sky.down`` (or ``sky.jobs.cancel``); a cluster that is already gone is fine.
+The cluster deletes itself (autostop with ``down``) after the job plus ``idle_minutes``, and setup and
+run work under ``timeout`` against one absolute deadline fixed at launch, so the budget holds when
+tuneplan is gone and across a managed job's recoveries. ``teardown`` cancels a launch still in flight,
+then ``sky.down`` (or cancels every unfinished managed job of that name by id); gone already is fine.
+
+Managed jobs: ``queue_v2`` raises ClusterNotUpError when no jobs controller is up (no managed job in
+progress), and reports ``labels`` None while a job has no machine (PENDING, STARTING, RECOVERING; jobs/
+utils.py:3454-3498), so our tags are read back from the job's own task YAML (``user_yaml``) then.
 
 There is no bill to ask: SkyPilot's ``cost-report`` is itself rate × time from its catalog, so
 ``billed_cost`` is None and the ledger uses rate × duration (CONTRACTS §7).
@@ -26,6 +31,8 @@ from providers.protocol import last_messages, parse_line
 from providers.skypilot import fetch, sdk
 from providers.skypilot import states as st
 from providers.skypilot.task_config import (
+    DEADLINE_ENV,
+    KILLED_MARKER,
     LIMIT_MARKER,
     TaskOptions,
     bucket_prefix,
@@ -47,11 +54,14 @@ from providers.types import (
     RunHandle,
     RunState,
     RunStatus,
+    TransientProviderError,
 )
 
 LOG_TAIL_LINES = 300
 QUEUE_FIELDS = ["job_id", "job_name", "status", "recovery_count", "failure_reason", "start_at", "end_at",
                 "submitted_at", "labels", "cluster_resources", "region"]
+SERVER_DOWN = ("SkyPilot's local API server is not running, so tuneplan cannot see your clusters and managed "
+               "jobs without starting one: start it with `sky api start` to check")
 
 
 class SkyPilotProvider(Provider):
@@ -60,12 +70,16 @@ class SkyPilotProvider(Provider):
     name = "skypilot"
 
     def __init__(self, options: TaskOptions | None = None, sdk_module=None, rsync: str = "rsync",
-                 poll_s: float = 2.0) -> None:
+                 poll_s: float = 2.0, now=time.time, request_timeout_s: float = sdk.REQUEST_TIMEOUT_S,
+                 slow_request_timeout_s: float = sdk.SLOW_REQUEST_TIMEOUT_S) -> None:
         self.options = options or TaskOptions()
         self._sdk = sdk_module
         self._real_sdk = sdk_module is None
         self.rsync = rsync
         self.poll_s = poll_s
+        self.now = now
+        self.request_timeout_s = request_timeout_s
+        self.slow_request_timeout_s = slow_request_timeout_s
 
     @property
     def sky(self):
@@ -80,8 +94,8 @@ class SkyPilotProvider(Provider):
                        "job resumes from its last checkpoint in the bucket (settings: skypilot.bucket)"),
             Capability("multi_node", False, "one node per run (up to 8 GPUs)"),
             Capability("billing", False, "SkyPilot has no bill to ask; cost is the chosen machine's rate × time"),
-            Capability("runtime_limit", True, "the job runs under `timeout` on the machine, and the cluster "
-                       "autodowns when idle"),
+            Capability("runtime_limit", True, "setup and the job run under `timeout` on the machine against one "
+                       "deadline fixed at launch (it holds across spot recoveries), and the cluster autodowns when idle"),
             Capability("secrets", True, "named secrets are sent with the launch request (SkyPilot `secrets:`), "
                        "never written to the task YAML"),
         ]
@@ -126,12 +140,12 @@ class SkyPilotProvider(Provider):
         return replace(self.options, gpu_choices=choices or self.options.gpu_choices,
                        max_usd_per_hour=Decimal(str(cap)) if cap else self.options.max_usd_per_hour)
 
-    def task_dict(self, bundle: Bundle, plan: LaunchPlan) -> dict:
+    def task_dict(self, bundle: Bundle, plan: LaunchPlan, deadline: int | None = None) -> dict:
         if is_managed(plan) and not self.options.bucket:
             raise ProviderError("spot runs on SkyPilot are managed jobs that keep outputs and checkpoints in a "
                                 "bucket: set skypilot.bucket (e.g. s3://my-bucket/tuneplan) in settings.yaml")
         try:
-            return task_config(bundle, plan, self.task_options(bundle))
+            return task_config(bundle, plan, self.task_options(bundle), deadline)
         except ValueError as exc:
             raise ProviderError(f"cannot build the SkyPilot task: {exc}") from None
 
@@ -140,16 +154,18 @@ class SkyPilotProvider(Provider):
         return render_yaml(self.task_dict(bundle, plan))
 
     def launch_hint(self, path: Path, plan: LaunchPlan) -> str:
-        """How to launch a written task file by hand (secrets come from your environment, by name)."""
+        """How to launch a written task file by hand (secrets come from your environment, by name; the
+        runtime limit counts from the launch)."""
         secrets = "".join(f" --secret {name}" for name in plan.secrets)
+        secrets += f" --env {DEADLINE_ENV}=$(( $(date +%s) + {int(plan.max_runtime_s)} ))"
         if is_managed(plan):
             return f"launch it by hand: sky jobs launch -n {plan.resource_name}{secrets} {path}"
         return (f"launch it by hand: sky launch -c {plan.resource_name} --down "
                 f"-i {self.options.idle_minutes}{secrets} {path}")
 
-    def _task(self, bundle: Bundle, plan: LaunchPlan):
+    def _task(self, bundle: Bundle, plan: LaunchPlan, deadline: int):
         """A real ``sky.Task`` with the secret values added in memory only."""
-        config = copy.deepcopy(self.task_dict(bundle, plan))
+        config = copy.deepcopy(self.task_dict(bundle, plan, deadline))
         values = [(name, os.environ[name]) for name in sorted(config.get("secrets") or {}) if os.environ.get(name)]
         if values:
             config["secrets"] = {name: None for name, _ in values}
@@ -162,7 +178,8 @@ class SkyPilotProvider(Provider):
 
     # --- running ------------------------------------------------------------------------------------------
     def launch(self, bundle: Bundle, plan: LaunchPlan) -> RunHandle:
-        task = self._task(bundle, plan)
+        deadline = int(self.now()) + int(plan.max_runtime_s)
+        task = self._task(bundle, plan, deadline)
         secrets = [os.environ.get(n, "") for n in plan.secrets]
         managed = is_managed(plan)
         try:
@@ -174,7 +191,7 @@ class SkyPilotProvider(Provider):
         except Exception as exc:  # the request never reached the server
             raise sdk.fail(exc, "could not submit the launch", secrets) from None
         data = {"mode": "managed" if managed else "cluster", "launch_request": str(request),
-                "output_dir": bundle.output_dir}
+                "output_dir": bundle.output_dir, "deadline": deadline}
         if managed:
             data["bucket"] = bucket_prefix(self.options.bucket or "", plan)
         return RunHandle(self.name, plan.run_id, plan.resource_name, data)
@@ -189,6 +206,10 @@ class SkyPilotProvider(Provider):
         if record is None:
             return self._without_resource(handle)
         state, message = st.cluster_state(record.get("status"))
+        if st.state_name(record.get("status")) == "INIT":
+            failed = self._failed_launch(handle)
+            if failed is not None:
+                return failed
         if state != RunState.RUNNING:
             return RunStatus(state, message)
         job = self._cluster_job(handle.resource_id)
@@ -216,13 +237,26 @@ class SkyPilotProvider(Provider):
     def _without_resource(self, handle: RunHandle) -> RunStatus:
         """No cluster/job by that name: still launching, the launch failed, or it is gone."""
         request = handle.data.get("launch_request")
-        state, error = sdk.request_state(self.sky, request) if request else ("UNKNOWN", "")
-        if state in ("PENDING", "WAITING", "RUNNING"):
+        state, _ = self._launch_state(handle)
+        if state in sdk.LIVE_REQUEST_STATES:
             return RunStatus(RunState.PENDING, "SkyPilot is choosing and provisioning a machine")
-        if state == "FAILED":
-            reason = f"SkyPilot launch failed: {error or 'no reason given'}"
-            return RunStatus(RunState.FAILED, reason, True, error=reason)
+        failed = self._failed_launch(handle) if request else None
+        if failed is not None:
+            return failed
         return RunStatus(RunState.UNKNOWN, "no cluster or job by that name (torn down, or autodowned)", exists=False)
+
+    def _launch_state(self, handle: RunHandle) -> tuple[str, str]:
+        request = handle.data.get("launch_request")
+        return sdk.request_state(self.sky, request, self.request_timeout_s) if request else ("UNKNOWN", "")
+
+    def _failed_launch(self, handle: RunHandle) -> RunStatus | None:
+        """``failed`` when the launch request failed: a cluster it left in INIT would otherwise read as
+        provisioning forever (it exists, so teardown still downs it)."""
+        state, error = self._launch_state(handle)
+        if state != "FAILED":
+            return None
+        reason = f"SkyPilot launch failed: {error or 'no reason given'}"
+        return RunStatus(RunState.FAILED, reason, True, error=reason)
 
     def logs(self, handle: RunHandle, follow: bool = False) -> Iterator[str]:
         if follow:
@@ -260,60 +294,92 @@ class SkyPilotProvider(Provider):
 
     def teardown(self, handle: RunHandle) -> None:
         request = handle.data.get("launch_request")
-        if request and sdk.request_state(self.sky, request)[0] in ("PENDING", "WAITING", "RUNNING"):
-            self._quietly(lambda: sdk.resolve(self.sky, self.sky.api_cancel(request), "cancelling the launch"))
+        if request and self._launch_state(handle)[0] in sdk.LIVE_REQUEST_STATES:
+            self._quietly(lambda: self._resolve(lambda: self.sky.api_cancel(request), "cancelling the launch"))
         if _managed(handle):
-            job = self._managed_record(handle.resource_id)
-            if job is not None and not st.managed_job_state(job.get("status"))[0].terminal:
-                self._quietly(lambda: sdk.resolve(self.sky, self.sky.jobs.cancel(name=handle.resource_id),
-                                                  f"cancelling {handle.resource_id}"))
+            self._cancel_managed(handle.resource_id)
             return
-        self._quietly(lambda: sdk.resolve(self.sky, self.sky.down(handle.resource_id), f"down {handle.resource_id}"))
+        self._quietly(lambda: self._resolve(lambda: self.sky.down(handle.resource_id), f"down {handle.resource_id}",
+                                            slow=True))
+
+    def _cancel_managed(self, name: str) -> None:
+        """Cancel every unfinished managed job named ``name`` by id, then check that none is left.
+
+        Not ``jobs.cancel(name=...)``: with two unfinished jobs of one name it cancels nothing and only
+        logs "Multiple running jobs found" (sky/jobs/utils.py:1897-1903), which its caller does not
+        recognise as an error (jobs/server/core.py checks for "Multiple jobs found"), so the request succeeds.
+        """
+        ids = [j.get("job_id") for j in self._unfinished(name)]
+        if not ids:
+            return
+        self._resolve(lambda: self.sky.jobs.cancel(job_ids=ids), f"cancelling {name} (job {', '.join(map(str, ids))})",
+                      slow=True)
+        left = [j for j in self._unfinished(name) if st.state_name(j.get("status")) != "CANCELLING"]
+        if left:
+            described = ", ".join(f"{j.get('job_id')} ({st.state_name(j.get('status'))})" for j in left)
+            raise ProviderError(f"SkyPilot managed job {name} is still running after cancel: job {described}; "
+                                f"end it with `sky jobs cancel {' '.join(str(j.get('job_id')) for j in left)}`")
+
+    def _unfinished(self, name: str) -> list:
+        return [j for j in self._managed_jobs(name, skip_finished=True)
+                if j.get("job_name") == name and not st.managed_job_state(j.get("status"))[0].terminal]
 
     def list_resources(self) -> list[Resource]:
-        """Clusters and managed jobs named ``tp-…``. ``reap`` asks every provider, so this never starts a
-        local API server just to look: with none running (or SkyPilot not installed) it finds nothing."""
+        """Clusters and managed jobs named ``tp-…``, each listed on its own: no jobs controller means no
+        managed jobs, not a failure. ``reap`` asks only when the ledger holds SkyPilot runs; a local API
+        server that is not running is not started just to look (it would outlive us): that is a
+        ProviderError, which reap shows as "unchecked" without judging those runs."""
         if self._real_sdk:
-            try:
-                self._sdk = sdk.load_sky()
-            except ProviderError:
-                return []
+            self._sdk = sdk.load_sky()
             if sdk.local_server_not_running():
-                return []
+                raise ProviderError(SERVER_DOWN)
         found = []
-        for record in sdk.resolve(self.sky, self.sky.status(None, all_users=True), "listing clusters") or []:
+        for record in self._resolve(lambda: self.sky.status(None, all_users=True), "listing clusters") or []:
             name = str(record.get("name") or "")
             if name.startswith(RESOURCE_PREFIX):
                 handle = RunHandle(self.name, name.removeprefix(RESOURCE_PREFIX), name, {"mode": "cluster"})
                 found.append(Resource(name, name, handle.run_id, dict(record.get("labels") or {}),
                                       self.status(handle).state, handle, record.get("launched_at")))
-        for job in self._managed_jobs(RESOURCE_PREFIX, skip_finished=True):
+        for job in self._managed_jobs(RESOURCE_PREFIX, skip_finished=True, fields=[*QUEUE_FIELDS, "user_yaml"]):
             name = str(job.get("job_name") or "")
             handle = RunHandle(self.name, name.removeprefix(RESOURCE_PREFIX), name, {"mode": "managed"})
-            found.append(Resource(name, name, handle.run_id, dict(job.get("labels") or {}),
+            found.append(Resource(name, name, handle.run_id, _job_tags(job),
                                   st.managed_job_state(job.get("status"))[0], handle, job.get("submitted_at")))
         return found
 
     # --- SDK reads ------------------------------------------------------------------------------------
+    def _resolve(self, request, doing: str, slow: bool = False, passthrough: tuple[str, ...] = ()):
+        timeout_s = self.slow_request_timeout_s if slow else self.request_timeout_s
+        return sdk.resolve(self.sky, request, doing, timeout_s=timeout_s, passthrough=passthrough)
+
     def _cluster_record(self, name: str, credentials: bool = False):
         kwargs = {"_include_credentials": True} if credentials else {}
-        records = sdk.resolve(self.sky, self.sky.status([name], all_users=True, **kwargs), f"status of {name}")
+        records = self._resolve(lambda: self.sky.status([name], all_users=True, **kwargs), f"status of {name}")
         return next((r for r in records or [] if r.get("name") == name), None)
 
     def _cluster_job(self, name: str):
         """Our job on the cluster: the newest one (a tuneplan cluster runs one job)."""
         try:
-            jobs = sdk.resolve(self.sky, self.sky.queue(name, all_users=True), f"job queue of {name}")
+            jobs = self._resolve(lambda: self.sky.queue(name, all_users=True), f"job queue of {name}")
         except Exception as exc:  # the cluster went between the two calls
             if sdk.is_gone(exc):
                 return None
             raise
         return max(jobs or [], key=lambda j: j.get("job_id") or 0, default=None)
 
-    def _managed_jobs(self, name_match: str, skip_finished: bool = False) -> list:
-        request = self.sky.jobs.queue_v2(refresh=False, skip_finished=skip_finished, all_users=True,
-                                         name_match=name_match, fields=QUEUE_FIELDS)
-        result = sdk.resolve(self.sky, request, "managed job queue")
+    def _managed_jobs(self, name_match: str, skip_finished: bool = False, fields: list[str] = QUEUE_FIELDS) -> list:
+        """Managed jobs whose name starts with ``name_match``; none when no jobs controller is up."""
+        def request():
+            return self.sky.jobs.queue_v2(refresh=False, skip_finished=skip_finished, all_users=True,
+                                          name_match=name_match, fields=fields)
+        try:
+            result = self._resolve(request, "managed job queue", passthrough=(sdk.NOT_UP,))
+        except Exception as exc:  # ClusterNotUpError, re-raised as it is by name
+            if sdk.no_managed_jobs(exc):
+                return []
+            if type(exc).__name__ == sdk.NOT_UP:  # the controller exists but does not answer
+                raise TransientProviderError(f"SkyPilot managed job queue: {sdk.scrub(str(exc))}") from None
+            raise
         records = result[0] if isinstance(result, tuple) else result
         return [r for r in records or [] if str(r.get("job_name") or "").startswith(name_match)]
 
@@ -360,14 +426,21 @@ def _managed(handle: RunHandle) -> bool:
 
 
 def _with_log(state: RunState, message: str, lines: list[str], raw_state, started, ended) -> RunStatus:
-    """Progress from the log; a run the runtime limit ended is ``budget_stopped``; errors from DONE."""
+    """Progress from the log; a run the runtime limit ended is ``budget_stopped``; errors from DONE.
+
+    Only the run script's ``TUNEPLAN_LIMIT`` line means the limit (exit 124, or 137 past the deadline);
+    a SIGKILL before it (exit 137, ``TUNEPLAN_KILLED``: usually out of memory) is a plain failure."""
     progress, done = last_messages(lines)
     limited = any(parse_line(line) is None and line.startswith(LIMIT_MARKER + " ") for line in lines)
+    killed = any(line.startswith(KILLED_MARKER + " ") for line in lines)
     error = None
     if state == RunState.FAILED:
         if limited:
             limit = _limit_s(lines)
             state, error = RunState.BUDGET_STOPPED, f"hard runtime limit of {limit} s reached (timeout on the machine)"
+        elif killed:
+            error = ("the job was killed by SIGKILL (exit 137) before its runtime limit, most often by the "
+                     "out-of-memory killer: choose a GPU/machine with more memory or lower micro_batch_size")
         else:
             error = (done or {}).get("error") or st.failure_words(raw_state) or message
     elif state == RunState.CANCELLED:
@@ -383,3 +456,22 @@ def _limit_s(lines: list[str]) -> str:
             except ValueError:
                 break
     return "?"
+
+
+def _job_tags(job) -> dict[str, str]:
+    """A managed job's tags: its labels, or, while it has no machine (labels None), the labels its own task
+    YAML declares (``user_yaml``: the task as submitted, secret values redacted by SkyPilot)."""
+    if job.get("labels"):
+        return dict(job.get("labels"))
+    import yaml
+
+    try:
+        documents = list(yaml.safe_load_all(job.get("user_yaml") or ""))
+    except yaml.YAMLError:
+        return {}
+    for document in documents:
+        resources = document.get("resources") if isinstance(document, dict) else None
+        labels = resources.get("labels") if isinstance(resources, dict) else None
+        if isinstance(labels, dict):
+            return {str(k): str(v) for k, v in labels.items()}
+    return {}

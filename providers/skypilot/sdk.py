@@ -6,6 +6,10 @@ configured one (``SKYPILOT_API_SERVER_ENDPOINT`` or ``api_server.endpoint`` in `
 SkyPilot uses it; otherwise the first call starts a local server on 127.0.0.1 that keeps running after
 tuneplan exits (``sky api stop`` ends it). tuneplan never stops a server it did not start.
 
+``sky.get`` waits for a request with no time limit (sky/client/sdk.py:2429-2434: read timeout None), so a
+stuck API server would hang ``status`` and ``teardown``: ``resolve`` waits in a helper thread and gives up
+after a deadline with a TransientProviderError (the helper thread is a daemon and ends with the process).
+
 Error messages pass through ``scrub`` so a secret value that an SDK error might echo never reaches a
 log, the ledger or the terminal.
 """
@@ -13,10 +17,12 @@ log, the ledger or the terminal.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import io
 import os
 import re
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from providers.types import ProviderError, TransientProviderError
@@ -25,6 +31,11 @@ INSTALL_HINT = "pip install 'tuneplan[skypilot]'"
 TRANSIENT = ("ApiServerConnectionError", "ConnectionError", "Timeout", "ReadTimeout", "ConnectTimeout",
              "RequestInterruptedError", "ServerTemporarilyUnavailableError")
 GONE = ("ClusterDoesNotExist",)
+NOT_UP = "ClusterNotUpError"
+NO_CONTROLLER = "No in-progress managed jobs"  # the jobs controller is stopped or was never launched
+REQUEST_TIMEOUT_S = 120.0  # reads (status, queues, logs metadata)
+SLOW_REQUEST_TIMEOUT_S = 900.0  # sky.down / jobs.cancel: terminating instances takes minutes
+LIVE_REQUEST_STATES = ("PENDING", "WAITING", "RUNNING")
 
 
 def load_sky():
@@ -61,21 +72,74 @@ def fail(exc: BaseException, doing: str, secrets: Iterable[str] = ()) -> Provide
     return ProviderError(f"SkyPilot {doing}: {name}: {text}")
 
 
-def resolve(sky, request_id, doing: str, secrets: Iterable[str] = ()) -> Any:
-    """``sky.get(request_id)``: the request's result, or a ProviderError (``ClusterDoesNotExist`` re-raised)."""
+class NoAnswer(Exception):
+    """A call to the API server did not return within its deadline."""
+
+
+def bounded(call: Callable[[], Any], timeout_s: float, what: str) -> Any:
+    """``call()`` in a daemon helper thread; NoAnswer when it has not returned after ``timeout_s``.
+
+    The SDK's HTTP reads have no read timeout (``sky.get`` and ``sky.api_status`` pass ``timeout=(5, None)``,
+    sky/client/sdk.py:2429-2434 and 2712-2717), so this is the only way to bound them from outside.
+    """
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as exc:  # handed to the caller below
+            box["error"] = exc
+
+    # The SDK keeps the server's API version in context variables (sky/server/versions.py:49-52): the
+    # helper thread runs in a copy of the caller's context so it sees what the caller already learned.
+    worker = threading.Thread(target=contextvars.copy_context().run, args=(work,), name=f"skypilot {what}",
+                              daemon=True)
+    with contextlib.redirect_stdout(io.StringIO()):
+        worker.start()
+        worker.join(timeout_s)
+    if worker.is_alive():
+        raise NoAnswer(what)
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+def resolve(sky, request, doing: str, secrets: Iterable[str] = (), timeout_s: float = REQUEST_TIMEOUT_S,
+            passthrough: tuple[str, ...] = ()) -> Any:
+    """Submit (``request`` is a callable returning a request id, or an id already submitted) and
+    ``sky.get`` it within ``timeout_s``: the request's result, or a ProviderError.
+
+    ``ClusterDoesNotExist`` and the exception names in ``passthrough`` are re-raised as they are, so the
+    caller can tell "gone" / "no controller" from a failure. No answer in time is a TransientProviderError.
+    """
+    submit = request if callable(request) else (lambda: request)
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            return sky.get(request_id)
+        return bounded(lambda: sky.get(submit()), timeout_s, doing)
+    except NoAnswer:
+        raise TransientProviderError(f"SkyPilot {doing}: no answer from the API server in {timeout_s:g} s "
+                                     "(`sky api status` lists its requests; `sky api info` checks it)") from None
     except Exception as exc:  # any SDK failure becomes one line; "gone" stays recognisable
-        if is_gone(exc):
+        if is_gone(exc) or type(exc).__name__ in passthrough:
             raise
         raise fail(exc, doing, secrets) from None
 
 
-def request_state(sky, request_id: str) -> tuple[str, str]:
+def no_managed_jobs(exc: BaseException) -> bool:
+    """The managed-jobs queue was asked while no jobs controller is up: there are no unfinished managed jobs.
+
+    ``queue_v2(refresh=False)`` raises ClusterNotUpError then (sky/jobs/server/core.py:1381-1393, the
+    message is the controller's "No in-progress managed jobs."); the same error with "Failed to connect"
+    means the controller exists but is unreachable, which is not "none".
+    """
+    return type(exc).__name__ == NOT_UP and NO_CONTROLLER in str(exc)
+
+
+def request_state(sky, request_id: str, timeout_s: float = REQUEST_TIMEOUT_S) -> tuple[str, str]:
     """(status name, error line) of an earlier request, e.g. ("RUNNING", "") or ("FAILED", "...")."""
     try:
-        payloads = sky.api_status([request_id])
+        payloads = bounded(lambda: sky.api_status([request_id]), timeout_s, "request status")
+    except NoAnswer:
+        return "UNKNOWN", f"no answer from the API server in {timeout_s:g} s"
     except Exception as exc:  # the server may be gone; the caller treats this as "unknown"
         return "UNKNOWN", scrub(str(exc))
     for payload in payloads or []:

@@ -1,8 +1,14 @@
 """The SkyPilot task for one run, as the plain dict a task YAML holds, and the YAML text of it.
 
 What it says: the bundle directory is the ``workdir``; ``setup`` installs the template's requirements;
-``run`` starts the template under ``timeout`` (the hard runtime limit of CONTRACTS §7, enforced on the
-machine even when nobody watches) and prints one ``TUNEPLAN_LIMIT`` line when the limit ended it; the
+``run`` starts the template. Both run under ``timeout`` against one absolute deadline (``TUNEPLAN_DEADLINE``,
+epoch seconds = launch time + the hard runtime limit of CONTRACTS §7), so the limit holds across setup,
+and across a managed job's recoveries (each recovery reruns setup and run with the same envs): a step
+that starts past the deadline exits at once. Exit 124 from ``timeout`` (or 137, its SIGKILL after the
+grace period, once the deadline has passed) prints one ``TUNEPLAN_LIMIT`` line; a 137 before the deadline
+is some other SIGKILL (most often the kernel's out-of-memory killer) and prints ``TUNEPLAN_KILLED``. A task
+file written for a launch by hand has an empty deadline: the first step then fixes it at its own start
+(kept in a file on the machine) unless ``sky launch --env TUNEPLAN_DEADLINE=...`` sets it. The
 resources name every acceptable GPU, spot or not, the disk, a price cap, labels with our tags, and
 autostop with ``down`` so an abandoned cluster deletes itself. A spot run is a managed job whose output
 folder lives in a bucket, so a replacement machine resumes from the last checkpoint there.
@@ -24,6 +30,8 @@ from providers.skypilot.accelerators import acceptable_resources
 from providers.types import Bundle, LaunchPlan
 
 LIMIT_MARKER = "TUNEPLAN_LIMIT"
+KILLED_MARKER = "TUNEPLAN_KILLED"
+DEADLINE_ENV = "TUNEPLAN_DEADLINE"
 BUCKET_MOUNT = "/tuneplan-outputs"
 KILL_AFTER_S = 60  # SIGTERM first (the templates checkpoint on it), SIGKILL this long after
 DEFAULT_CLOUDS = ("aws", "gcp", "azure", "lambda", "runpod")
@@ -48,14 +56,19 @@ def is_managed(plan: LaunchPlan) -> bool:
     return plan.spot
 
 
-def task_config(bundle: Bundle, plan: LaunchPlan, options: TaskOptions = TaskOptions()) -> dict:
-    """The task YAML of this run, as a dict (``sky.Task.from_yaml_config`` accepts it)."""
+def task_config(bundle: Bundle, plan: LaunchPlan, options: TaskOptions = TaskOptions(),
+                deadline: int | None = None) -> dict:
+    """The task YAML of this run, as a dict (``sky.Task.from_yaml_config`` accepts it).
+
+    ``deadline`` (epoch seconds) is the launch time + the runtime limit; None for a file launched by hand.
+    """
     config: dict = {
         "name": plan.resource_name,
         "workdir": str(bundle.root),
         "resources": _resources(plan, options),
-        "envs": {"TUNEPLAN_RUN_ID": plan.run_id, "PYTHONUNBUFFERED": "1"},
-        "setup": _setup(options),
+        "envs": {"TUNEPLAN_RUN_ID": plan.run_id, "PYTHONUNBUFFERED": "1",
+                 DEADLINE_ENV: "" if deadline is None else str(int(deadline))},
+        "setup": _setup(plan, options),
         "run": _run(bundle, plan, options),
     }
     secrets = sorted(set(plan.secrets) | set(bundle.secrets))
@@ -97,7 +110,8 @@ def bucket_prefix(bucket: str, plan_or_name: LaunchPlan | str) -> str:
 def _resources(plan: LaunchPlan, options: TaskOptions) -> dict:
     resources: dict = {"use_spot": bool(plan.spot), "disk_size": options.disk_gib}
     if plan.gpu not in ("", "cpu") and plan.gpus > 0:
-        resources.update(acceptable_resources([plan.gpu, *options.gpu_choices], plan.gpus, options.clouds))
+        wanted = [plan.gpu, *plan.gpu_choices, *options.gpu_choices]
+        resources.update(acceptable_resources(wanted, plan.gpus, options.clouds))
     else:
         resources["cpus"] = "2+"
     if options.max_usd_per_hour:
@@ -110,23 +124,52 @@ def _resources(plan: LaunchPlan, options: TaskOptions) -> dict:
     return resources
 
 
-def _setup(options: TaskOptions) -> str:
-    """Install requirements.txt when it names any package (the smoke template needs none)."""
+def _deadline(plan: LaunchPlan) -> list[str]:
+    """Shell lines: ``$TUNEPLAN_DEADLINE`` fixed (the launch's, else the first step's start + the limit),
+    ``$left`` the seconds until it, and an immediate limit exit when it has passed."""
+    limit = int(plan.max_runtime_s)
+    keep = f"~/.tuneplan-deadline-{plan.run_id}"
+    return [f'if [ -z "${{{DEADLINE_ENV}:-}}" ]; then',
+            f"  [ -s {keep} ] || echo $(( $(date +%s) + {limit} )) > {keep}",
+            f"  {DEADLINE_ENV}=$(cat {keep})",
+            "fi",
+            f"left=$(( {DEADLINE_ENV} - $(date +%s) ))",
+            f"if [ $left -le 0 ]; then echo '{_limit_line(plan)}'; exit 124; fi"]
+
+
+def _limit_line(plan: LaunchPlan) -> str:
+    return f'{LIMIT_MARKER} {{"limit_s": {int(plan.max_runtime_s)}}}'
+
+
+def _timed(command: str, plan: LaunchPlan, indent: str = "") -> list[str]:
+    """``command`` under ``timeout`` until the deadline; the exit code read as limit / SIGKILL / itself."""
+    reached = f'[ "$(date +%s)" -ge "${DEADLINE_ENV}" ]'
+    return [f"{indent}timeout --signal=TERM --kill-after={KILL_AFTER_S} $left {command}",
+            f"{indent}code=$?",
+            f"{indent}if [ $code -eq 124 ] || {{ [ $code -eq 137 ] && {reached}; }}; then",
+            f"{indent}  echo '{_limit_line(plan)}'",
+            f"{indent}elif [ $code -eq 137 ]; then",
+            f"{indent}  echo '{KILLED_MARKER} {{\"code\": 137}}'",
+            f"{indent}fi"]
+
+
+def _setup(plan: LaunchPlan, options: TaskOptions) -> str:
+    """Install requirements.txt when it names any package (the smoke template needs none), within the limit."""
     python = shlex.quote(options.python)
-    return ("if grep -qvE '^[[:space:]]*(#|$)' requirements.txt; then\n"
-            f"  {python} -m pip install --quiet -r requirements.txt\nfi\n")
+    lines = [*_deadline(plan),
+             "if grep -qvE '^[[:space:]]*(#|$)' requirements.txt; then",
+             *_timed(f"{python} -m pip install --quiet -r requirements.txt", plan, "  "),
+             "  if [ $code -ne 0 ]; then exit $code; fi",
+             "fi"]
+    return "\n".join(lines) + "\n"
 
 
 def _run(bundle: Bundle, plan: LaunchPlan, options: TaskOptions) -> str:
     command = " ".join(shlex.quote(part) for part in (options.python, bundle.entrypoint, *bundle.args))
     out = shlex.quote(bundle.output_dir)
-    lines = []
+    lines = _deadline(plan)
     if is_managed(plan):
         shared = f"{BUCKET_MOUNT}/{plan.resource_name}"
         lines += [f"mkdir -p {shared}", f"rm -rf {out} && ln -sfn {shared} {out}"]
-    limit = int(plan.max_runtime_s)
-    lines += [f"timeout --signal=TERM --kill-after={KILL_AFTER_S} {limit} {command}",
-              "code=$?",
-              f"if [ $code -eq 124 ] || [ $code -eq 137 ]; then echo '{LIMIT_MARKER} {{\"limit_s\": {limit}}}'; fi",
-              "exit $code"]
+    lines += [*_timed(command, plan), "exit $code"]
     return "\n".join(lines) + "\n"

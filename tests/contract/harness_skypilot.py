@@ -9,6 +9,12 @@ runs that task's ``setup`` and ``run`` with bash in a copy of its ``workdir``, w
 secrets only, as a cluster would. ``preempt(name)`` kills a managed job's machine and SkyPilot's
 recovery starts a new one on the same bucket. ``rsync`` and ``aws`` are small scripts that copy from the
 fake cluster disks and buckets, standing in for the real tools over SSH / S3.
+
+Where the real SDK is awkward, the fake is too (each checked against the installed 0.14.1 source):
+``get`` waits with no time limit (``hold`` paused = a stuck API server); ``jobs.queue_v2`` raises
+ClusterNotUpError("No in-progress managed jobs.") while no jobs controller exists, and gives ``labels``
+None while a job has no machine; ``jobs.cancel(name=...)`` with several unfinished jobs of that name
+cancels nothing and succeeds; ``fail_after_init`` leaves a cluster in INIT behind a failed launch request.
 """
 
 from __future__ import annotations
@@ -85,9 +91,15 @@ class FakeSky:
         self.root, self.provisioning_s = root, provisioning_s
         self.requests: dict[str, Request] = {}
         self.clusters: dict[str, Machine] = {}
-        self.managed: dict[str, ManagedJob] = {}
+        self.managed: dict[str, ManagedJob] = {}  # the newest job of each name
+        self.managed_jobs: list[ManagedJob] = []  # every job, names may repeat
         self.fail_launch: BaseException | None = None
+        self.fail_after_init: BaseException | None = None
+        self.ignore_cancel = False
+        self.hold = threading.Event()  # cleared: the API server takes requests but never finishes them
+        self.hold.set()
         self.calls: list[str] = []
+        self.server_log: list[str] = []
         self.jobs = FakeJobs(self)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -100,6 +112,7 @@ class FakeSky:
         request = self.requests[request_id] = Request(name)
 
         def run() -> None:
+            self.hold.wait()
             try:
                 request.result = work()
             except BaseException as exc:  # what the server records as the request's error
@@ -111,7 +124,7 @@ class FakeSky:
 
     def get(self, request_id):
         request = self.requests[str(request_id)]
-        request.done.wait(30)
+        request.done.wait()  # like sky.get: no time limit
         if request.error is not None:
             raise request.error
         return request.result
@@ -145,6 +158,8 @@ class FakeSky:
             raise self.fail_launch
         machine = self.clusters[name] = Machine(name, self.root / "clusters" / name, _labels(task),
                                                 time.time())
+        if self.fail_after_init is not None:  # provisioning failed half-way: the record stays INIT
+            raise self.fail_after_init
         time.sleep(self.provisioning_s)
         machine.status = "UP"
         machine.job_status = "PENDING"
@@ -169,6 +184,8 @@ class FakeSky:
     def _step(machine: Machine, command: str, workdir: Path, env: dict, mounts: dict[str, Path]) -> int:
         for mount, local in mounts.items():
             command = command.replace(mount, str(local))
+        if machine.status in ("GONE", "PREEMPTED"):  # taken away before this step started
+            return 137
         with (machine.disk / "run.log").open("ab") as log:
             machine.process = subprocess.Popen(["bash", "-c", command], cwd=workdir, env=env, stdout=log,
                                                stderr=subprocess.STDOUT, start_new_session=True)
@@ -240,6 +257,7 @@ class ManagedJob:
     bucket: Path
     labels: dict
     submitted_at: float
+    user_yaml: str = ""
     status: str = "PENDING"
     machine: Machine | None = None
     recovery_count: int = 0
@@ -258,8 +276,9 @@ class FakeJobs:
         self.sky.calls.append("jobs.launch")
         source = next(iter(task.storage_mounts.values())).source
         bucket = self.sky.root / "buckets" / source.removeprefix("s3://")
-        job = ManagedJob(next(self.sky._ids), name, task, bucket, _labels(task), time.time())
+        job = ManagedJob(next(self.sky._ids), name, task, bucket, _labels(task), time.time(), _user_yaml(task, name))
         self.sky.managed[name] = job
+        self.sky.managed_jobs.append(job)
         threading.Thread(target=self._control, args=(job,), daemon=True).start()
         return self.sky._submit("sky.jobs.launch", lambda: ([job.job_id], None))
 
@@ -268,7 +287,9 @@ class FakeJobs:
         while job.status not in ("CANCELLED", "SUCCEEDED", "FAILED", "FAILED_SETUP"):
             job.status = "STARTING" if job.recovery_count == 0 else "RECOVERING"
             time.sleep(self.sky.provisioning_s)
-            disk = self.sky.root / "managed" / f"{job.name}-{job.recovery_count}"
+            if job.status == "CANCELLED":  # cancelled while SkyPilot was still finding a machine
+                break
+            disk = self.sky.root / "managed" / f"{job.name}-{job.job_id}-{job.recovery_count}"
             job.machine = Machine(job.name, disk, job.labels, time.time(), status="UP")
             disk.mkdir(parents=True)
             job.log = disk / "run.log"
@@ -291,14 +312,21 @@ class FakeJobs:
 
     def queue_v2(self, refresh, skip_finished=False, all_users=False, job_ids=None, limit=None, fields=None,
                  name_match=None, **_):
+        from sky.exceptions import ClusterNotUpError
         from sky.jobs.state import ManagedJobStatus
         from sky.schemas.api.responses import ManagedJobRecord
 
         def work():
+            if not self.sky.managed_jobs:  # no jobs controller yet (refresh=False does not start one)
+                raise ClusterNotUpError("No in-progress managed jobs.")
+            jobs = [j for j in list(self.sky.managed_jobs) if (not name_match or name_match in j.name)
+                    and (job_ids is None or j.job_id in job_ids)]
             records = [ManagedJobRecord(job_id=j.job_id, job_name=j.name, status=ManagedJobStatus(j.status),
-                                        recovery_count=j.recovery_count, labels=j.labels, submitted_at=j.submitted_at,
-                                        start_at=j.start_at, end_at=j.end_at)
-                       for j in list(self.sky.managed.values()) if not name_match or name_match in j.name]
+                                        recovery_count=j.recovery_count, submitted_at=j.submitted_at,
+                                        start_at=j.start_at, end_at=j.end_at,
+                                        labels=j.labels if j.status == "RUNNING" and j.machine else None,
+                                        user_yaml=j.user_yaml if fields and "user_yaml" in fields else None)
+                       for j in jobs]
             if skip_finished:
                 records = [r for r in records if not r.status.is_terminal()]
             return records, len(records), {}, len(records)
@@ -311,12 +339,35 @@ class FakeJobs:
                      output_stream, preload_content, {"SUCCEEDED": 0}, log=lambda: job.log)
 
     def cancel(self, name=None, job_ids=None, all=False, all_users=False, **_):
+        self.sky.calls.append("jobs.cancel")
+
         def work():
-            job = self.sky.managed[name]
-            job.status = "CANCELLED"
-            if job.machine is not None:
-                _kill(job.machine)
+            unfinished = [j for j in self.sky.managed_jobs if j.status not in TERMINAL]
+            if name is not None:
+                named = [j for j in unfinished if j.name == name]
+                if len(named) > 1:  # logged on the server; the request still succeeds with None
+                    self.sky.server_log.append(f"Multiple running jobs found with name {name!r}.")
+                    return None
+                targets = named
+            else:
+                targets = [j for j in unfinished if j.job_id in (job_ids or [])]
+            for job in targets:
+                if self.sky.ignore_cancel:  # the controller lost the signal: the job keeps running
+                    continue
+                job.status = "CANCELLED"
+                if job.machine is not None:
+                    _kill(job.machine)
+            return None
         return self.sky._submit("sky.jobs.cancel", work)
+
+
+def _user_yaml(task, name: str) -> str:
+    """What the controller keeps as the job's ``user_yaml``: SkyPilot's own dump of the submitted task."""
+    from sky.utils import dag_utils
+
+    dag = dag_utils.convert_entrypoint_to_dag(task)
+    dag.name = name
+    return dag_utils.dump_dag_to_yaml_str(dag, use_user_specified_yaml=True)
 
 
 def _labels(task) -> dict:
@@ -359,7 +410,7 @@ def tool(folder: Path, name: str, template: str, root: Path) -> Path:
     return path
 
 
-def make_provider(tmp_path: Path, bucket: str | None = "s3://tp-test-bucket/tuneplan"):
+def make_provider(tmp_path: Path, bucket: str | None = "s3://tp-test-bucket/tuneplan", **provider_args):
     from providers.skypilot import SkyPilotProvider, TaskOptions
 
     root = tmp_path / "fake-sky"
@@ -368,7 +419,7 @@ def make_provider(tmp_path: Path, bucket: str | None = "s3://tp-test-bucket/tune
     rsync = tool(root / "bin", "rsync", FAKE_RSYNC, root)
     tool(root / "bin", "aws", FAKE_AWS, root)
     options = TaskOptions(bucket=bucket, idle_minutes=1, python=sys.executable)
-    return SkyPilotProvider(options, sdk_module=fake, rsync=str(rsync), poll_s=0.05), fake
+    return SkyPilotProvider(options, sdk_module=fake, rsync=str(rsync), poll_s=0.05, **provider_args), fake
 
 
 def make_harness(tmp_path: Path) -> Harness:
