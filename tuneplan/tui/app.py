@@ -137,19 +137,19 @@ class TuneplanApp(App):
     def on_launch_prepared(self, message: LaunchPrepared) -> None:
         from tuneplan.tui.screens.launch_dialog import LaunchDialog
 
-        def answered(go: bool | None) -> None:
-            if go:
+        def answered(answer: dict | None) -> None:
+            if answer and answer["launch"]:
                 self.notify(f"launching {message.request.run_id} …")
-                self._launch(message.request)
+                self._launch(message.request, answer["validate"])
         self.push_screen(LaunchDialog(message.candidate, message.request, message.problem), answered)
 
     @work(thread=True, exit_on_error=False, group="launch")
-    def _launch(self, request: Any) -> None:
+    def _launch(self, request: Any, validate: bool = True) -> None:
         from tuneplan.tui.launching import launch_and_watch
 
         worker = get_current_worker()
         record = launch_and_watch(self.ctx, request, lambda event: self.post_message(RunEvent(event)),
-                                  lambda: worker.is_cancelled, self._started)
+                                  lambda: worker.is_cancelled, self._started, validate)
         self.call_from_thread(self.notify, f"{record.run_id} ended {record.state.value}"
                               f"{': ' + record.failure_reason if record.failure_reason else ''}"
                               f" · {len(record.artifacts)} files verified",

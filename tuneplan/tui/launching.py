@@ -76,13 +76,14 @@ def prepare_request(ctx: Any, candidate: Any):
     return steps.prepare(spec, path, provider, ctx.clock)
 
 
-def launch_and_watch(ctx: Any, request: Any, on_event, cancelled, on_started=None):
-    """Bundle, record, launch, then watch to the end (pull, verify, tear down); returns the final record."""
+def launch_and_watch(ctx: Any, request: Any, on_event, cancelled, on_started=None, validate: bool = True):
+    """Bundle (and run the template's own check), record, launch, then watch to the end (pull, verify, tear
+    down); returns the final record."""
     from remote_jobs import launch as steps
     from remote_jobs.watch import watch
 
     root = ctx.runs_root()
-    bundle = steps.bundle_and_validate(request, root, validate=True)
+    bundle = steps.bundle_and_validate(request, root, validate=validate)
     clock = CancellableClock(ctx.clock, cancelled)
     run = steps.start(request, bundle, ctx.open_ledger(), clock, root, on_event)
     if on_started is not None:

@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label, Static
+from textual.widgets import Button, Checkbox, Label, Static
 
 from tuneplan.tui.formatting import hours_text, short_source, usd_text
 
@@ -43,8 +43,11 @@ def request_lines(request: Any) -> list[str]:
     return lines
 
 
-class LaunchDialog(ModalScreen[bool]):
-    """Confirm a launch (``request``), or explain why ``candidate`` cannot be launched (``problem``)."""
+class LaunchDialog(ModalScreen[dict]):
+    """Confirm a launch (``request``), or explain why ``candidate`` cannot be launched (``problem``).
+
+    Returns ``{"launch": bool, "validate": bool}``: the checkbox is the CLI's ``--validate/--no-validate``.
+    """
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
@@ -63,12 +66,13 @@ class LaunchDialog(ModalScreen[bool]):
                 yield Static("\n".join(request_lines(self.request)), id="launch-details", markup=False)
             if self.problem:
                 yield Static(self.problem, id="launch-problem", markup=False)
+            yield Checkbox("check the job here first (the template's --validate-only)", True, id="validate")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Launch", id="launch", variant="success", disabled=bool(self.problem) or self.request is None)
                 yield Button("Cancel", id="cancel")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "launch")
+        self.dismiss({"launch": event.button.id == "launch", "validate": self.query_one("#validate", Checkbox).value})
 
     def action_cancel(self) -> None:
-        self.dismiss(False)
+        self.dismiss({"launch": False, "validate": True})
