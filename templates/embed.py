@@ -369,6 +369,7 @@ def main(argv: list[str]) -> None:
         print(f"validate-only: ok {json.dumps(summary)}", flush=True)
         return
     prepare_output(out)
+    torch.manual_seed(cfg["training.seed"])  # a new head or LoRA adapter starts the same on every run
     train(cfg, out, tokenizer, data, resume, started, torch)
 
 
