@@ -25,7 +25,8 @@ class RunDidNotSucceed(TuneplanError):
 def launch(
     spec_arg: Optional[Path] = typer.Argument(None, metavar="[SPEC]", help="The job spec YAML (or --spec)."),
     spec: Optional[Path] = typer.Option(None, "--spec", help="The job spec YAML."),
-    provider: Optional[str] = typer.Option(None, "--provider", help="local (default: the spec's resources.provider)."),
+    provider: Optional[str] = typer.Option(
+        None, "--provider", help="local, runpod, modal or skypilot (default: the spec's resources.provider)."),
     set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE",
                                    help="Override a spec field, e.g. training.max_steps=10 (repeatable)."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before launching."),
