@@ -225,3 +225,8 @@ def test_the_examples_load_and_name_their_local_inputs(name):
     else:
         assert spec.model.startswith("tiny:") and spec.training.max_steps
         assert (path.parent / spec.data.train).is_file()
+
+
+def test_bills_with_nothing_waiting_says_so(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "bills", "--ledger", str(tmp_path / "ledger.sqlite3"))
+    assert code == 0 and "no finished run is waiting for a bill" in out

@@ -309,3 +309,25 @@ def test_a_finished_pod_that_nobody_pulls_ends_itself_after_the_pull_window(fake
     assert wait_gone(fake, handle.resource_id)
     with pytest.raises(ProviderError):
         provider.fetch_artifacts(handle, tmp_path / "late")
+
+
+def test_a_bill_that_comes_after_the_teardown_is_recorded_by_a_later_refresh(fake, tmp_path):
+    """At teardown RunPod has not settled the last hour (no bill, the ledger keeps rate × time); two hours on,
+    ``refresh_bills`` (``tuneplan bills``) asks again and records RunPod's own figure."""
+    from remote_jobs.bills import refresh_bills
+    from remote_jobs.ledger import Ledger
+    from tests.contract.harness import FakeClock, run_lifecycle, smoke_spec
+
+    now = {"at": datetime.now(timezone.utc)}
+    provider = fast_provider(fake, tmp_path, billing_settle=timedelta(hours=1), now=lambda: now["at"])
+    ledger = Ledger(tmp_path / "ledger.sqlite3", FakeClock())
+    record = run_lifecycle(smoke_spec(steps=2, step_seconds=0.05), provider, ledger, FakeClock(), tmp_path / "runs")
+    assert record.state == RunState.SUCCEEDED and record.torn_down_at is not None
+    assert record.billed_usd is None and record.actual_usd is not None  # rate × time until the bill comes
+    assert [read.billed_usd for read in refresh_bills(ledger, {"runpod": provider})] == [None]  # still settling
+    now["at"] += timedelta(hours=2)
+    [read] = refresh_bills(ledger, {"runpod": provider})
+    pod_id = fake.ended[-1][0]
+    assert read.billed_usd == fake.billed(pod_id).quantize(Decimal("0.000001")) > 0
+    assert ledger.find(record.run_id).billed_usd == read.billed_usd
+    assert refresh_bills(ledger, {"runpod": provider}) == []  # billed runs are not asked again

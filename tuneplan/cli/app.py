@@ -11,8 +11,8 @@ import sys
 import typer
 
 from planner.errors import TuneplanError
-from tuneplan.cli import (jobs_cmd, launch_cmd, plan_cmd, prices_cmd, reap_cmd, recommend_cmd, rent_cmd, report_cmd,
-                          tui_cmd)
+from tuneplan.cli import (bills_cmd, jobs_cmd, launch_cmd, plan_cmd, prices_cmd, reap_cmd, recommend_cmd, rent_cmd,
+                          report_cmd, tui_cmd)
 
 app = typer.Typer(
     name="tuneplan",
@@ -40,6 +40,8 @@ app.command("down", help="Stop a run and tear its machine down (idempotent).")(j
 app.command("reap", help="Find machines the ledger says should be gone, or does not know; --yes ends them.")(
     reap_cmd.reap)
 app.command("report", help="Spending from the ledger: per run and totals, estimate vs actual.")(report_cmd.report)
+app.command("bills", help="Ask the providers again for bills of finished runs that have none yet (they come late).")(
+    bills_cmd.bills)
 
 # --- the terminal app (issue 6); `tuneplan` with no arguments opens it too ---
 app.command("tui", help="Open the terminal app: plan, compare, launch and watch from one screen set.")(tui_cmd.tui)
