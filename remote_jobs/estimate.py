@@ -10,10 +10,12 @@ budget buys (CONTRACTS §7).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from planner.errors import BadInput
 from providers.base import Provider
@@ -50,10 +52,11 @@ class LaunchEstimate:
     offering: str = ""
 
 
-def estimate_launch(job: ResolvedJob, provider: Provider, today: date) -> LaunchEstimate:
+def estimate_launch(job: ResolvedJob, provider: Provider, today: date,
+                    prefer: Callable[[Any], bool] | None = None) -> LaunchEstimate:
     if job.spec.task == "smoke":
         return _smoke_estimate(job, provider)
-    return _planned_estimate(job, provider.name, today)
+    return _planned_estimate(job, provider.name, today, prefer)
 
 
 def runtime_limit_s(estimate: LaunchEstimate, max_total_usd: Decimal | None, max_hours: float | None = None) -> int:
@@ -79,7 +82,9 @@ def _smoke_estimate(job: ResolvedJob, provider: Provider) -> LaunchEstimate:
                           offer.usd_per_hour, None, offer.source, offer.as_of, 0, offer.offering)
 
 
-def _planned_estimate(job: ResolvedJob, provider: str, today: date) -> LaunchEstimate:
+def _planned_estimate(job: ResolvedJob, provider: str, today: date,
+                      prefer: Callable[[Any], bool] | None = None) -> LaunchEstimate:
+    """The provider's best-ranked candidate, or the one ``prefer`` picks (an option chosen in the TUI)."""
     from planner.recommend import Job, recommend
 
     spec = job.spec
@@ -89,7 +94,7 @@ def _planned_estimate(job: ResolvedJob, provider: str, today: date) -> LaunchEst
     if not usable:
         why = next((c.why or c.reason for c in result.candidates if c.provider == provider), "no candidate at all")
         raise BadInput(f"{spec.name}: nothing on {provider} can run this job ({why})")
-    best = usable[0]
+    best = next((c for c in usable if prefer(c)), usable[0]) if prefer is not None else usable[0]
     hours = best.train_hours + best.cost.fixed_hours + (LOCAL_STARTUP_S / 3600 if provider == "local" else 0.0)
     usd = best.cost.total or (best.cost.usd_per_hour * Decimal(repr(hours))).quantize(Decimal("0.000001"))
     return LaunchEstimate(best.provider, best.cloud, best.region, best.gpu, best.gpus, best.spot, best.device,

@@ -66,10 +66,10 @@ def provider_name(spec: JobSpec, flag: str | None) -> str:
 
 
 def prepare(spec: JobSpec, spec_path: Path | None, provider: Provider, clock: Clock,
-            max_hours: float | None = None) -> LaunchRequest:
+            max_hours: float | None = None, prefer=None) -> LaunchRequest:
     """Resolve the job, estimate it on ``provider`` and name the run; nothing is started or written."""
     job = resolve_job(spec, spec_path)
-    estimate = estimate_launch(job, provider, clock.now().date())
+    estimate = estimate_launch(job, provider, clock.now().date(), prefer)
     cap = dollars(spec.resources.max_total_usd)
     run_id = new_run_id(spec.name, clock.now())
     plan = LaunchPlan(run_id=run_id, owner=spec.owner, host=host_id(),

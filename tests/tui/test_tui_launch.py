@@ -139,7 +139,8 @@ async def test_a_cloud_option_without_credentials_says_how_to_fix_them(build_app
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         options = await _options(pilot)
-        runpod = next(i for i, c in enumerate(options.ordered()) if c.provider == "runpod" and c.launchable)
+        # the dearest RunPod option that fits: not the one the provider would pick by itself
+        runpod = max(i for i, c in enumerate(options.ordered()) if c.provider == "runpod" and c.launchable and c.fits)
         options.query_one("#options-table", DataTable).move_cursor(row=runpod)
         await pilot.press("enter")
         await app.workers.wait_for_complete()
@@ -147,4 +148,7 @@ async def test_a_cloud_option_without_credentials_says_how_to_fix_them(build_app
         assert isinstance(app.screen, LaunchDialog) and app.screen.query_one("#launch", Button).disabled
         problem = str(app.screen.query_one("#launch-problem", Static).render())
         assert problem.startswith("runpod is not ready:") and "RUNPOD_API_KEY" in problem
+        picked, estimate = options.ordered()[runpod], app.screen.request.estimate
+        assert (estimate.gpu, estimate.gpus, estimate.offering) == (picked.gpu, picked.gpus, picked.offering)
+        assert estimate.usd_per_hour == picked.cost.usd_per_hour  # the offer picked, not another of the card
         assert not app.ctx.open_ledger().runs()

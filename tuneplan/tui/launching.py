@@ -73,7 +73,15 @@ def prepare_request(ctx: Any, candidate: Any):
     path = ctx.draft.spec_path
     spec = load_spec(path, spec_overrides(ctx.draft.values, ctx.draft.spec_task, candidate))
     provider = get_provider(steps.provider_name(spec, None))
-    return steps.prepare(spec, path, provider, ctx.clock)
+    return steps.prepare(spec, path, provider, ctx.clock, prefer=_same_offer(candidate))
+
+
+def _same_offer(candidate: Any):
+    """Launch on the very offer picked (cloud, card, count, spot, offering), not just the provider's best."""
+    if candidate is None:
+        return None
+    wanted = (candidate.cloud, candidate.gpu, candidate.gpus, candidate.spot, candidate.offering)
+    return lambda c: (c.cloud, c.gpu, c.gpus, c.spot, c.offering) == wanted
 
 
 def launch_and_watch(ctx: Any, request: Any, on_event, cancelled, on_started=None, validate: bool = True):
