@@ -26,9 +26,14 @@ def catalog_matches(text: str, ids: list[str], limit: int = MAX_MATCHES) -> list
 
 
 class ModelPicker(Vertical):
-    """An ``Input`` (id ``model-input``) and the list of catalog matches (``model-matches``); Down goes to the list."""
+    """An ``Input`` (id ``model-input``) and the list of catalog matches (``model-matches``).
 
-    BINDINGS = [Binding("down", "to_matches", "Matches", show=False)]
+    Up/Down move the highlight in the list while the cursor stays in the input, and Enter picks the highlighted
+    match: no focus change, so keys typed quickly land where they were meant (a click picks one too).
+    """
+
+    BINDINGS = [Binding("down", "move(1)", "Next match", show=False), Binding("up", "move(-1)", "Previous match",
+                                                                               show=False)]
 
     def __init__(self, value: str, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -53,19 +58,30 @@ class ModelPicker(Vertical):
         options.add_options(matches)
         options.display = bool(matches) and self.query_one("#model-input", Input).has_focus
 
-    def action_to_matches(self) -> None:
+    def action_move(self, step: int) -> None:
         options = self.query_one("#model-matches", OptionList)
-        if options.display and options.option_count:
-            options.highlighted = 0
-            options.focus()
+        if not (options.display and options.option_count):
+            return
+        current = options.highlighted
+        options.highlighted = 0 if current is None else max(0, min(options.option_count - 1, current + step))
+
+    @on(Input.Submitted, "#model-input")
+    def _pick_highlighted(self, event: Input.Submitted) -> None:
+        options = self.query_one("#model-matches", OptionList)
+        if options.display and options.highlighted is not None:
+            event.stop()
+            self._choose(str(options.get_option_at_index(options.highlighted).prompt))
+
+    def _choose(self, model: str) -> None:
+        box = self.query_one("#model-input", Input)
+        box.value = model
+        self.query_one("#model-matches", OptionList).display = False
+        box.focus()
 
     @on(OptionList.OptionSelected, "#model-matches")
     def _pick(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        box = self.query_one("#model-input", Input)
-        box.value = str(event.option.prompt)
-        event.option_list.display = False
-        box.focus()
+        self._choose(str(event.option.prompt))
 
     def on_descendant_blur(self) -> None:
         if not self.query_one("#model-matches", OptionList).has_focus:
