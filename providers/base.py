@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -67,8 +68,12 @@ class Provider(ABC):
     def list_resources(self) -> list[Resource]:
         """Everything with our prefix this provider holds, whoever launched it (for ``reap``)."""
 
-    def billed_cost(self, handle: RunHandle) -> Decimal | None:
-        """The provider's own bill for the run, where it has one; None means "use rate × duration"."""
+    def billed_cost(self, handle: RunHandle, ended_at: datetime | None = None) -> Decimal | None:
+        """The provider's own bill for the run, where it has one; None means "use rate × duration".
+
+        ``ended_at`` is when the ledger saw the run's machine go (its teardown), for a provider that cannot
+        tell by itself when a run it did not end in this process ended (``tuneplan bills`` passes it).
+        """
         return None
 
     def capability(self, name: str) -> Capability | None:

@@ -40,7 +40,7 @@ def refresh_bills(ledger: Ledger, providers: dict[str, Provider]) -> list[BillRe
         if provider is None or not waiting_for_a_bill(record):
             continue
         try:
-            billed = provider.billed_cost(record.handle)
+            billed = provider.billed_cost(record.handle, ended_at=record.torn_down_at)
         except ProviderError as exc:
             reads.append(BillRead(record.run_id, record.provider, None, " ".join(str(exc).split())))
             continue

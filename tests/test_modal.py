@@ -225,6 +225,8 @@ def test_billed_cost_is_modals_report_only_once_it_covers_the_runs_last_hour(mod
 
     elsewhere = ModalProvider(ModalSettings(), clock=lambda: now[0])
     assert elsewhere.billed_cost(handle) is None, "a process that did not stop the App does not know when it ended"
+    torn_down = datetime.fromtimestamp(_hour(11).timestamp() + 20 * 60, timezone.utc)  # the ledger's torn_down_at
+    assert elsewhere.billed_cost(handle, ended_at=torn_down) == Decimal("0.670000")  # what `tuneplan bills` asks
     fake.billing_error = modal.exception.PermissionDeniedError("billing reports need the Team plan")
     assert harness.provider.billed_cost(handle) is None, "no report: no bill, never our own arithmetic"
 

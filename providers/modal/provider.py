@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -190,10 +191,12 @@ class ModalProvider(Provider):
                 found.append(TaggedResource(app.name, app.name, run_id, dict(tags), self.status(handle).state, handle))
         return found
 
-    def billed_cost(self, handle: RunHandle) -> Decimal | None:
-        """Modal's own figure, or None. Only a run whose App this process stopped has a known end; until
-        the report's whole-hour rows cover that end, the figure would be short, so there is none."""
-        ended_at = self._stopped_at.get(handle.run_id)
+    def billed_cost(self, handle: RunHandle, ended_at: datetime | None = None) -> Decimal | None:
+        """Modal's own figure, or None. The run's end is when this process stopped its App, else the ledger's
+        teardown time (``ended_at``); until the report's whole-hour rows cover that end, the figure would be
+        short, so there is none."""
+        stopped = self._stopped_at.get(handle.run_id)
+        ended_at = stopped if stopped is not None else (ended_at.timestamp() if ended_at is not None else None)
         if ended_at is None:
             return None
         launched_at = float(handle.data.get("launched_at") or ended_at)

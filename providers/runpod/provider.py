@@ -369,7 +369,7 @@ class RunpodProvider(Provider):
             found.append(Resource(pod.pod_id, pod.name, run_id, pod.tags, state, handle))
         return found
 
-    def billed_cost(self, handle: RunHandle) -> Decimal | None:
+    def billed_cost(self, handle: RunHandle, ended_at: datetime | None = None) -> Decimal | None:
         """RunPod's own figure, only once its records cover the pod's end; None until then (rate × time stays)."""
         from providers.runpod.billing import pod_bill
 

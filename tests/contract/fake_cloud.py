@@ -170,7 +170,7 @@ class FakeCloud(Provider):
                          RunHandle(self.name, m.run_id, m.name, {"output_dir": "out"}), m.launched_at)
                 for m in live] + list(self.foreign)
 
-    def billed_cost(self, handle: RunHandle) -> Decimal | None:
+    def billed_cost(self, handle: RunHandle, ended_at=None) -> Decimal | None:
         machine = self.machines.get(handle.resource_id)
         if machine is None or machine.terminated_at is None:
             return None
