@@ -31,10 +31,12 @@ from pathlib import Path
 from providers.base import Provider
 from providers.protocol import last_messages
 from providers.runpod import config, pods
-from providers.runpod.api import CREATE, POD_LOOKUP, NoCapacity, PodNotFound, RunpodApi
+from providers.runpod.api import POD_LOOKUP, NoCapacity, PodNotFound, RunpodApi
 from providers.runpod.boot import REMOTE_DIR, docker_args, pod_env
 from providers.runpod.billing import SETTLE
-from providers.runpod.localstate import HOST_KEY_FILE, LocalRunState
+from providers.runpod.creating import create_pod, gpu_type_ids, no_capacity_message, run_keys
+from providers.runpod.localstate import LocalRunState
+from providers.runpod.verify import sha_listing, verified
 from providers.types import (
     RESOURCE_PREFIX,
     Bundle,
@@ -52,7 +54,6 @@ from providers.types import (
 
 LOG_TAIL_BYTES = 256 * 1024
 SEPARATOR = "\n--tuneplan-log--\n"
-CREATE_ATTEMPTS = 3
 
 
 class RunpodProvider(Provider):
@@ -135,14 +136,14 @@ class RunpodProvider(Provider):
         existing = self._find_by_name(plan.resource_name)
         if existing is not None:
             return self._adopt(existing, bundle, plan, cloud)
-        client_public, host_private = self._run_keys(plan.run_id)
+        client_public, host_private = run_keys(self.state, plan.run_id)
         self.state.write(plan.run_id, tarball=str(bundle.tarball), sha256=bundle.sha256,
                          output_dir=bundle.output_dir, name=plan.resource_name)
         request = self._pod_request(bundle, plan, client_public, host_private, secrets, cloud)
         pod, gpu, tried = None, "", []
         for gpu, type_id in choices:
             try:
-                pod = self._create(api, request, type_id)
+                pod = create_pod(api, request, type_id, self._find_by_name)
                 break
             except NoCapacity:
                 tried.append(gpu)
@@ -167,20 +168,6 @@ class RunpodProvider(Provider):
         return self._launched(plan, pod, local.get("gpu") or plan.gpu, local.get("cloud_type") or cloud,
                               local.get("output_dir") or bundle.output_dir)
 
-    def _run_keys(self, run_id: str) -> tuple[str, bytes]:
-        """(client public key, pod host private key): the ones an earlier launch of this run made, else new."""
-        from providers.runpod.ssh import new_key_pair
-
-        local, host_private = self.state.read(run_id), self.state.read_key(run_id, HOST_KEY_FILE)
-        if self.state.key_file(run_id).is_file() and host_private and local.get("client_key") and local.get("host_key"):
-            return local["client_key"], host_private
-        client_private, client_public = new_key_pair()
-        host_private, host_public = new_key_pair()
-        self.state.save_key(run_id, client_private)
-        self.state.save_key(run_id, host_private, HOST_KEY_FILE)
-        self.state.write(run_id, host_key=host_public, client_key=client_public)
-        return client_public, host_private
-
     def _pod_request(self, bundle: Bundle, plan: LaunchPlan, public_key: str, host_private: bytes,
                      secrets: dict[str, str], cloud: str) -> pods.PodRequest:
         d = self.defaults
@@ -191,32 +178,6 @@ class RunpodProvider(Provider):
             raise ProviderError("a spot (interruptible) pod needs a bid: the plan has no spot price for it")
         return pods.PodRequest(plan.resource_name, d.image, max(plan.gpus, 1), cloud, d.container_disk_gb,
                                d.volume_gb, env, docker_args(), plan.spot, bid)
-
-    def _create(self, api: RunpodApi, request: pods.PodRequest, type_id: str) -> pods.PodView:
-        """Create the pod; a create that failed in transit may still have happened, so look by name first."""
-        mutation, field = ((pods.CREATE_SPOT, "podRentInterruptable") if request.spot
-                           else (pods.CREATE_ON_DEMAND, "podFindAndDeployOnDemand"))
-        last: TransientProviderError | None = None
-        for attempt in range(CREATE_ATTEMPTS):
-            if attempt:
-                api.sleep(api.first_delay_s * 2 ** (attempt - 1))
-                existing = self._find_by_name(request.name)
-                if existing is not None:
-                    return existing
-            try:
-                data = api.graphql(mutation, {"input": pods.create_input(request, type_id)}, "creating the pod",
-                                   retry=False, operation=CREATE)
-            except TransientProviderError as exc:
-                last = exc
-                continue
-            raw = data.get(field)
-            if not isinstance(raw, dict) or not raw.get("id"):
-                raise NoCapacity(f"RunPod returned no pod for {type_id}")
-            return pods.pod_view(raw)
-        existing = self._find_by_name(request.name)
-        if existing is not None:
-            return existing
-        raise last or TransientProviderError("RunPod did not create the pod")
 
     def _find_by_name(self, name: str) -> pods.PodView | None:
         return next((pod for pod in self._pods() if pod.name == name), None)
@@ -321,7 +282,7 @@ class RunpodProvider(Provider):
         code, listing, _err = shell.run(f"cd {out} && find . -type f{skip} -exec sha256sum {{}} +")
         if code != 0:
             raise ProviderError(f"run {handle.run_id}: no output dir on pod {pod.pod_id} (it never started?)")
-        expected = _sha_listing(listing.decode("utf-8", "replace"))
+        expected = sha_listing(listing.decode("utf-8", "replace"))
         exclude = "" if include_checkpoints else " --exclude=./checkpoints"
         dest.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="tp-runpod-") as tmp:
@@ -332,7 +293,7 @@ class RunpodProvider(Provider):
                                              f"{err.decode(errors='replace').strip()[:200]}")
             with tarfile.open(stream) as tar:
                 tar.extractall(dest, filter="data")
-        return _verified(dest, expected, pod.pod_id)
+        return verified(dest, expected, pod.pod_id)
 
     def teardown(self, handle: RunHandle) -> None:
         """Terminate the pod; the run's keys are deleted only once RunPod accepted that (or the pod is gone).
@@ -424,52 +385,3 @@ class RunpodProvider(Provider):
                           "output_dir": local.get("output_dir") or "out",
                           "usd_per_hour": str(pod.usd_per_hour or "")})
 
-
-def gpu_type_ids(plan: LaunchPlan) -> list[tuple[str, str]]:
-    """(canonical GPU, RunPod GPU type id) for the plan's GPU and then its other acceptable ones, in order."""
-    from planner.catalog.gpus import provider_gpu_name
-    from planner.errors import NotFound
-
-    wanted = [plan.gpu, *plan.gpu_choices]
-    if plan.gpu in ("cpu", "") or plan.gpus < 1:
-        raise ProviderError("RunPod runs GPU pods only here: choose a GPU (resources.gpu) and resources.gpus ≥ 1")
-    found = []
-    for gpu in dict.fromkeys(wanted):
-        try:
-            type_id = provider_gpu_name(gpu, "runpod")
-        except NotFound:
-            type_id = None
-        if type_id:
-            found.append((gpu, type_id))
-    if not found:
-        raise ProviderError(f"RunPod does not offer {', '.join(dict.fromkeys(wanted))}: pick another resources.gpu")
-    return found
-
-
-def no_capacity_message(tried: list[str], cloud_type: str, spot: bool) -> str:
-    kind = ("spot " if spot else "") + cloud_type.lower() + " cloud"
-    return (f"RunPod has no free {' or '.join(tried)} in {kind} right now; list more acceptable GPUs in "
-            "resources.gpu, try the other cloud (runpod.cloud_type), or launch again later")
-
-
-def _sha_listing(text: str) -> dict[str, str]:
-    found = {}
-    for line in text.splitlines():
-        digest, _, path = line.partition("  ")
-        if digest and path:
-            found[path.removeprefix("./")] = digest
-    return found
-
-
-def _verified(dest: Path, expected: dict[str, str], pod_id: str) -> list[str]:
-    """Every file the pod listed arrived with the same sha256; the relative paths, sorted."""
-    import hashlib
-
-    for rel, digest in expected.items():
-        path = dest / rel
-        if not path.is_file():
-            raise TransientProviderError(f"{rel} did not arrive from pod {pod_id}; pull again")
-        with path.open("rb") as f:
-            if hashlib.file_digest(f, "sha256").hexdigest() != digest:
-                raise TransientProviderError(f"{rel} arrived from pod {pod_id} with another sha256; pull again")
-    return sorted(expected)

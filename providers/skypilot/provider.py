@@ -20,23 +20,21 @@ from __future__ import annotations
 
 import copy
 import io
-import json
 import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from providers.base import Provider
-from providers.protocol import last_messages, parse_line
 from providers.skypilot import fetch, sdk
+from providers.skypilot.outcome import job_tags, managed_handle, with_log
 from providers.skypilot import states as st
 from providers.skypilot.task_config import (
-    DEADLINE_ENV,
-    KILLED_MARKER,
-    LIMIT_MARKER,
     TaskOptions,
     bucket_prefix,
+    hand_launch_hint,
     is_managed,
+    options_for_bundle,
     remote_output_dir,
     render_yaml,
     task_config,
@@ -58,10 +56,6 @@ from providers.types import (
 )
 
 LOG_TAIL_LINES = 300
-QUEUE_FIELDS = ["job_id", "job_name", "status", "recovery_count", "failure_reason", "start_at", "end_at",
-                "submitted_at", "labels", "cluster_resources", "region"]
-SERVER_DOWN = ("SkyPilot's local API server is not running, so tuneplan cannot see your clusters and managed "
-               "jobs without starting one: start it with `sky api start` to check")
 
 
 class SkyPilotProvider(Provider):
@@ -126,19 +120,7 @@ class SkyPilotProvider(Provider):
 
     # --- the task -----------------------------------------------------------------------------------------
     def task_options(self, bundle: Bundle) -> TaskOptions:
-        """The settings plus what the job itself asks (acceptable GPUs, the hourly cap) from job.json."""
-        from dataclasses import replace
-        from decimal import Decimal
-
-        try:
-            resources = json.loads((bundle.root / "job.json").read_text(encoding="utf-8")).get("resources") or {}
-        except (OSError, ValueError, AttributeError):
-            resources = {}
-        wanted = resources.get("gpu")
-        choices = tuple(wanted) if isinstance(wanted, list) else ((wanted,) if wanted not in (None, "auto") else ())
-        cap = resources.get("max_usd_per_hour")
-        return replace(self.options, gpu_choices=choices or self.options.gpu_choices,
-                       max_usd_per_hour=Decimal(str(cap)) if cap else self.options.max_usd_per_hour)
+        return options_for_bundle(self.options, bundle)
 
     def task_dict(self, bundle: Bundle, plan: LaunchPlan, deadline: int | None = None) -> dict:
         if is_managed(plan) and not self.options.bucket:
@@ -154,14 +136,7 @@ class SkyPilotProvider(Provider):
         return render_yaml(self.task_dict(bundle, plan))
 
     def launch_hint(self, path: Path, plan: LaunchPlan) -> str:
-        """How to launch a written task file by hand (secrets come from your environment, by name; the
-        runtime limit counts from the launch)."""
-        secrets = "".join(f" --secret {name}" for name in plan.secrets)
-        secrets += f" --env {DEADLINE_ENV}=$(( $(date +%s) + {int(plan.max_runtime_s)} ))"
-        if is_managed(plan):
-            return f"launch it by hand: sky jobs launch -n {plan.resource_name}{secrets} {path}"
-        return (f"launch it by hand: sky launch -c {plan.resource_name} --down "
-                f"-i {self.options.idle_minutes}{secrets} {path}")
+        return hand_launch_hint(path, plan, self.options.idle_minutes)
 
     def _task(self, bundle: Bundle, plan: LaunchPlan, deadline: int):
         """A real ``sky.Task`` with the secret values added in memory only."""
@@ -197,7 +172,7 @@ class SkyPilotProvider(Provider):
         return RunHandle(self.name, plan.run_id, plan.resource_name, data)
 
     def status(self, handle: RunHandle) -> RunStatus:
-        if _managed(handle):
+        if managed_handle(handle):
             return self._managed_status(handle)
         return self._cluster_status(handle)
 
@@ -217,7 +192,7 @@ class SkyPilotProvider(Provider):
             return RunStatus(RunState.PROVISIONING, "cluster up; job not submitted yet")
         state, message = st.job_state(job.get("status"))
         lines = self._tail(handle) if state in (RunState.RUNNING, *TERMINAL_STATES) else []
-        return _with_log(state, message, lines, job.get("status"), job.get("start_at"), job.get("end_at"))
+        return with_log(state, message, lines, job.get("status"), job.get("start_at"), job.get("end_at"))
 
     def _managed_status(self, handle: RunHandle) -> RunStatus:
         job = self._managed_record(handle.resource_id)
@@ -228,7 +203,7 @@ class SkyPilotProvider(Provider):
         if recoveries:
             message += f" (recovered from {recoveries} preemption{'s' if recoveries > 1 else ''})"
         lines = self._tail(handle) if state in (RunState.RUNNING, *TERMINAL_STATES) else []
-        status = _with_log(state, message, lines, job.get("status"), job.get("start_at"), job.get("end_at"))
+        status = with_log(state, message, lines, job.get("status"), job.get("start_at"), job.get("end_at"))
         if state == RunState.FAILED and job.get("failure_reason") and not status.error:
             reason = sdk.scrub(job.get("failure_reason"))
             return RunStatus(state, reason, True, status.progress, None, reason, status.started_at, status.ended_at)
@@ -281,7 +256,7 @@ class SkyPilotProvider(Provider):
         dest.mkdir(parents=True, exist_ok=True)
         what = f"pulling the artifacts of {handle.resource_id}"
         output_dir = str(handle.data.get("output_dir") or "out")
-        if _managed(handle):
+        if managed_handle(handle):
             fetch.run_copy(fetch.bucket_sync_command(str(handle.data["bucket"]), dest), what)
         else:
             record = self._cluster_record(handle.resource_id, credentials=True)
@@ -296,7 +271,7 @@ class SkyPilotProvider(Provider):
         request = handle.data.get("launch_request")
         if request and self._launch_state(handle)[0] in sdk.LIVE_REQUEST_STATES:
             self._quietly(lambda: self._resolve(lambda: self.sky.api_cancel(request), "cancelling the launch"))
-        if _managed(handle):
+        if managed_handle(handle):
             self._cancel_managed(handle.resource_id)
             return
         self._quietly(lambda: self._resolve(lambda: self.sky.down(handle.resource_id), f"down {handle.resource_id}",
@@ -332,7 +307,7 @@ class SkyPilotProvider(Provider):
         if self._real_sdk:
             self._sdk = sdk.load_sky()
             if sdk.local_server_not_running():
-                raise ProviderError(SERVER_DOWN)
+                raise ProviderError(sdk.SERVER_DOWN)
         found = []
         for record in self._resolve(lambda: self.sky.status(None, all_users=True), "listing clusters") or []:
             name = str(record.get("name") or "")
@@ -340,10 +315,10 @@ class SkyPilotProvider(Provider):
                 handle = RunHandle(self.name, name.removeprefix(RESOURCE_PREFIX), name, {"mode": "cluster"})
                 found.append(Resource(name, name, handle.run_id, dict(record.get("labels") or {}),
                                       self.status(handle).state, handle, record.get("launched_at")))
-        for job in self._managed_jobs(RESOURCE_PREFIX, skip_finished=True, fields=[*QUEUE_FIELDS, "user_yaml"]):
+        for job in self._managed_jobs(RESOURCE_PREFIX, skip_finished=True, fields=[*sdk.QUEUE_FIELDS, "user_yaml"]):
             name = str(job.get("job_name") or "")
             handle = RunHandle(self.name, name.removeprefix(RESOURCE_PREFIX), name, {"mode": "managed"})
-            found.append(Resource(name, name, handle.run_id, _job_tags(job),
+            found.append(Resource(name, name, handle.run_id, job_tags(job),
                                   st.managed_job_state(job.get("status"))[0], handle, job.get("submitted_at")))
         return found
 
@@ -367,7 +342,7 @@ class SkyPilotProvider(Provider):
             raise
         return max(jobs or [], key=lambda j: j.get("job_id") or 0, default=None)
 
-    def _managed_jobs(self, name_match: str, skip_finished: bool = False, fields: list[str] = QUEUE_FIELDS) -> list:
+    def _managed_jobs(self, name_match: str, skip_finished: bool = False, fields: list[str] = sdk.QUEUE_FIELDS) -> list:
         """Managed jobs whose name starts with ``name_match``; none when no jobs controller is up."""
         def request():
             return self.sky.jobs.queue_v2(refresh=False, skip_finished=skip_finished, all_users=True,
@@ -388,7 +363,7 @@ class SkyPilotProvider(Provider):
         return max(jobs, key=lambda j: j.get("job_id") or 0, default=None)
 
     def _log_stream(self, handle: RunHandle, follow: bool):
-        if _managed(handle):
+        if managed_handle(handle):
             return self.sky.jobs.tail_logs(name=handle.resource_id, follow=follow, preload_content=False)
         return self.sky.tail_logs(handle.resource_id, None, follow, preload_content=False)
 
@@ -396,7 +371,7 @@ class SkyPilotProvider(Provider):
         """The job's last lines, for progress and the done/limit lines."""
         out = io.StringIO()
         try:
-            if _managed(handle):
+            if managed_handle(handle):
                 self.sky.jobs.tail_logs(name=handle.resource_id, follow=False, tail=LOG_TAIL_LINES, output_stream=out)
             else:
                 self.sky.tail_logs(handle.resource_id, None, False, tail=LOG_TAIL_LINES, output_stream=out)
@@ -421,57 +396,3 @@ class SkyPilotProvider(Provider):
                 raise
 
 
-def _managed(handle: RunHandle) -> bool:
-    return handle.data.get("mode") == "managed"
-
-
-def _with_log(state: RunState, message: str, lines: list[str], raw_state, started, ended) -> RunStatus:
-    """Progress from the log; a run the runtime limit ended is ``budget_stopped``; errors from DONE.
-
-    Only the run script's ``TUNEPLAN_LIMIT`` line means the limit (exit 124, or 137 past the deadline);
-    a SIGKILL before it (exit 137, ``TUNEPLAN_KILLED``: usually out of memory) is a plain failure."""
-    progress, done = last_messages(lines)
-    limited = any(parse_line(line) is None and line.startswith(LIMIT_MARKER + " ") for line in lines)
-    killed = any(line.startswith(KILLED_MARKER + " ") for line in lines)
-    error = None
-    if state == RunState.FAILED:
-        if limited:
-            limit = _limit_s(lines)
-            state, error = RunState.BUDGET_STOPPED, f"hard runtime limit of {limit} s reached (timeout on the machine)"
-        elif killed:
-            error = ("the job was killed by SIGKILL (exit 137) before its runtime limit, most often by the "
-                     "out-of-memory killer: choose a GPU/machine with more memory or lower micro_batch_size")
-        else:
-            error = (done or {}).get("error") or st.failure_words(raw_state) or message
-    elif state == RunState.CANCELLED:
-        error = message
-    return RunStatus(state, error or message, True, progress, None, error, started, ended)
-
-
-def _limit_s(lines: list[str]) -> str:
-    for line in reversed(lines):
-        if line.startswith(LIMIT_MARKER + " "):
-            try:
-                return str(json.loads(line.partition(" ")[2]).get("limit_s"))
-            except ValueError:
-                break
-    return "?"
-
-
-def _job_tags(job) -> dict[str, str]:
-    """A managed job's tags: its labels, or, while it has no machine (labels None), the labels its own task
-    YAML declares (``user_yaml``: the task as submitted, secret values redacted by SkyPilot)."""
-    if job.get("labels"):
-        return dict(job.get("labels"))
-    import yaml
-
-    try:
-        documents = list(yaml.safe_load_all(job.get("user_yaml") or ""))
-    except yaml.YAMLError:
-        return {}
-    for document in documents:
-        resources = document.get("resources") if isinstance(document, dict) else None
-        labels = resources.get("labels") if isinstance(resources, dict) else None
-        if isinstance(labels, dict):
-            return {str(k): str(v) for k, v in labels.items()}
-    return {}

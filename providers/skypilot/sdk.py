@@ -38,6 +38,12 @@ SLOW_REQUEST_TIMEOUT_S = 900.0  # sky.down / jobs.cancel: terminating instances 
 LIVE_REQUEST_STATES = ("PENDING", "WAITING", "RUNNING")
 
 
+# What the managed-jobs queue is asked for, and what to say when the local API server is down.
+QUEUE_FIELDS = ["job_id", "job_name", "status", "recovery_count", "failure_reason", "start_at", "end_at",
+                "submitted_at", "labels", "cluster_resources", "region"]
+SERVER_DOWN = ("SkyPilot's local API server is not running, so tuneplan cannot see your clusters and managed "
+               "jobs without starting one: start it with `sky api start` to check")
+
 def load_sky():
     """The ``sky`` package, or a one-line error that says how to install it."""
     os.environ.setdefault("SKYPILOT_DISABLE_USAGE_COLLECTION", "1")

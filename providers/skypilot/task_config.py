@@ -173,3 +173,29 @@ def _run(bundle: Bundle, plan: LaunchPlan, options: TaskOptions) -> str:
         lines += [f"mkdir -p {shared}", f"rm -rf {out} && ln -sfn {shared} {out}"]
     lines += [*_timed(command, plan), "exit $code"]
     return "\n".join(lines) + "\n"
+
+
+def options_for_bundle(options: TaskOptions, bundle: Bundle) -> TaskOptions:
+    """The settings plus what the job itself asks (acceptable GPUs, the hourly cap) from job.json."""
+    import json
+    from dataclasses import replace
+
+    try:
+        resources = json.loads((bundle.root / "job.json").read_text(encoding="utf-8")).get("resources") or {}
+    except (OSError, ValueError, AttributeError):
+        resources = {}
+    wanted = resources.get("gpu")
+    choices = tuple(wanted) if isinstance(wanted, list) else ((wanted,) if wanted not in (None, "auto") else ())
+    cap = resources.get("max_usd_per_hour")
+    return replace(options, gpu_choices=choices or options.gpu_choices,
+                   max_usd_per_hour=Decimal(str(cap)) if cap else options.max_usd_per_hour)
+
+
+def hand_launch_hint(path, plan: LaunchPlan, idle_minutes: int) -> str:
+    """How to launch a written task file by hand (secrets come from your environment, by name; the runtime
+    limit counts from the launch)."""
+    secrets = "".join(f" --secret {name}" for name in plan.secrets)
+    secrets += f" --env {DEADLINE_ENV}=$(( $(date +%s) + {int(plan.max_runtime_s)} ))"
+    if is_managed(plan):
+        return f"launch it by hand: sky jobs launch -n {plan.resource_name}{secrets} {path}"
+    return f"launch it by hand: sky launch -c {plan.resource_name} --down -i {idle_minutes}{secrets} {path}"
