@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from planner.errors import BadInput
 from planner.validation import first_problem
@@ -29,6 +29,31 @@ Sharding = Literal["none", "ddp", "fsdp", "zero2", "zero3"]
 ProviderName = Literal["auto", "local", "skypilot", "modal", "runpod"]
 DataFormat = Literal["chat", "prompt-completion", "text", "preference", "text-label", "pairs", "triplets"]
 
+# Sizes have upper bounds far beyond any real run, so a typo (or 99999999999999999999999) is one clear line
+# naming the field instead of an overflow deep in the estimator.
+MAX_SPEC_BYTES = 1024 * 1024
+BIG = 1_000_000_000
+SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+
+def _count(most: int):
+    """An optional whole number in (0, most]."""
+    return Field(None, gt=0, le=most)
+
+
+def _amount(most: float):
+    """An optional finite amount in (0, most]."""
+    return Field(None, gt=0, le=most, allow_inf_nan=False)
+
+
+def _label(value: str, what: str, most: int = 64) -> str:
+    """A name people type (project, owner): printable text, 1 to ``most`` characters."""
+    if not value or len(value) > most:
+        raise ValueError(f"must be 1-{most} characters")
+    if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in value):
+        raise ValueError(f"{what} holds a control character")
+    return value
+
 
 def _default_owner() -> str:
     try:
@@ -42,10 +67,10 @@ class _Strict(BaseModel):
 
 
 class LoraSettings(_Strict):
-    r: PositiveInt = 16
-    alpha: PositiveInt = 32
+    r: int = Field(16, gt=0, le=8192)
+    alpha: int = Field(32, gt=0, le=1_000_000)
     dropout: float = Field(0.05, ge=0.0, lt=1.0)
-    targets: str | list[str] = "all-linear"
+    targets: str | list[str] = Field("all-linear", max_length=1000)
 
     def target_tuple(self) -> tuple[str, ...] | None:
         """None for PEFT's 'all-linear', else the module names."""
@@ -61,47 +86,47 @@ class SpectrumSettings(_Strict):
 
 
 class DataSettings(_Strict):
-    train: str | None = None
-    eval: str | None = None
+    train: str | None = Field(None, max_length=4096)
+    eval: str | None = Field(None, max_length=4096)
     format: DataFormat | None = None  # None: the task's natural format (chat, preference, text-label, pairs)
-    examples: PositiveInt | None = None
-    avg_tokens: PositiveInt | None = None
+    examples: int | None = _count(1_000 * BIG)
+    avg_tokens: int | None = _count(100_000_000)
 
 
 class TrainingSettings(_Strict):
-    epochs: PositiveFloat = 1
-    seq_len: PositiveInt = 2048
-    micro_batch_size: PositiveInt = 1
-    grad_accum: PositiveInt = 1
-    learning_rate: PositiveFloat = 2.0e-4
+    epochs: float = Field(1, gt=0, le=10_000, allow_inf_nan=False)
+    seq_len: int = Field(2048, gt=0, le=100_000_000)
+    micro_batch_size: int = Field(1, gt=0, le=1_000_000)
+    grad_accum: int = Field(1, gt=0, le=1_000_000)
+    learning_rate: float = Field(2.0e-4, gt=0, le=100, allow_inf_nan=False)
     grad_ckpt: bool = True
     attn: Attention = "sdpa"
     optimizer: Optimizer = "adamw"
     precision: Precision = "bf16"
     packing: bool = False
     kernels: Kernels = "none"
-    max_steps: PositiveInt | None = None
-    logging_steps: PositiveInt | None = None
-    save_steps: PositiveInt | None = None
-    eval_steps: PositiveInt | None = None
+    max_steps: int | None = _count(BIG)
+    logging_steps: int | None = _count(BIG)
+    save_steps: int | None = _count(BIG)
+    eval_steps: int | None = _count(BIG)
     warmup_ratio: float | None = Field(None, ge=0.0, lt=1.0)
-    seed: int | None = None
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)
 
 
 class ResourceSettings(_Strict):
     provider: ProviderName = "auto"
-    gpu: str | list[str] = "auto"
-    gpus: PositiveInt = 1
+    gpu: str | list[str] = Field("auto", max_length=64)
+    gpus: int = Field(1, gt=0, le=1024)
     sharding: Sharding = "none"
     spot: bool = False
-    max_usd_per_hour: PositiveFloat | None = None
-    max_total_usd: PositiveFloat | None = None
-    deadline_hours: PositiveFloat | None = None
+    max_usd_per_hour: float | None = _amount(1_000_000)
+    max_total_usd: float | None = _amount(100_000_000)
+    deadline_hours: float | None = _amount(24 * 366 * 10)
 
 
 class OutputSettings(_Strict):
     merge_adapter: bool = False
-    push_to_hub: str | None = None
+    push_to_hub: str | None = Field(None, max_length=200)
 
 
 class SmokeSettings(_Strict):
@@ -109,7 +134,7 @@ class SmokeSettings(_Strict):
     lasts and at which step it fails on purpose. The number of steps is ``training.max_steps``."""
 
     step_seconds: float = Field(0.0, ge=0.0, le=3600.0)
-    fail_at: PositiveInt | None = None
+    fail_at: int | None = _count(BIG)
 
 
 class JobSpec(_Strict):
@@ -119,7 +144,7 @@ class JobSpec(_Strict):
     project: str = "default"
     owner: str = Field(default_factory=_default_owner)
     task: Task = "sft"
-    model: str
+    model: str = Field(max_length=1024)
     method: Method = "lora"
     quantization: Quant = "none"
     lora: LoraSettings = Field(default_factory=LoraSettings)
@@ -127,7 +152,7 @@ class JobSpec(_Strict):
     data: DataSettings = Field(default_factory=DataSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     resources: ResourceSettings = Field(default_factory=ResourceSettings)
-    secrets: list[str] = Field(default_factory=list)
+    secrets: list[str] = Field(default_factory=list, max_length=100)
     outputs: OutputSettings = Field(default_factory=OutputSettings)
     smoke: SmokeSettings = Field(default_factory=SmokeSettings)
 
@@ -137,6 +162,31 @@ class JobSpec(_Strict):
         if not re.fullmatch(r"[a-z0-9-]{1,40}", value):
             raise ValueError("must be 1-40 characters of a-z, 0-9 and '-' (run ids are derived from it)")
         return value
+
+    @field_validator("project")
+    @classmethod
+    def _project_shape(cls, value: str) -> str:
+        return _label(value, "the project name")
+
+    @field_validator("owner")
+    @classmethod
+    def _owner_shape(cls, value: str) -> str:
+        return _label(value, "the owner name")
+
+    @field_validator("model")
+    @classmethod
+    def _model_shape(cls, value: str) -> str:
+        return _label(value, "the model name", 1024)
+
+    @field_validator("secrets")
+    @classmethod
+    def _secret_names(cls, names: list[str]) -> list[str]:
+        """Secrets travel by name into environments and command lines: only environment-variable names."""
+        for name in names:
+            if not SECRET_NAME.fullmatch(name):
+                raise ValueError(f"{name[:40]!r} is not an environment variable name (letters, digits and _, "
+                                 "not starting with a digit)")
+        return names
 
     @property
     def effective_quantization(self) -> str:
@@ -149,15 +199,46 @@ class JobSpec(_Strict):
 def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> JobSpec:
     """Read a JobSpec YAML file; errors name the file, the key path and a suggestion for typos."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BadInput(f"{path}: no such file") from None
-    except yaml.YAMLError as exc:
-        raise BadInput(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    raw = _parse_yaml(path, _read_text(path))
     if not isinstance(raw, dict):
         raise BadInput(f"{path}: expected a mapping of job settings at the top level")
     return spec_from_dict(deep_merge(raw, overrides or {}), source=str(path))
+
+
+def _read_text(path: Path) -> str:
+    """The spec file's text: a readable file of at most ``MAX_SPEC_BYTES`` of UTF-8, else one line saying why."""
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_SPEC_BYTES + 1)
+    except FileNotFoundError:
+        raise BadInput(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise BadInput(f"{path}: a folder, not a job spec file") from None
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read it ({exc.strerror or type(exc).__name__})") from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise BadInput(f"{path}: larger than {MAX_SPEC_BYTES // 1024} KiB; a job spec is a short YAML file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadInput(f"{path}: not a text file (not UTF-8); a job spec is a YAML file") from None
+    if "\x00" in text:
+        raise BadInput(f"{path}: not a text file (it holds NUL bytes); a job spec is a YAML file")
+    return text
+
+
+def _parse_yaml(path: Path, text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise BadInput(f"{path}: not valid YAML ({one_line(str(exc).splitlines()[0])})") from None
+    except RecursionError:
+        raise BadInput(f"{path}: nested too deeply to be a job spec") from None
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

@@ -26,8 +26,12 @@ def first_problem(exc: ValidationError, model: type[BaseModel]) -> str:
         allowed = error.get("ctx", {}).get("expected", "")
         got = error.get("input")
         hint = did_you_mean(str(got), [a.strip(" '") for a in str(allowed).replace(" or ", ",").split(",")])
-        return f"'{where}' must be one of {allowed}, got {got!r}{hint}"
+        return f"'{where}' must be one of {allowed}, got {_short(repr(got))}{hint}"
     return f"'{where}': {error['msg'].removeprefix('Value error, ')}"
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def known_keys(model: type[BaseModel], path: list[str]) -> list[str]:

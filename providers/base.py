@@ -16,6 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
+from providers.pull_limits import PullLimits
 from providers.types import Bundle, Capability, CheckResult, LaunchPlan, Offer, Resource, RunHandle, RunStatus
 
 
@@ -53,12 +54,18 @@ class Provider(ABC):
         """The run's state now (``exists=False`` once its resource is gone)."""
 
     @abstractmethod
-    def logs(self, handle: RunHandle, follow: bool = False) -> Iterator[str]:
-        """The run's output lines; with ``follow``, keep yielding until the run ends."""
+    def logs(self, handle: RunHandle, follow: bool = False, tail_bytes: int | None = None) -> Iterator[str]:
+        """The run's output lines; with ``follow``, keep yielding until the run ends; with ``tail_bytes`` (and
+        no ``follow``), only about the last that many bytes. Lines are at most ``log_lines.LINE_MAX_CHARS``
+        long, and reading never holds the whole log in memory."""
 
     @abstractmethod
-    def fetch_artifacts(self, handle: RunHandle, dest: Path, include_checkpoints: bool = False) -> list[str]:
-        """Copy the run's output dir into ``dest`` (created); return the relative paths copied."""
+    def fetch_artifacts(self, handle: RunHandle, dest: Path, include_checkpoints: bool = False,
+                        limits: PullLimits | None = None) -> list[str]:
+        """Copy the run's output dir into ``dest`` (created); return the relative paths copied.
+
+        Every name from the remote side passes ``safe_paths`` (nothing lands outside ``dest``, no link is
+        followed), and the copy stays within ``limits`` (bytes and seconds; default ``PullLimits()``)."""
 
     @abstractmethod
     def teardown(self, handle: RunHandle) -> None:

@@ -26,7 +26,11 @@ from pathlib import Path
 
 from providers import local_procs as procs
 from providers.base import Provider
+from providers.log_lines import split_lines
+from providers.private_files import private_dir, restrict_tree, write_private_text
 from providers.protocol import last_messages
+from providers.pull_limits import PullLimits, file_chunks, write_limited
+from providers.safe_paths import inside, regular_files
 from providers.types import (
     RESOURCE_PREFIX,
     Bundle,
@@ -51,6 +55,7 @@ ENV_PREFIXES = ("LC_", "HF_", "TRANSFORMERS_", "TORCH", "PYTORCH_", "CUDA_", "NV
                 "TOKENIZERS_", "BNB_")
 SECRET_HINTS = ("TOKEN", "KEY", "SECRET", "PASSWORD", "CREDENTIAL")
 LOG_TAIL_BYTES = 256 * 1024
+READ_CHUNK = 1024 * 1024
 
 
 class LocalProvider(Provider):
@@ -110,17 +115,23 @@ class LocalProvider(Provider):
         if workdir.exists():
             raise ProviderError(f"{workdir} already exists: run ids are unique, so this run was launched before")
         _check_tarball(bundle)
-        workdir.mkdir(parents=True)
+        private_dir(self.root)
+        workdir.mkdir(mode=0o700)
         _write_json(workdir / "resource.json", {"name": plan.resource_name, "run_id": plan.run_id, "tags": plan.tags,
                                                 "created_at": time.time(), "max_runtime_s": plan.max_runtime_s})
         with tarfile.open(bundle.tarball) as tar:
             tar.extractall(workdir / "bundle", filter="data")
+        restrict_tree(workdir / "bundle")
         command = [self.python, str(workdir / "bundle" / bundle.entrypoint), *bundle.args]
-        child = subprocess.Popen(
-            [self.python, str(WATCHDOG), "--workdir", str(workdir), "--max-runtime-s", str(plan.max_runtime_s),
-             "--grace-s", str(self.grace_s), "--", *command],
-            cwd=workdir, env=job_env(plan), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=(workdir / "watchdog.log").open("ab"), start_new_session=True)
+        watchdog_log = os.open(workdir / "watchdog.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:  # umask 077: the job's own outputs and log are private too
+            child = subprocess.Popen(
+                [self.python, str(WATCHDOG), "--workdir", str(workdir), "--max-runtime-s", str(plan.max_runtime_s),
+                 "--grace-s", str(self.grace_s), "--", *command],
+                cwd=workdir, env=job_env(plan), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=watchdog_log, start_new_session=True, umask=0o077)
+        finally:
+            os.close(watchdog_log)
         self._children[plan.run_id] = child
         return RunHandle(self.name, plan.run_id, plan.resource_name,
                          {"workdir": str(workdir), "watchdog_pid": child.pid, "output_dir": bundle.output_dir})
@@ -140,9 +151,12 @@ class LocalProvider(Provider):
         return RunStatus(state, info.get("error") or "", True, progress, info.get("exit_code"), info.get("error"),
                          info.get("started_at"), info.get("ended_at"))
 
-    def logs(self, handle: RunHandle, follow: bool = False) -> Iterator[str]:
+    def logs(self, handle: RunHandle, follow: bool = False, tail_bytes: int | None = None) -> Iterator[str]:
         path = self._workdir(handle) / "run.log"
-        position, pending = 0, b""
+        start = _log_start(path, tail_bytes) if not follow else 0
+        yield from split_lines(self._log_chunks(handle, path, start, follow))
+
+    def _log_chunks(self, handle: RunHandle, path: Path, position: int, follow: bool) -> Iterator[bytes]:
         while True:
             chunk = _read_from(path, position)
             if not chunk and follow and not self._finished(handle):
@@ -150,26 +164,26 @@ class LocalProvider(Provider):
                 continue
             if not chunk and follow:
                 chunk = _read_from(path, position)  # what was written between the last read and the end
-            position += len(chunk)
-            *lines, pending = (pending + chunk).split(b"\n")
-            yield from (line.decode("utf-8", "replace") for line in lines)
             if not chunk:
-                break
-        if pending:
-            yield pending.decode("utf-8", "replace")
+                return
+            position += len(chunk)
+            yield chunk
 
-    def fetch_artifacts(self, handle: RunHandle, dest: Path, include_checkpoints: bool = False) -> list[str]:
+    def fetch_artifacts(self, handle: RunHandle, dest: Path, include_checkpoints: bool = False,
+                        limits: PullLimits | None = None) -> list[str]:
+        """Copy plain files only (a link the job left is skipped, never followed), within the pull's limits."""
         source = self._workdir(handle) / "bundle" / str(handle.data.get("output_dir") or "out")
         if not source.is_dir():
             raise ProviderError(f"run {handle.run_id}: no output dir at {source} (torn down, or it never started)")
-        dest.mkdir(parents=True, exist_ok=True)
+        limits = limits or PullLimits()
+        budget = (limits if include_checkpoints else limits.for_manifest(_read_json(source / "manifest.json"))).start()
+        dest.mkdir(parents=True, exist_ok=True, mode=0o700)
         copied = []
-        for path in sorted(p for p in source.rglob("*") if p.is_file()):
-            rel = path.relative_to(source).as_posix()
+        for rel, path in regular_files(source, on_other=lambda name, kind: None):
             if rel.startswith("checkpoints/") and not include_checkpoints:
                 continue
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, dest / rel)
+            budget.expect(path.stat().st_size, rel)
+            write_limited(file_chunks(path), inside(dest, rel), budget, rel)
             copied.append(rel)
         return copied
 
@@ -270,7 +284,7 @@ def _check_tarball(bundle: Bundle) -> None:
 
 def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    write_private_text(tmp, json.dumps(data, indent=2))
     os.replace(tmp, path)
 
 
@@ -291,10 +305,23 @@ def _tail(path: Path) -> list[str]:
         return []
 
 
-def _read_from(path: Path, position: int) -> bytes:
+def _read_from(path: Path, position: int, size: int = READ_CHUNK) -> bytes:
     try:
         with path.open("rb") as f:
             f.seek(position)
-            return f.read()
+            return f.read(size)
     except OSError:
         return b""
+
+
+def _log_start(path: Path, tail_bytes: int | None) -> int:
+    """Where to start reading for the last ``tail_bytes`` (at the start of a line), or 0 for all of it."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return 0
+    if tail_bytes is None or size <= tail_bytes:
+        return 0
+    start = size - tail_bytes
+    newline = _read_from(path, start, min(tail_bytes, READ_CHUNK)).find(b"\n")
+    return start + newline + 1 if newline >= 0 else start

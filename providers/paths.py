@@ -30,8 +30,11 @@ def config_dir() -> Path:
 
 
 def data_dir() -> Path:
-    """``TUNEPLAN_DATA_DIR`` or the platform's user data dir (created on demand): the ledger, fetched runs
-    and the local provider's work dirs live here, not in the cache, because losing them loses money records."""
+    """``TUNEPLAN_DATA_DIR`` or the platform's user data dir (created on demand, 0700): the ledger, fetched
+    runs and the local provider's work dirs live here, not in the cache, because losing them loses money
+    records; and only their owner may read them (training data, adapters, spending)."""
+    from providers.private_files import private_dir
+
     override = os.environ.get("TUNEPLAN_DATA_DIR")
     if override:
         path = Path(override)
@@ -39,5 +42,4 @@ def data_dir() -> Path:
         import platformdirs
 
         path = Path(platformdirs.user_data_dir("tuneplan"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return private_dir(path)

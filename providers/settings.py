@@ -169,6 +169,14 @@ class BudgetSettings(_Section):
     """The report warns when a project has spent or committed this share of its budget (and again at 100 %)."""
 
 
+class PullSettings(_Section):
+    max_gib: PositiveFloat = Field(200.0, le=100_000)
+    """The most one pull may bring home (a run's outputs, or its checkpoints), in GiB. When the template's
+    manifest is known first, the cap is its sizes plus 10 %, never more than this."""
+    timeout_minutes: PositiveFloat = Field(120.0, le=7 * 24 * 60)
+    """How long one pull may take, every retry included; past it the run fails and is torn down."""
+
+
 class Settings(BaseSettings):
     """Everything a user can set. Defaults < settings.yaml < TUNEPLAN_* environment."""
 
@@ -192,6 +200,8 @@ class Settings(BaseSettings):
     """Where and how SkyPilot runs jobs (clouds, disk, autodown, the bucket for spot runs)."""
     budgets: BudgetSettings = Field(default_factory=BudgetSettings)
     """Monthly budgets per project for `tuneplan report`."""
+    pulls: PullSettings = Field(default_factory=PullSettings)
+    """Limits on bringing a run's files home (what a remote machine sends is not trusted)."""
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

@@ -2,6 +2,10 @@
 
 Built fresh from the ledger by every command that touches a run (``launch``, ``watch``, ``pull``, ``down``,
 ``reap``), so a command started after another one died picks up exactly where the ledger says things are.
+
+The front end's event sink is wrapped: a display that fails (a terminal gone, a renderer choking on what a
+remote machine printed) is switched off and noted in the ledger, and the run goes on to its pull and its
+teardown. A broken screen must never leave a machine billing.
 """
 
 from __future__ import annotations
@@ -11,9 +15,10 @@ from decimal import Decimal
 from pathlib import Path
 
 from providers.base import Provider
+from providers.plain_text import one_line
 from providers.types import RunHandle, RunState, RunStatus
 from remote_jobs.clock import Clock
-from remote_jobs.events import EventSink, Note, StateChanged
+from remote_jobs.events import Event, EventSink, Note, StateChanged
 from remote_jobs.ledger import Ledger
 from remote_jobs.money import cost_for
 from remote_jobs.records import RunRecord
@@ -25,7 +30,18 @@ class ActiveRun:
                  on_event: EventSink) -> None:
         self.ledger, self.provider, self.record, self.clock = ledger, provider, record, clock
         self.run_dir = Path(record.runs_dir) if record.runs_dir else runs_root / record.run_id
-        self.on_event = on_event
+        self._sink: EventSink | None = on_event
+
+    def on_event(self, event: Event) -> None:
+        """Tell the front end; if its display fails, switch it off, note why, and carry on with the run."""
+        if self._sink is None:
+            return
+        try:
+            self._sink(event)
+        except Exception as exc:  # noqa: BLE001 - any display failure; the run's pull and teardown matter more
+            self._sink = None
+            self.ledger.update(self.run_id, message=f"the display failed and was switched off: "
+                                                    f"{type(exc).__name__}: {one_line(exc, 200)}")
 
     @property
     def run_id(self) -> str:
@@ -37,6 +53,7 @@ class ActiveRun:
 
     def update(self, message: str = "", **changes) -> bool:
         """Change the record; a state change only while no outcome is recorded (two watchers may race)."""
+        message = one_line(message, 1000)
         changed = self.ledger.update(self.run_id, only_if_open="state" in changes, message=message, **changes)
         self.refresh()
         if "state" in changes and changed:

@@ -14,6 +14,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from providers.private_files import private_dir, restrict_tree
+from providers.safe_paths import UnsafePath, checked_relpath, inside, regular_files
 from remote_jobs.bundle import sha256_file
 
 ARTIFACTS = "artifacts"
@@ -34,30 +36,60 @@ class Verified:
 
 
 def verify_dir(folder: Path) -> Verified:
-    """Every listed file present with its size and sha256; nothing unlisted outside checkpoints/."""
+    """Every listed file present with its size and sha256; nothing unlisted outside checkpoints/.
+
+    The manifest was written on the remote machine: an entry that names a path outside ``folder``
+    (``../bundle/job.json``, ``/etc/os-release``) or reaches through a link is a problem, never a file
+    that is read, hashed or recorded; so is anything in ``folder`` that is not a plain file."""
     try:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return Verified([], ["manifest.json is missing or unreadable (the job did not finish writing)"])
     if not isinstance(manifest, dict) or manifest.get("complete") is not True:
         return Verified([], ["manifest.json is not marked complete"])
-    files = [f for f in manifest.get("files", []) if isinstance(f, dict) and isinstance(f.get("path"), str)]
-    problems = [p for entry in files if (p := _check(folder, entry))]
+    entries = manifest.get("files")
+    if not isinstance(entries, list):
+        return Verified([], ["manifest.json lists no files"])
+    problems: list[str] = []
+    files = [entry for item in entries if (entry := _entry(item, problems))]
+    problems += [p for entry in files if (p := _check(folder, entry))]
     listed = {entry["path"] for entry in files} | {"manifest.json"}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        rel = path.relative_to(folder).as_posix()
-        if rel not in listed and not rel.startswith("checkpoints/"):
-            problems.append(f"{rel}: not in the manifest")
-    return Verified([{k: e.get(k) for k in ("path", "bytes", "sha256")} for e in files], problems)
+    try:
+        for rel, _path in regular_files(folder, on_other=lambda name, kind: problems.append(f"{name}: {kind}")):
+            if rel not in listed and not rel.startswith("checkpoints/"):
+                problems.append(f"{rel}: not in the manifest")
+    except UnsafePath as exc:
+        problems.append(str(exc))
+    return Verified(files, problems)
+
+
+def _entry(item: object, problems: list[str]) -> dict | None:
+    """One manifest entry as {path, bytes, sha256} with a safe path; None (and a problem) otherwise."""
+    if not isinstance(item, dict):
+        problems.append("manifest.json: an entry that is not an object")
+        return None
+    try:
+        path = checked_relpath(item.get("path"))
+    except UnsafePath as exc:
+        problems.append(f"manifest.json: {exc}")
+        return None
+    size, digest = item.get("bytes"), item.get("sha256")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0 or not isinstance(digest, str):
+        problems.append(f"manifest.json: {path}: no size or sha256")
+        return None
+    return {"path": path, "bytes": size, "sha256": digest}
 
 
 def _check(folder: Path, entry: dict) -> str | None:
-    path = folder / entry["path"]
+    try:
+        path = inside(folder, entry["path"])
+    except UnsafePath as exc:
+        return str(exc)
     if not path.is_file():
         return f"{entry['path']}: missing"
-    if path.stat().st_size != entry.get("bytes"):
-        return f"{entry['path']}: {path.stat().st_size} bytes, manifest says {entry.get('bytes')}"
-    if sha256_file(path) != entry.get("sha256"):
+    if path.stat().st_size != entry["bytes"]:
+        return f"{entry['path']}: {path.stat().st_size} bytes, manifest says {entry['bytes']}"
+    if sha256_file(path) != entry["sha256"]:
         return f"{entry['path']}: sha256 mismatch"
     return None
 
@@ -65,8 +97,8 @@ def _check(folder: Path, entry: dict) -> str | None:
 def partial_dir(run_dir: Path) -> Path:
     """A fresh folder to fetch into; stale ones from killed processes are removed first."""
     clear_partials(run_dir)
-    path = run_dir / f"{PARTIAL}{os.getpid()}"
-    path.mkdir(parents=True)
+    path = private_dir(run_dir) / f"{PARTIAL}{os.getpid()}"
+    path.mkdir(mode=0o700)
     return path
 
 
@@ -89,7 +121,9 @@ def _running(pid: int) -> bool:
 
 
 def promote(partial: Path, run_dir: Path, name: str = ARTIFACTS) -> Path:
-    """Move a verified (or, for a checkpoint, a kept) fetch into place, replacing an older copy."""
+    """Move a verified (or, for a checkpoint, a kept) fetch into place (its owner's alone), replacing an
+    older copy."""
+    restrict_tree(partial)
     target = run_dir / name
     if target.exists():
         old = run_dir / f".{name}.old-{os.getpid()}"

@@ -25,6 +25,7 @@ from importlib import resources
 from pathlib import Path
 
 from planner.errors import BadInput
+from providers.private_files import private_dir, restrict_tree
 from providers.types import Bundle, BundleFile
 from remote_jobs.resolve import OUTPUT_DIR, ResolvedJob
 
@@ -44,7 +45,8 @@ def build_bundle(job: ResolvedJob, run_id: str, root: Path) -> Bundle:
     """Write the bundle directory at ``root`` and the tarball next to it; return both, with the manifest."""
     if root.exists():  # run ids carry 16 random bits: a clash is rare, and must not clobber another run
         raise BadInput(f"{root} already exists (run id clash): launch again")
-    root.mkdir(parents=True)
+    private_dir(root.parent)
+    root.mkdir(mode=0o700)
     task = job.spec.task
     entrypoint = f"{task}.py"
     (root / entrypoint).write_bytes(template_text(entrypoint))
@@ -64,6 +66,7 @@ def seal_bundle(root: Path, run_id: str, task: str, entrypoint: str, args: tuple
                 "output_dir": output_dir, "requirements": "requirements.txt", "secrets": list(secrets),
                 "files": [asdict(f) for f in files]}
     (root / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    restrict_tree(root)
     tarball = root.with_name(root.name + ".tar.gz")
     _tar(root, tarball)
     return Bundle(root=root, task=task, entrypoint=entrypoint, args=tuple(args), output_dir=output_dir,
@@ -114,6 +117,7 @@ def _describe(root: Path, path: Path) -> BundleFile:
 def _tar(root: Path, tarball: Path) -> None:
     """gzip level 1: data files shrink a lot, weights barely at all, so more effort buys little."""
     tmp = tarball.with_name(tarball.name + ".tmp")
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
     with tarfile.open(tmp, "w:gz", compresslevel=1) as tar:
         for path in sorted(root.rglob("*")):
             if path.is_file():

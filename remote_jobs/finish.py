@@ -16,7 +16,11 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from providers.types import ProviderError, RunState, RunStatus
+from providers.log_lines import SAVED_LOG_BYTES, last_lines
+from providers.plain_text import one_line
+from providers.private_files import write_private_text
+from providers.pull_limits import PullLimits, configured_limits
+from providers.types import RunState, RunStatus
 from remote_jobs import failpoints
 from remote_jobs.active import ActiveRun, provider_time
 from remote_jobs.artifacts import (
@@ -52,18 +56,20 @@ def shielded() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
-def pull(run: ActiveRun) -> Verified:
-    """Fetch and verify the artifacts into ``runs/<id>/artifacts`` (once more if the first copy is bad)."""
+def pull(run: ActiveRun, limits: PullLimits | None = None) -> Verified:
+    """Fetch and verify the artifacts into ``runs/<id>/artifacts`` (once more if the first copy is bad), within
+    the pull limits (settings ``pulls``); the deadline covers every attempt."""
     if already_verified(run.run_dir, run.record.artifacts):
         return Verified(run.record.artifacts, [])
     handle = run.handle()
     if handle is None:
         return Verified([], ["no machine to pull from"])
+    limits = (limits or configured_limits()).started()
     result = Verified([], ["not fetched"])
     for _ in range(FETCH_ATTEMPTS):
         partial = partial_dir(run.run_dir)
         run.note("pulling artifacts")
-        run.call(run.provider.fetch_artifacts, handle, partial)
+        run.call(run.provider.fetch_artifacts, handle, partial, False, limits)
         failpoints.reached("fetched")
         result = verify_dir(partial)
         if result.ok:
@@ -78,7 +84,19 @@ def pull(run: ActiveRun) -> Verified:
 
 
 def settle(run: ActiveRun, status: RunStatus) -> RunRecord:
-    """The provider says the job ended: pull (on success), record the outcome, tear down."""
+    """The provider says the job ended: pull (on success), record the outcome, tear down.
+
+    From here on the machine goes whatever happens: a failure before ``close`` still closes the run (as
+    failed, with the reason) before it is raised."""
+    try:
+        state, reason = _outcome(run, status)
+    except Exception as exc:
+        close(run, RunState.FAILED, f"finishing the run failed: {type(exc).__name__}: {one_line(exc)}", status)
+        raise
+    return close(run, state, reason, status)
+
+
+def _outcome(run: ActiveRun, status: RunStatus) -> tuple[RunState, str | None]:
     reason, state = status.error, status.state
     if state == RunState.SUCCEEDED:
         run.update(state=RunState.PULLING, message="job finished; pulling artifacts")
@@ -89,7 +107,7 @@ def settle(run: ActiveRun, status: RunStatus) -> RunRecord:
         reason = (reason or "hard runtime limit reached") + _keep_checkpoint(run)
     elif state == RunState.FAILED:
         reason = reason or f"exit code {status.exit_code}"
-    return close(run, state, reason, status)
+    return state, reason
 
 
 def stop(run: ActiveRun, state: RunState, reason: str, keep_checkpoint: bool = False) -> RunRecord:
@@ -101,11 +119,16 @@ def stop(run: ActiveRun, state: RunState, reason: str, keep_checkpoint: bool = F
 
 
 def close(run: ActiveRun, state: RunState, reason: str | None, status: RunStatus | None = None) -> RunRecord:
-    """Record the outcome (once, whoever gets there first), then tear down and record that."""
+    """Record the outcome (once, whoever gets there first), then tear down and record that.
+
+    The teardown is in ``finally``: whatever fails while the log is saved or the outcome recorded (a full disk,
+    a locked ledger), the machine still goes; the failure is raised after it."""
     with shielded():
-        _save_logs(run)
-        _record_end(run, state, reason, status)
-        teardown(run)
+        try:
+            _save_logs(run)
+            _record_end(run, state, reason, status)
+        finally:
+            teardown(run)
     return run.refresh()
 
 
@@ -127,11 +150,13 @@ def _record_end(run: ActiveRun, state: RunState, reason: str | None, status: Run
     record, now = run.refresh(), run.clock.now()
     if record.finished:
         return
+    reason = one_line(reason, 1000) if reason else None
     ended = provider_time(status.ended_at if status else None, record.started_at, now) or now
     total_s = run.elapsed_s(ended)
     provisioning_s = record.provisioning_s if record.provisioning_s is not None else 0.0
     changes = {"state": state, "ended_at": ended, "running_s": round(max(0.0, total_s - provisioning_s), 3),
-               "provisioning_s": provisioning_s, "failure_reason": reason if state != RunState.SUCCEEDED else None,
+               "provisioning_s": provisioning_s,
+               "failure_reason": reason if state != RunState.SUCCEEDED else None,
                "actual_usd": cost_for(record.price_usd_per_hour, total_s) if record.started_at else None,
                "tokens": _tokens(run)}
     run.ledger.update(run.run_id, only_if_open=True, message=reason or state.value, **changes)
@@ -143,7 +168,7 @@ def _pull_safely(run: ActiveRun) -> Verified:
     try:
         return pull(run)
     except Exception as exc:  # noqa: BLE001 - recorded as the run's failure; teardown must still run
-        return Verified([], [f"fetch failed: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"])
+        return Verified([], [f"fetch failed: {type(exc).__name__}: {one_line(exc, 300)}"])
 
 
 def _keep_checkpoint(run: ActiveRun) -> str:
@@ -153,9 +178,9 @@ def _keep_checkpoint(run: ActiveRun) -> str:
         return ""
     try:
         partial = partial_dir(run.run_dir)
-        run.call(run.provider.fetch_artifacts, handle, partial, True)
-    except ProviderError as exc:
-        return f"; no checkpoint kept ({exc})"
+        run.call(run.provider.fetch_artifacts, handle, partial, True, configured_limits().started())
+    except Exception as exc:  # noqa: BLE001 - a checkpoint is worth trying for; the teardown after it must run
+        return f"; no checkpoint kept ({type(exc).__name__}: {one_line(exc, 300)})"
     latest = latest_checkpoint(partial)
     if latest is None:
         shutil.rmtree(partial, ignore_errors=True)
@@ -165,18 +190,20 @@ def _keep_checkpoint(run: ActiveRun) -> str:
 
 
 def _save_logs(run: ActiveRun) -> None:
-    """Keep the job's log in ``runs/<id>/run.log``: the machine and its disk are about to go."""
+    """Keep the end of the job's log in ``runs/<id>/run.log``: the machine and its disk are about to go. Only
+    the last ``SAVED_LOG_BYTES`` are kept (and read, where the provider can): the end explains a failure."""
     handle = run.record.handle
     if handle is None:
         return
     try:
-        lines = list(run.provider.logs(handle, follow=False))
+        lines, dropped = last_lines(run.provider.logs(handle, follow=False, tail_bytes=SAVED_LOG_BYTES),
+                                    SAVED_LOG_BYTES)
     except Exception as exc:  # noqa: BLE001 - the log is a courtesy; teardown right after it must still run
-        run.update(message=f"could not save the log: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}")
+        run.update(message=f"could not save the log: {type(exc).__name__}: {one_line(exc, 200)}")
         return
     if lines:
-        run.run_dir.mkdir(parents=True, exist_ok=True)
-        (run.run_dir / "run.log").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        head = [f"[tuneplan: {dropped} earlier lines not kept]"] if dropped else []
+        write_private_text(run.run_dir / "run.log", "\n".join(head + lines) + "\n")
 
 
 def _tokens(run: ActiveRun) -> int | None:

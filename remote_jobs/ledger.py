@@ -65,7 +65,10 @@ class Ledger:
 
         self.path = Path(path) if path is not None else default_path()
         self.clock = clock or default_clock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            _private_file(self.path)
+        except OSError as exc:
+            raise LedgerUnavailable(f"{self.path}: cannot open the ledger ({exc.strerror or exc})") from None
         self.version = self._migrate()
 
     # --- connections and schema --------------------------------------------------------------------------
@@ -80,20 +83,45 @@ class Ledger:
         """One write transaction: all of it lands, or none of it does."""
         if self.version > len(MIGRATIONS):
             raise BadInput(f"{self.path}: written by a newer tuneplan (schema {self.version}); upgrade to change it")
-        conn = self._connect()
+        with self._sql_errors():
+            conn = self._connect()
         try:
             conn.execute("BEGIN IMMEDIATE")
             yield conn
             conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            _rollback(conn)
+            raise self._trouble(exc) from None
         except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
         finally:
             conn.close()
 
+    @contextmanager
+    def _sql_errors(self) -> Iterator[None]:
+        """SQLite's errors as one line about the ledger file (``LedgerDamaged``, ``LedgerUnavailable``)."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            raise self._trouble(exc) from None
+
+    def _trouble(self, exc: sqlite3.DatabaseError) -> BadInput:
+        """One line that says what is wrong with the ledger file and what to do about it."""
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        if "locked" in text or "busy" in text:
+            return LedgerUnavailable(f"{self.path}: the ledger stayed locked by another tuneplan for 30 s ({text}); "
+                                     "try again when it is done")
+        if "no such table" in text or "no such column" in text:
+            return LedgerDamaged(f"{self.path}: not a tuneplan ledger ({text}); point --ledger or TUNEPLAN_LEDGER "
+                                 "at the right file")
+        return LedgerDamaged(f"{self.path}: the ledger is damaged ({text}); move it aside (mv '{self.path}' "
+                             f"'{self.path}.damaged'), then recover what it holds with: sqlite3 '{self.path}.damaged' "
+                             f".recover | sqlite3 '{self.path}'")
+
     def _migrate(self) -> int:
-        conn = self._connect()
+        with self._sql_errors():
+            conn = self._connect()
         try:
             conn.execute("PRAGMA journal_mode = WAL")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -108,7 +136,7 @@ class Ledger:
                 version = conn.execute("PRAGMA user_version").fetchone()[0]
             return version
         except sqlite3.DatabaseError as exc:
-            raise BadInput(f"{self.path}: not a tuneplan ledger ({exc})") from None
+            raise self._trouble(exc) from None
         finally:
             conn.close()
 
@@ -178,11 +206,40 @@ class Ledger:
         return self._query("SELECT at, state, message FROM run_events WHERE run_id = ? ORDER BY id", (run_id,))
 
     def _query(self, sql: str, args: tuple) -> list[dict[str, Any]]:
-        conn = self._connect()
-        try:
-            return [dict(row) for row in conn.execute(sql, args).fetchall()]
-        finally:
-            conn.close()
+        with self._sql_errors():
+            conn = self._connect()
+            try:
+                return [dict(row) for row in conn.execute(sql, args).fetchall()]
+            finally:
+                conn.close()
+
+
+class LedgerDamaged(BadInput):
+    """The ledger file cannot be read as a ledger (a damaged disk image, another file)."""
+
+    title = "damaged ledger"
+
+
+class LedgerUnavailable(BadInput):
+    """Another process holds the ledger longer than the busy timeout."""
+
+    title = "ledger busy"
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    try:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+    except sqlite3.DatabaseError:
+        pass  # a damaged file may refuse the rollback too; the transaction dies with the connection
+
+
+def _private_file(path: Path) -> None:
+    """The ledger is its owner's alone (0600); SQLite gives its -wal and -shm files the same mode."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
 
 
 def _like_prefix(text: str) -> str:

@@ -279,8 +279,13 @@ def _segment_ended(harness, fake):
     """A 4-segment run whose first call has used up its time, nobody having asked about it yet."""
     run_id = harness.run_id("race")
     handle = harness.launch(harness.bundle(run_id, steps=9, step_seconds=0.3), harness.plan(run_id, max_runtime_s=8))
-    assert handle.data["segments"] == 4 and fake.calls[handle.data["call_id"]].done.wait(15)
-    assert fake.calls[handle.data["call_id"]].result["state"] == "stopped"
+    import modal.exception
+
+    call = fake.calls[handle.data["call_id"]]
+    assert handle.data["segments"] == 4 and call.done.wait(30)
+    # Its time is up one of two ways, both "stopped" to the provider: the segment stopped its job itself, or (on a
+    # loaded machine, where the container starts slowly) Modal's function timeout ended it first.
+    assert (call.result or {}).get("state") == "stopped" or isinstance(call.error, modal.exception.FunctionTimeoutError)
     return handle
 
 

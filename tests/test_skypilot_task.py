@@ -114,7 +114,7 @@ def test_launch_dry_run_writes_the_task_and_starts_nothing(capsys, tmp_path, mon
                              str(out_file), "--set", "secrets=[\"HF_TOKEN\"]", "--runs-dir", str(tmp_path / "runs"))
     assert code == 0, err
     assert "wrote" in out and "sky launch -c tp-tiny-smoke-" in out and "--secret HF_TOKEN" in out
-    assert "--env TUNEPLAN_DEADLINE=$(( $(date +%s) + " in " ".join(out.split())
+    assert '--env "TUNEPLAN_DEADLINE=$(( $(date +%s) + ' in " ".join(out.split())
     text = out_file.read_text()
     assert SECRET not in text and SECRET not in out and "HF_TOKEN: null" in text
     import sky

@@ -34,7 +34,9 @@ from providers.modal import billing, calls, volume_io
 from providers.modal.app import TAG_CALL, TAG_SEGMENT, app_name, build_app, tag_value
 from providers.modal.calls import LOGIN_HINT, Outcome, sdk, sdk_errors
 from providers.modal.segments import MODAL_MAX_TIMEOUT_S
+from providers.log_lines import split_lines
 from providers.protocol import last_messages
+from providers.pull_limits import PullLimits
 from providers.settings import ModalSettings
 from providers.types import (
     RESOURCE_PREFIX,
@@ -52,6 +54,7 @@ from providers.types import (
 
 TAG_SEGMENTS = "tuneplan-segments"
 LOG_POLL_S = 1.0
+STATUS_TAIL_BYTES = 256 * 1024  # enough for the last progress and done lines
 
 
 class ModalProvider(Provider):
@@ -143,27 +146,35 @@ class ModalProvider(Provider):
             if tags is None:
                 return RunStatus(RunState.UNKNOWN, "the Modal app is stopped (torn down)", exists=False)
             call_id, segment, outcome = self._follow(handle, tags)
-            progress, _ = last_messages((self._log_text(handle) or "").splitlines())
+            progress, _ = last_messages(self._log_tail(handle, STATUS_TAIL_BYTES).decode("utf-8", "replace").splitlines())
         return _status(outcome, progress, segment, int(handle.data.get("segments") or 1), handle)
 
-    def logs(self, handle: RunHandle, follow: bool = False) -> Iterator[str]:
-        position, pending = 0, ""
+    def logs(self, handle: RunHandle, follow: bool = False, tail_bytes: int | None = None) -> Iterator[str]:
+        """The log lives on the Volume, read from its start each time (the SDK has no ranged read); what was
+        already seen streams past, and nothing is held whole."""
+        yield from split_lines(self._log_chunks(handle, follow, tail_bytes))
+
+    def _log_chunks(self, handle: RunHandle, follow: bool, tail_bytes: int | None) -> Iterator[bytes]:
+        path = f"{_folder(handle)}/run.log"
+        if tail_bytes is not None and not follow:
+            with sdk_errors("reading the log"):
+                yield self._log_tail(handle, tail_bytes)
+            return
+        position = 0
         while True:
             with sdk_errors("reading the log"):
-                text = self._log_text(handle) or ""
-            chunk, position = text[position:], len(text)
-            *lines, pending = (pending + chunk).split("\n")
-            yield from lines
+                for chunk in volume_io.read_from(self._volume(handle), path, position):
+                    position += len(chunk)
+                    yield chunk
             if not follow or self._finished(handle):
-                break
+                return
             time.sleep(LOG_POLL_S)
-        if pending:
-            yield pending
 
-    def fetch_artifacts(self, handle: RunHandle, dest: Path, include_checkpoints: bool = False) -> list[str]:
+    def fetch_artifacts(self, handle: RunHandle, dest: Path, include_checkpoints: bool = False,
+                        limits: PullLimits | None = None) -> list[str]:
         folder = f"{_folder(handle)}/work/{handle.data.get('output_dir') or 'out'}"
         with sdk_errors("downloading the outputs"):
-            return volume_io.download_outputs(self._volume(handle), folder, dest, include_checkpoints)
+            return volume_io.download_outputs(self._volume(handle), folder, dest, include_checkpoints, limits)
 
     def teardown(self, handle: RunHandle) -> None:
         name = _app(handle)
@@ -241,8 +252,8 @@ class ModalProvider(Provider):
     def _volume(self, handle: RunHandle):
         return sdk().Volume.from_name(handle.data.get("volume") or self.settings.volume)
 
-    def _log_text(self, handle: RunHandle) -> str | None:
-        return volume_io.read_text(self._volume(handle), f"{_folder(handle)}/run.log")
+    def _log_tail(self, handle: RunHandle, max_bytes: int) -> bytes:
+        return volume_io.read_tail(self._volume(handle), f"{_folder(handle)}/run.log", max_bytes) or b""
 
 
 def _status(outcome: Outcome, progress: dict | None, segment: int, segments: int, handle: RunHandle) -> RunStatus:

@@ -21,9 +21,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
+from providers.log_lines import tail_of
+from providers.pull_limits import PullBudget, PullLimits, write_limited
+from providers.safe_paths import UnsafePath, checked_relpath, inside
 from providers.types import ProviderError, TransientProviderError
 
 DOWNLOAD_ATTEMPTS = 3
+MANIFEST_MAX_BYTES = 16 * 1024 * 1024
 CHECKPOINTS = "checkpoints"
 
 
@@ -38,21 +42,47 @@ def missing_is_file_not_found(path: str) -> Iterator[None]:
         raise FileNotFoundError(f"{path}: {' '.join(str(exc).split())[:200]}") from None
 
 
-def read_bytes(volume, path: str) -> bytes:
-    """A whole file; FileNotFoundError when it is not there."""
+def read_bytes(volume, path: str, max_bytes: int) -> bytes:
+    """A whole small file (``ValueError`` past ``max_bytes``); FileNotFoundError when it is not there."""
+    parts, size = [], 0
     with missing_is_file_not_found(path):
-        return b"".join(volume.read_file(path))
+        for chunk in volume.read_file(path):
+            size += len(chunk)
+            if size > max_bytes:
+                raise ValueError(f"{path} is larger than {max_bytes} bytes")
+            parts.append(chunk)
+    return b"".join(parts)
 
 
-def read_text(volume, path: str) -> str | None:
+def read_from(volume, path: str, position: int) -> Iterator[bytes]:
+    """The bytes of a file after its first ``position`` (nothing when it is not there), streamed."""
+    skip = position
     try:
-        return read_bytes(volume, path).decode("utf-8", "replace")
+        with missing_is_file_not_found(path):
+            for chunk in volume.read_file(path):
+                if skip >= len(chunk):
+                    skip -= len(chunk)
+                    continue
+                yield chunk[skip:]
+                skip = 0
+    except FileNotFoundError:
+        return
+
+
+def read_tail(volume, path: str, max_bytes: int) -> bytes | None:
+    """The last ``max_bytes`` of a file (a log), streamed past; None when it is not there."""
+    try:
+        with missing_is_file_not_found(path):
+            return tail_of(volume.read_file(path), max_bytes)
     except FileNotFoundError:
         return None
 
 
 def list_files(volume, folder: str) -> list[tuple[str, int]]:
-    """(path relative to ``folder``, size) of every file under it; FileNotFoundError when it is gone."""
+    """(path relative to ``folder``, size) of every file under it; FileNotFoundError when it is gone.
+
+    The listing is the remote side's word: a path outside ``folder`` or one that would leave it (``..``) is
+    ``UnsafePath``; symlinks and anything else that is not a plain file are left where they are."""
     from modal.types import FileEntryType
 
     found = []
@@ -60,8 +90,16 @@ def list_files(volume, folder: str) -> list[tuple[str, int]]:
         entries = volume.listdir(folder, recursive=True)
     for entry in entries:
         if entry.type == FileEntryType.FILE:
-            found.append((PurePosixPath(entry.path).relative_to(folder).as_posix(), entry.size))
+            found.append((_relative(str(entry.path), folder), int(entry.size)))
     return sorted(found)
+
+
+def _relative(path: str, folder: str) -> str:
+    try:
+        rel = PurePosixPath(path).relative_to(folder).as_posix()
+    except ValueError:
+        raise UnsafePath(f"the Volume listed {path!r} under {folder!r}, outside it") from None
+    return checked_relpath(rel)
 
 
 def remove_folder(volume, folder: str) -> bool:
@@ -74,21 +112,24 @@ def remove_folder(volume, folder: str) -> bool:
     return True
 
 
-def download_outputs(volume, folder: str, dest: Path, include_checkpoints: bool) -> list[str]:
-    """Copy ``folder`` into ``dest``; manifest-listed files are verified (and fetched again when bad)."""
+def download_outputs(volume, folder: str, dest: Path, include_checkpoints: bool,
+                     limits: PullLimits | None = None) -> list[str]:
+    """Copy ``folder`` into ``dest`` within ``limits``; manifest-listed files are verified (and fetched again
+    when bad)."""
     try:
         files = list_files(volume, folder)
     except FileNotFoundError:
         raise ProviderError(f"no outputs at {folder} on the Volume (torn down, or the job never started)") from None
     manifest = _manifest(volume, folder) if any(rel == "manifest.json" for rel, _ in files) else {}
-    dest.mkdir(parents=True, exist_ok=True)
+    limits = limits or PullLimits()
+    budget = (limits if include_checkpoints else limits.for_manifest({"files": list(manifest.values())})).start()
+    dest.mkdir(parents=True, exist_ok=True, mode=0o700)
     copied = []
-    for rel, _size in files:
+    for rel, size in files:
         if rel.split("/")[0] == CHECKPOINTS and not include_checkpoints:
             continue
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _download(volume, f"{folder}/{rel}", target, manifest.get(rel))
+        budget.expect(size, rel)
+        _download(volume, f"{folder}/{rel}", inside(dest, rel), manifest.get(rel), budget)
         copied.append(rel)
     return copied
 
@@ -96,23 +137,20 @@ def download_outputs(volume, folder: str, dest: Path, include_checkpoints: bool)
 def _manifest(volume, folder: str) -> dict[str, dict]:
     """The template's manifest by path (empty when it is unreadable: the job did not finish writing it)."""
     try:
-        data = json.loads(read_bytes(volume, f"{folder}/manifest.json"))
+        data = json.loads(read_bytes(volume, f"{folder}/manifest.json", MANIFEST_MAX_BYTES))
     except (FileNotFoundError, ValueError):
         return {}
     entries = data.get("files", []) if isinstance(data, dict) else []
     return {e["path"]: e for e in entries if isinstance(e, dict) and isinstance(e.get("path"), str)}
 
 
-def _download(volume, path: str, target: Path, expected: dict | None) -> None:
+def _download(volume, path: str, target: Path, expected: dict | None, budget: PullBudget) -> None:
     problem = ""
     for _ in range(DOWNLOAD_ATTEMPTS):
-        digest, size = hashlib.sha256(), 0
+        digest = hashlib.sha256()
         try:
-            with target.open("wb") as out, missing_is_file_not_found(path):
-                for chunk in volume.read_file(path):
-                    digest.update(chunk)
-                    size += len(chunk)
-                    out.write(chunk)
+            with missing_is_file_not_found(path):
+                size = write_limited(_hashed(volume.read_file(path), digest), target, budget, path)
         except FileNotFoundError:
             raise ProviderError(f"{path} vanished from the Volume during the download") from None
         if expected is None:
@@ -122,6 +160,12 @@ def _download(volume, path: str, target: Path, expected: dict | None) -> None:
             return
     target.unlink(missing_ok=True)
     raise TransientProviderError(f"{path}: {problem} after {DOWNLOAD_ATTEMPTS} downloads")
+
+
+def _hashed(chunks: Iterator[bytes], digest) -> Iterator[bytes]:
+    for chunk in chunks:
+        digest.update(chunk)
+        yield chunk
 
 
 def _mismatch(expected: dict, size: int, sha256: str) -> str:

@@ -8,8 +8,8 @@ How a run goes (every step safe to repeat, and every step after ``launch`` doabl
   which starts sshd and the agent (``pod_agent.py``), the pod's dead-man timer.
 - ``status`` asks the API for the pod, then the agent over SSH. While the agent waits for its bundle,
   ``status`` uploads it (sha256 checked on both ends), so whoever watches the run moves it forward.
-- ``fetch_artifacts`` streams the output dir down as tar and compares every file's sha256 with the pod's
-  own ``sha256sum`` before anything is torn down.
+- ``fetch_artifacts`` streams the output dir down file by file (``pulling.py``: checked names, byte cap and
+  deadline) and compares every file's sha256 with the pod's own ``sha256sum`` before anything is torn down.
 - ``teardown`` terminates the pod through the API and, once RunPod said so (or the pod is gone), deletes the
   run's private keys and notes when the pod ended (the bill is read only once it covers that moment).
 If the CLI dies, the agent ends the pod by itself: no bundle within the boot timeout, the job past its
@@ -20,15 +20,14 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
-import tarfile
-import tempfile
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
 from providers.base import Provider
+from providers.log_lines import split_lines
+from providers.pull_limits import PullLimits
 from providers.protocol import last_messages
 from providers.runpod import config, pods
 from providers.runpod.api import POD_LOOKUP, NoCapacity, PodNotFound, RunpodApi
@@ -36,7 +35,7 @@ from providers.runpod.boot import REMOTE_DIR, docker_args, pod_env
 from providers.runpod.billing import SETTLE
 from providers.runpod.creating import create_pod, gpu_type_ids, no_capacity_message, run_keys
 from providers.runpod.localstate import LocalRunState
-from providers.runpod.verify import sha_listing, verified
+from providers.runpod.pulling import pull_outputs
 from providers.types import (
     RESOURCE_PREFIX,
     Bundle,
@@ -53,6 +52,8 @@ from providers.types import (
 )
 
 LOG_TAIL_BYTES = 256 * 1024
+LOG_READ_BYTES = 1 << 20
+STATUS_MAX_BYTES = 64 * 1024
 SEPARATOR = "\n--tuneplan-log--\n"
 
 
@@ -213,7 +214,7 @@ class RunpodProvider(Provider):
                          info.get("started_at"), info.get("ended_at"))
 
     def _remote_status(self, handle: RunHandle, pod: pods.PodView) -> tuple[dict | None, list[str]]:
-        command = (f"cat {REMOTE_DIR}/status.json 2>/dev/null; printf '\\n--tuneplan-log--\\n'; "
+        command = (f"head -c {STATUS_MAX_BYTES} {REMOTE_DIR}/status.json 2>/dev/null; printf '\\n--tuneplan-log--\\n'; "
                    f"tail -c {LOG_TAIL_BYTES} {REMOTE_DIR}/run.log 2>/dev/null; true")
         _code, out, _err = self._shell(handle, pod).run(command, timeout_s=self.ssh_timeout_s)
         head, _, tail = out.decode("utf-8", "replace").partition(SEPARATOR)
@@ -239,33 +240,38 @@ class RunpodProvider(Provider):
         shell.run(f"mv {part} {REMOTE_DIR}/bundle.tgz")
         return RunStatus(RunState.PROVISIONING, "bundle uploaded (sha256 verified); the job is starting")
 
-    def logs(self, handle: RunHandle, follow: bool = False) -> Iterator[str]:
+    def logs(self, handle: RunHandle, follow: bool = False, tail_bytes: int | None = None) -> Iterator[str]:
         """The job's output; with ``follow``, waits for the pod and keeps reading until the job has ended."""
-        import time
-
         if not follow:
             self._live_pod(handle)
-        position, pending, ended = 0, b"", False
-        while True:
-            chunk = self._log_from(handle, position)
-            position += len(chunk)
-            *lines, pending = (pending + chunk).split(b"\n")
-            yield from (line.decode("utf-8", "replace") for line in lines)
-            if not follow or ended:
-                break
-            if not chunk:
-                ended = self._finished(handle)  # one more read after the end picks up the last lines
-                if not ended:
-                    time.sleep(self.log_poll_s)
-        if pending:
-            yield pending.decode("utf-8", "replace")
+        yield from split_lines(self._log_chunks(handle, follow, tail_bytes))
 
-    def _log_from(self, handle: RunHandle, position: int) -> bytes:
+    def _log_chunks(self, handle: RunHandle, follow: bool, tail_bytes: int | None) -> Iterator[bytes]:
+        """The log in pieces of at most ``LOG_READ_BYTES``; with ``tail_bytes``, only its end."""
+        import time
+
+        if tail_bytes is not None and not follow:
+            yield self._log_read(handle, f"tail -c {int(tail_bytes)} {REMOTE_DIR}/run.log")
+            return
+        position, ended = 0, False
+        while True:
+            chunk = self._log_read(handle, f"tail -c +{position + 1} {REMOTE_DIR}/run.log | head -c {LOG_READ_BYTES}")
+            position += len(chunk)
+            yield chunk
+            if chunk:
+                continue
+            if not follow or ended:
+                return
+            ended = self._finished(handle)  # one more read after the end picks up the last lines
+            if not ended:
+                time.sleep(self.log_poll_s)
+
+    def _log_read(self, handle: RunHandle, command: str) -> bytes:
         pod = self._pod(handle.resource_id)
         if pod is None or pod.ssh is None or not self.state.key_file(handle.run_id).is_file():
             return b""
         try:
-            return self._shell(handle, pod).run(f"tail -c +{position + 1} {REMOTE_DIR}/run.log 2>/dev/null; true")[1]
+            return self._shell(handle, pod).run(f"{command} 2>/dev/null; true", max_bytes=LOG_READ_BYTES + 1)[1]
         except TransientProviderError:
             return b""
 
@@ -274,26 +280,11 @@ class RunpodProvider(Provider):
         return status.state.terminal or not status.exists
 
     # --- results and the end --------------------------------------------------------------------------
-    def fetch_artifacts(self, handle: RunHandle, dest: Path, include_checkpoints: bool = False) -> list[str]:
+    def fetch_artifacts(self, handle: RunHandle, dest: Path, include_checkpoints: bool = False,
+                        limits: PullLimits | None = None) -> list[str]:
         pod = self._live_pod(handle)
-        shell = self._shell(handle, pod)
-        out = f"{REMOTE_DIR}/bundle/{shlex.quote(str(handle.data.get('output_dir') or 'out'))}"
-        skip = "" if include_checkpoints else " -not -path './checkpoints/*'"
-        code, listing, _err = shell.run(f"cd {out} && find . -type f{skip} -exec sha256sum {{}} +")
-        if code != 0:
-            raise ProviderError(f"run {handle.run_id}: no output dir on pod {pod.pod_id} (it never started?)")
-        expected = sha_listing(listing.decode("utf-8", "replace"))
-        exclude = "" if include_checkpoints else " --exclude=./checkpoints"
-        dest.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="tp-runpod-") as tmp:
-            stream = Path(tmp) / "out.tar"
-            code, err = shell.run_to_file(f"tar -C {out}{exclude} -cf - .", stream, timeout_s=3600)
-            if code != 0:
-                raise TransientProviderError(f"pulling outputs from pod {pod.pod_id} failed: "
-                                             f"{err.decode(errors='replace').strip()[:200]}")
-            with tarfile.open(stream) as tar:
-                tar.extractall(dest, filter="data")
-        return verified(dest, expected, pod.pod_id)
+        out = f"{REMOTE_DIR}/bundle/{handle.data.get('output_dir') or 'out'}"
+        return pull_outputs(self._shell(handle, pod), out, dest, include_checkpoints, limits, pod.pod_id)
 
     def teardown(self, handle: RunHandle) -> None:
         """Terminate the pod; the run's keys are deleted only once RunPod accepted that (or the pod is gone).

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -23,6 +23,8 @@ from providers.types import ProviderError, TransientProviderError
 
 CHUNK = 1 << 20
 USER = "root"
+OUTPUT_MAX_BYTES = 16 << 20  # what a control command (status, listing, checksums) may print
+STDERR_MAX_BYTES = 64 << 10
 
 
 def new_key_pair() -> tuple[bytes, str]:
@@ -44,17 +46,28 @@ class PodShell:
         self.host, self.port, self.key_file, self.host_key, self.timeout_s = host, port, key_file, host_key, timeout_s
         self._client = None
 
-    def run(self, command: str, stdin: BinaryIO | bytes | None = None, timeout_s: float | None = None
-            ) -> tuple[int, bytes, bytes]:
-        """(exit code, stdout, stderr) of ``command`` in the pod's login shell (cwd: root's home)."""
+    def run(self, command: str, stdin: BinaryIO | bytes | None = None, timeout_s: float | None = None,
+            max_bytes: int = OUTPUT_MAX_BYTES) -> tuple[int, bytes, bytes]:
+        """(exit code, stdout, stderr) of ``command`` in the pod's login shell (cwd: root's home). The pod
+        decides how much it prints: more than ``max_bytes`` of stdout is a ``ProviderError``."""
         chunks: list[bytes] = []
-        code, err = self._exec(command, stdin, chunks.append, timeout_s)
+        size = 0
+
+        def keep(chunk: bytes) -> None:
+            nonlocal size
+            size += len(chunk)
+            if size > max_bytes:
+                raise ProviderError(f"the pod at {self.host}:{self.port} sent more than {max_bytes} bytes for "
+                                    f"`{command[:60]}`; not reading more")
+            chunks.append(chunk)
+
+        code, err = self._exec(command, stdin, keep, timeout_s)
         return code, b"".join(chunks), err
 
-    def run_to_file(self, command: str, path: Path, timeout_s: float | None = None) -> tuple[int, bytes]:
-        """Stream ``command``'s stdout into ``path``; (exit code, stderr)."""
-        with path.open("wb") as out:
-            return self._exec(command, None, out.write, timeout_s)
+    def stream(self, command: str, sink: Callable[[bytes], None], timeout_s: float | None = None) -> tuple[int, bytes]:
+        """Hand ``command``'s stdout to ``sink`` chunk by chunk as it arrives; (exit code, stderr). ``sink`` may
+        raise to stop (a pull past its limits): the channel is closed and the exception goes on."""
+        return self._exec(command, None, sink, timeout_s)
 
     def close(self) -> None:
         if self._client is not None:
@@ -65,6 +78,7 @@ class PodShell:
     def _exec(self, command: str, stdin, sink, timeout_s: float | None) -> tuple[int, bytes]:
         import paramiko
 
+        channel = None
         try:
             channel = self._transport().open_session()
             channel.settimeout(timeout_s or max(self.timeout_s, 60.0))
@@ -72,7 +86,7 @@ class PodShell:
             _feed(channel, stdin)
             for chunk in _drain(channel):
                 sink(chunk)
-            err = b"".join(iter(lambda: channel.recv_stderr(CHUNK), b""))
+            err = b"".join(_bounded(iter(lambda: channel.recv_stderr(CHUNK), b""), STDERR_MAX_BYTES))
             return channel.recv_exit_status(), err
         except paramiko.BadHostKeyException:
             self.close()
@@ -81,6 +95,9 @@ class PodShell:
         except (paramiko.SSHException, OSError, EOFError) as exc:
             self.close()
             raise TransientProviderError(f"SSH to the pod at {self.host}:{self.port} failed ({_why(exc)})") from None
+        finally:
+            if channel is not None:
+                channel.close()
 
     def _transport(self):
         if self._client is None or not self._client.get_transport() or not self._client.get_transport().is_active():
@@ -112,6 +129,16 @@ def _feed(channel, stdin) -> None:
         for chunk in iter(lambda: stdin.read(CHUNK), b""):
             channel.sendall(chunk)
     channel.shutdown_write()
+
+
+def _bounded(chunks: Iterator[bytes], max_bytes: int) -> Iterator[bytes]:
+    """At most ``max_bytes`` of ``chunks`` (a pod's stderr is only ever read for its first lines)."""
+    size = 0
+    for chunk in chunks:
+        if size >= max_bytes:
+            return
+        yield chunk[: max_bytes - size]
+        size += len(chunk)
 
 
 def _drain(channel) -> Iterator[bytes]:

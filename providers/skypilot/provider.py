@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from providers.base import Provider
+from providers.log_lines import last_lines, split_lines
+from providers.pull_limits import PullLimits
 from providers.skypilot import fetch, sdk
 from providers.skypilot.outcome import job_tags, managed_handle, with_log
 from providers.skypilot import states as st
@@ -233,38 +235,35 @@ class SkyPilotProvider(Provider):
         reason = f"SkyPilot launch failed: {error or 'no reason given'}"
         return RunStatus(RunState.FAILED, reason, True, error=reason)
 
-    def logs(self, handle: RunHandle, follow: bool = False) -> Iterator[str]:
+    def logs(self, handle: RunHandle, follow: bool = False, tail_bytes: int | None = None) -> Iterator[str]:
         if follow:
             self._wait_for_job(handle)
         try:
-            stream = self._log_stream(handle, follow)
-            pending = ""
-            for chunk in stream:
-                if chunk is None:
-                    break
-                pending += chunk
-                *lines, pending = pending.split("\n")
-                yield from (sdk.clean_line(line) for line in lines)
-            if pending:
-                yield sdk.clean_line(pending)
+            lines = (sdk.clean_line(line) for line in split_lines(sdk.until_none(self._log_stream(handle, follow))))
+            if tail_bytes is not None and not follow:
+                lines = iter(last_lines(lines, tail_bytes)[0])
+            yield from lines
         except ProviderError:
             raise
         except Exception as exc:  # a gone cluster, a dropped stream: one line
             raise sdk.fail(exc, f"logs of {handle.resource_id}") from None
 
-    def fetch_artifacts(self, handle: RunHandle, dest: Path, include_checkpoints: bool = False) -> list[str]:
-        dest.mkdir(parents=True, exist_ok=True)
+    def fetch_artifacts(self, handle: RunHandle, dest: Path, include_checkpoints: bool = False,
+                        limits: PullLimits | None = None) -> list[str]:
+        dest.mkdir(parents=True, exist_ok=True, mode=0o700)
         what = f"pulling the artifacts of {handle.resource_id}"
-        output_dir = str(handle.data.get("output_dir") or "out")
+        budget = (limits or PullLimits()).start()
         if managed_handle(handle):
-            fetch.run_copy(fetch.bucket_sync_command(str(handle.data["bucket"]), dest), what)
+            command, env = fetch.bucket_sync_command(str(handle.data["bucket"]), dest)
+            fetch.run_copy(command, what, dest, budget, env)
         else:
             record = self._cluster_record(handle.resource_id, credentials=True)
             if record is None:
                 raise ProviderError(f"{handle.resource_id}: no such cluster (torn down, or autodowned)")
             fetch.ssh_config_for(self.sky, record)
-            fetch.run_copy(fetch.rsync_command(self.rsync, handle.resource_id, remote_output_dir(output_dir), dest,
-                                               include_checkpoints), what)
+            output_dir = remote_output_dir(str(handle.data.get("output_dir") or "out"))
+            fetch.run_copy(fetch.rsync_command(self.rsync, handle.resource_id, output_dir, dest, include_checkpoints,
+                                               budget.limits.max_bytes), what, dest, budget)
         return fetch.listed(dest, include_checkpoints)
 
     def teardown(self, handle: RunHandle) -> None:
@@ -394,5 +393,3 @@ class SkyPilotProvider(Provider):
         except Exception as exc:
             if not sdk.is_gone(exc):
                 raise
-
-

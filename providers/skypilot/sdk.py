@@ -22,7 +22,7 @@ import io
 import os
 import re
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from providers.types import ProviderError, TransientProviderError
@@ -175,6 +175,14 @@ def local_server_not_running() -> bool:
 
 
 LOG_PREFIX = re.compile(r"^\([^)]*pid=\d+[^)]*\)\s?")
+
+
+def until_none(stream) -> Iterator[str]:
+    """The chunks of a ``tail_logs(..., preload_content=False)`` stream, which ends with a None."""
+    for chunk in stream:
+        if chunk is None:
+            return
+        yield chunk
 
 
 def clean_line(line: str) -> str:

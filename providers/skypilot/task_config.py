@@ -194,8 +194,11 @@ def options_for_bundle(options: TaskOptions, bundle: Bundle) -> TaskOptions:
 def hand_launch_hint(path, plan: LaunchPlan, idle_minutes: int) -> str:
     """How to launch a written task file by hand (secrets come from your environment, by name; the runtime
     limit counts from the launch)."""
-    secrets = "".join(f" --secret {name}" for name in plan.secrets)
-    secrets += f" --env {DEADLINE_ENV}=$(( $(date +%s) + {int(plan.max_runtime_s)} ))"
+    import shlex
+
+    q = shlex.quote
+    secrets = "".join(f" --secret {q(name)}" for name in plan.secrets)
+    secrets += f' --env "{DEADLINE_ENV}=$(( $(date +%s) + {int(plan.max_runtime_s)} ))"'  # expanded when pasted
     if is_managed(plan):
-        return f"launch it by hand: sky jobs launch -n {plan.resource_name}{secrets} {path}"
-    return f"launch it by hand: sky launch -c {plan.resource_name} --down -i {idle_minutes}{secrets} {path}"
+        return f"launch it by hand: sky jobs launch -n {q(plan.resource_name)}{secrets} {q(str(path))}"
+    return f"launch it by hand: sky launch -c {q(plan.resource_name)} --down -i {int(idle_minutes)}{secrets} {q(str(path))}"

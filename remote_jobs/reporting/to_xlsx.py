@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from providers.plain_text import plain
 from remote_jobs.reporting.model import Report
 from remote_jobs.reporting.to_csv import COLUMNS
 from remote_jobs.reporting.totals import Group, Totals
@@ -60,6 +61,8 @@ class _Writer:
 
         if isinstance(value, datetime):
             value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        if isinstance(value, str):
+            return _text_cell(sheet, value, font=self.bold if bold else None, fill=fill)
         cell = WriteOnlyCell(sheet, value=value)
         if number_format and value is not None:
             cell.number_format = number_format
@@ -70,7 +73,7 @@ class _Writer:
         return cell
 
     def header(self, sheet: Any, names: Sequence[str]) -> None:
-        sheet.append([self.cell(sheet, name, bold=True) for name in names])
+        _append(sheet, [self.cell(sheet, name, bold=True) for name in names])
 
     # --- sheets ---------------------------------------------------------------------------------------------
     def trend(self, sheet: Any, report: Report) -> None:
@@ -78,7 +81,7 @@ class _Writer:
         self.header(sheet, ("month", "runs", "GPU-hours", "cost", "estimate", "billed", "waste"))
         for month in report.trend:
             t = month.totals
-            sheet.append([month.month, t.runs, self.cell(sheet, t.gpu_hours, HOURS), self.cell(sheet, t.cost_usd, USD),
+            _append(sheet, [month.month, t.runs, self.cell(sheet, t.gpu_hours, HOURS), self.cell(sheet, t.cost_usd, USD),
                           self.cell(sheet, t.estimate_usd, USD), self.cell(sheet, t.billed_usd, USD),
                           self.cell(sheet, t.waste_usd, USD)])
 
@@ -143,7 +146,7 @@ class _Writer:
         formats = [NUMBER_FORMATS.get(kind) for kind, _ in COLUMNS.values()]
         for line in report.lines:
             values = [get(line) for _, get in COLUMNS.values()]
-            sheet.append([self._run_cell(sheet, kind, value, fmt)
+            _append(sheet, [self._run_cell(sheet, kind, value, fmt)
                           for (kind, _), value, fmt in zip(COLUMNS.values(), values, formats, strict=True)])
 
     def _run_cell(self, sheet: Any, kind: str, value: Any, fmt: str | None) -> Any:
@@ -157,18 +160,18 @@ class _Writer:
                             "remaining", "used", "status", "warning"))
         for b in report.budgets:
             fill = self.fills.get(b.level)
-            sheet.append([b.project, self.cell(sheet, b.monthly_usd, USD), self.cell(sheet, b.budget_usd, USD),
+            _append(sheet, [b.project, self.cell(sheet, b.monthly_usd, USD), self.cell(sheet, b.budget_usd, USD),
                           self.cell(sheet, b.spent_usd, USD), self.cell(sheet, b.committed_usd, USD),
                           self.cell(sheet, b.remaining_usd, USD), self.cell(sheet, _share(b.used_pct), PCT),
                           self.cell(sheet, b.level, fill=fill), b.message])
         if not report.budgets:
-            sheet.append(["no budgets set: add `budgets: {monthly_usd: {<project>: <usd>}}` to settings.yaml"])
+            _append(sheet, ["no budgets set: add `budgets: {monthly_usd: {<project>: <usd>}}` to settings.yaml"])
 
     def groups(self, sheet: Any, dims: tuple[str, ...], groups: list[Group], total: Totals) -> None:
         self.header(sheet, (*dims, *GROUP_HEADERS))
         for group in groups:
-            sheet.append([*group.key, *self._group_cells(sheet, group.totals)])
-        sheet.append([self.cell(sheet, "total", bold=True), *[""] * (len(dims) - 1), *self._group_cells(sheet, total)])
+            _append(sheet, [*group.key, *self._group_cells(sheet, group.totals)])
+        _append(sheet, [self.cell(sheet, "total", bold=True), *[""] * (len(dims) - 1), *self._group_cells(sheet, total)])
 
 
 class _RowCounter:
@@ -178,8 +181,28 @@ class _RowCounter:
         self.sheet, self.next = sheet, 1
 
     def add(self, values: list[Any]) -> None:
-        self.sheet.append(values)
+        _append(self.sheet, values)
         self.next += 1
+
+
+def _append(sheet: Any, values: list[Any]) -> None:
+    """Every row goes through here, so no string anywhere in the workbook can become a formula."""
+    sheet.append([_text_cell(sheet, v) if isinstance(v, str) else v for v in values])
+
+
+def _text_cell(sheet: Any, text: str, font: Any = None, fill: Any = None) -> Any:
+    """A cell that holds ``text`` as text: project names, owners, failure reasons and notes come from people
+    and remote machines, and '=HYPERLINK(…)', '+…', '@SUM(…)' must stay the words they are, not formulas.
+    Control characters (which openpyxl refuses and Excel cannot show) are dropped."""
+    from openpyxl.cell import WriteOnlyCell
+
+    cell = WriteOnlyCell(sheet, value=plain(text))
+    cell.data_type = "s"
+    if font is not None:
+        cell.font = font
+    if fill is not None:
+        cell.fill = fill
+    return cell
 
 
 def _total_rows(t: Totals, report: Report) -> list[tuple[str, Any, str | None]]:

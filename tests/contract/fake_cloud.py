@@ -128,14 +128,15 @@ class FakeCloud(Provider):
         return RunStatus(machine.state, machine.error or "", True, progress, machine.exit_code, machine.error,
                          machine.started_at, machine.ended_at)
 
-    def logs(self, handle: RunHandle, follow: bool = False) -> Iterator[str]:
+    def logs(self, handle: RunHandle, follow: bool = False, tail_bytes: int | None = None) -> Iterator[str]:
         self._enter("logs")
         machine = self._machine(handle)
         while follow and not machine.state.terminal and machine.terminated_at is None:
             time.sleep(0.05)
         yield from self._log_lines(machine)
 
-    def fetch_artifacts(self, handle: RunHandle, dest: Path, include_checkpoints: bool = False) -> list[str]:
+    def fetch_artifacts(self, handle: RunHandle, dest: Path, include_checkpoints: bool = False,
+                        limits=None) -> list[str]:
         self._enter("fetch_artifacts")
         source = self._machine(handle).disk / "job" / handle.data.get("output_dir", "out")
         if not source.is_dir():

@@ -41,6 +41,9 @@ class Request:
     created_at: float = field(default_factory=time.time)
 
 
+MACHINE_MARK = "FAKE_SKY_MACHINE"  # in every job process's environment: what to kill when the machine goes
+
+
 @dataclass
 class Machine:
     """One cluster (or the current machine of a managed job) and its one job."""
@@ -64,6 +67,7 @@ class FakeSky:
         self.root, self.provisioning_s = root, provisioning_s
         self.requests: dict[str, Request] = {}
         self.clusters: dict[str, Machine] = {}
+        self._downing = threading.Lock()
         self.managed: dict[str, ManagedJob] = {}  # the newest job of each name
         self.managed_jobs: list[ManagedJob] = []  # every job, names may repeat
         self.fail_launch: BaseException | None = None
@@ -146,7 +150,7 @@ class FakeSky:
         from sky.task import get_plaintext_secrets
 
         env = {"PATH": os.environ["PATH"], "HOME": str(machine.disk), "LANG": "C.UTF-8", **task.envs,
-               **get_plaintext_secrets(task.secrets or {})}
+               **get_plaintext_secrets(task.secrets or {}), MACHINE_MARK: str(machine.disk)}
         machine.job_status = "SETTING_UP"
         if self._step(machine, task.setup, workdir, env, mounts) != 0:
             return self._end(machine, "FAILED_SETUP")
@@ -207,10 +211,11 @@ class FakeSky:
         self.calls.append("down")
 
         def work():
-            machine = self._cluster(cluster_name)
-            _kill(machine)
-            del self.clusters[cluster_name]
-            shutil.rmtree(machine.disk, ignore_errors=True)
+            with self._downing:  # the server takes the cluster's lock: a second down finds nothing to end
+                machine = self._cluster(cluster_name)
+                _kill(machine)
+                del self.clusters[cluster_name]
+                shutil.rmtree(machine.disk, ignore_errors=True)
         return self._submit("sky.down", work)
 
     def _cluster(self, name: str) -> Machine:
@@ -368,9 +373,39 @@ def _tail(machine_of, status_of, follow, tail, output_stream, preload_content, c
 
 
 def _kill(machine: Machine) -> None:
+    """The machine is gone, and every process on it with it. Not only the run command's process group:
+    ``timeout`` (which our run command uses) puts itself and the job in a group of their own, and a job left
+    running would go on writing the bucket while the recovered job writes it too."""
     machine.status = "GONE" if machine.status != "PREEMPTED" else machine.status
     machine.job_status = machine.job_status if machine.job_status in TERMINAL else "CANCELLED"
     process = machine.process
     if process is not None and process.poll() is None:
         os.killpg(process.pid, signal.SIGKILL)
+    mark = f"{MACHINE_MARK}={machine.disk}".encode()
+    for _ in range(100):
+        left = _pids_marked(mark)
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if not left:
+            break
+        time.sleep(0.02)
+    if process is not None:
         process.wait()
+
+
+def _pids_marked(mark: bytes) -> list[int]:
+    """Live processes (not zombies) whose environment carries ``mark``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            zombie = "Z" in (entry / "stat").read_text().split(")")[-1][:3]
+            if not zombie and mark in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found

@@ -101,7 +101,7 @@ async def test_report_screen_shows_the_report_models_totals(build_app, tui_paths
         assert expected.total.runs > 0
         table = screen.query_one("#report-project", DataTable)
         assert table.row_count == len(expected.breakdowns["project"]) + 1  # and the total row
-        total_row = table.get_row("total")
+        total_row = [str(cell) for cell in table.get_row("total")]
         assert total_row[0] == "total" and usd(expected.total.cost_usd) in total_row
         assert usd(expected.total.cost_usd) in str(screen.query_one("#report-summary", Static).render())
         await pilot.press("left_square_bracket")

@@ -24,6 +24,7 @@ def jobs(
     limit: int = typer.Option(20, "--limit", help="Newest runs to show."),
     ledger: Optional[Path] = LEDGER_OPTION,
 ) -> None:
+    from providers.plain_text import one_line
     from remote_jobs.money import show_usd
     from tuneplan.cli.render_run import console, duration
 
@@ -43,7 +44,7 @@ def jobs(
                          no_wrap=name != "note")
     for r in records:
         took = sum(s for s in (r.provisioning_s, r.running_s) if s is not None) if r.finished else None
-        note = r.failure_reason or (f"{len(r.artifacts)} artifacts" if r.artifacts else "")
+        note = one_line(r.failure_reason, 200) if r.failure_reason else (f"{len(r.artifacts)} artifacts" if r.artifacts else "")
         note += "" if r.torn_down_at or not r.finished else " · not torn down (tuneplan reap)"
         table.add_row(r.run_id, r.state.value, f"{r.provider}/{r.gpu}", duration(took), show_usd(r.estimate_usd),
                       show_usd(r.cost_usd), note)
@@ -56,17 +57,23 @@ def logs(
     ledger: Optional[Path] = LEDGER_OPTION,
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
 ) -> None:
+    """The remote side wrote these bytes: they are printed without terminal escape sequences or control
+    characters, so a log cannot move the cursor, retitle the window or write to the clipboard."""
+    from providers.plain_text import plain
+
     active = attach(run, ledger, runs_dir)
     handle = active.record.handle
     if handle is not None and active.provider.status(handle).exists:
         for line in active.provider.logs(handle, follow=follow):
-            sys.stdout.write(line + "\n")
+            sys.stdout.write(plain(line) + "\n")
             sys.stdout.flush()
         return
     saved = active.run_dir / "run.log"
     if not saved.is_file():
         raise BadInput(f"no logs for {active.run_id}: the machine is gone and none were saved")
-    sys.stdout.write(saved.read_text(encoding="utf-8"))
+    with saved.open(encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            sys.stdout.write(plain(line.rstrip("\n")) + "\n")
 
 
 def watch(

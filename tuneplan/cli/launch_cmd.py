@@ -64,7 +64,7 @@ def launch(
     shown = len(request.notes)
     bundle = steps.bundle_and_validate(request, root, validate)
     for note in request.notes[shown:]:
-        show.console.print(f"[yellow]note:[/yellow] {note}")
+        show.console.print(show.styled(("note:", "yellow"), f" {note}"))
     show.console.print(f"bundle: {len(bundle.files)} files, {show.size(bundle.bytes)}, sha256 {bundle.sha256[:16]}… "
                        f"({bundle.tarball})")
     if dry_run:

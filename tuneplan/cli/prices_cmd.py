@@ -104,8 +104,9 @@ _OFFERING = {"secure-cloud": "secure", "community-cloud": "community", "serverle
 
 def _print_prices(payload: dict[str, Any]) -> None:
     """One row per price; sources are numbered under the table so every price shows where it is from."""
-    from rich.console import Console
     from rich.table import Table
+
+    from tuneplan.cli.output import make_console, styled
 
     table = Table(title=f"GPU prices, $/h for the whole configuration (today {payload['today']})",
                   title_justify="left", show_edge=False)
@@ -115,7 +116,7 @@ def _print_prices(payload: dict[str, Any]) -> None:
     sources: dict[str, int] = {}
     for p in payload["prices"]:
         as_of = ("~" if p["approx"] else "") + p["as_of"]
-        as_of = f"[yellow]{as_of}![/yellow]" if p["stale"] else as_of
+        as_of = styled((f"{as_of}!", "yellow")) if p["stale"] else as_of
         gpus = f"{p['gpu']} × {p['gpus']}{'*' if p['derived'] else ''}"
         region = "" if p["region"] == "any" else p["region"]
         where = " ".join(w for w in (p["cloud"], _OFFERING.get(p["offering"], p["offering"]), region) if w)
@@ -123,7 +124,7 @@ def _print_prices(payload: dict[str, Any]) -> None:
         table.add_row(gpus, where, p["usd_per_hour"], p["spot_usd_per_hour"] or "", as_of, f"[{ref}]")
     table.caption = (f"* derived (scaled from a per-GPU price); ~ approximate date; ! older than "
                      f"{payload['stale_after_days']} days; cache: {payload['cache']['rows']} prices")
-    console = Console()
+    console = make_console()
     console.print(table)
     for source, ref in sources.items():
-        console.print(f"[dim][{ref}] {source}[/dim]", highlight=False)
+        console.print(f"[{ref}] {source}", style="dim")

@@ -23,6 +23,7 @@ def reap(
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
 ) -> None:
     from providers.identity import current_owner, host_id
+    from providers.plain_text import one_line
     from providers.registry import get_provider, names
     from remote_jobs import reap as reaper
     from tuneplan.cli.render_run import console
@@ -44,7 +45,7 @@ def reap(
         return
     for item in items:
         mark = "→" if item.actionable else " "
-        console.print(f"{mark} {item.verdict:<9} {item.provider}/{item.run_id}: {item.why}")
+        console.print(one_line(f"{mark} {item.verdict:<9} {item.provider}/{item.run_id}: {item.why}", 1000))
     actionable = [item for item in items if item.actionable]
     if not yes:
         if actionable:
@@ -52,7 +53,7 @@ def reap(
         return
     for item in actionable:
         done = reaper.act(item, book, providers[item.provider], at, runs_root(runs_dir))
-        console.print(f"  {item.run_id}: {done}")
+        console.print(one_line(f"  {item.run_id}: {done}", 1000))
 
 
 def _providers_to_ask(book, flags: list[str], registered: list[str]) -> list[str]:

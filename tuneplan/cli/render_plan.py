@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+from tuneplan.cli.output import make_console, styled
 
 _LABELS = {
     "weights": "weights", "adapter": "adapter (LoRA)", "gradients": "gradients", "optimizer": "optimizer state",
@@ -27,7 +29,7 @@ def breakdown_table(plan: dict[str, Any]) -> Table:
     for key, value in plan["breakdown_gib"].items():
         if value:
             table.add_row(_LABELS.get(key, key), f"{value:.2f}")
-    table.add_row("[bold]total (nvidia-smi view)[/bold]", f"[bold]{plan['peak_vram_gib']:.2f}[/bold]")
+    table.add_row("total (nvidia-smi view)", f"{plan['peak_vram_gib']:.2f}", style="bold")
     return table
 
 
@@ -42,7 +44,7 @@ def fits_table(plan: dict[str, Any], limit: int = 12) -> Table:
     shown = rows if len(rows) <= limit else [r for r in rows if r[1]["fits"]][:limit] or rows[:limit]
     for name, fit in shown:
         style = "" if fit["fits"] else "dim"
-        headroom = f"{fit['headroom_gib']:+.1f}" if fit["fits"] else f"[red]{fit['headroom_gib']:+.1f}[/red]"
+        headroom = Text(f"{fit['headroom_gib']:+.1f}", style="" if fit["fits"] else "red")
         approx = "~" if fit["approximate"] else ""
         table.add_row(name, f"{fit['memory_gib']:.1f}", headroom, f"{approx}{fit['tokens_per_s']:,.0f}",
                       f"{approx}{_hours(fit['hours'])}", style=style)
@@ -69,14 +71,14 @@ def inference_table(inf: dict[str, Any], limit: int = 10) -> Table:
 
 
 def print_plan(plan: dict[str, Any]) -> None:
-    console = Console()
+    console = make_console()
     model, params, job, data = plan["model"], plan["params"], plan["job"], plan["data"]
     trainable_share = params["trainable"] / params["total"] * 100 if params["total"] else 0
-    console.print(f"[bold]{model['id']}[/bold] ({model['arch']}, {params['total'] / 1e9:.2f} B params"
+    console.print(styled((model["id"], "bold"), f" ({model['arch']}, {params['total'] / 1e9:.2f} B params"
                   + (f", {params['active'] / 1e9:.2f} B active" if params["active"] != params["total"] else "")
                   + f") — {job['task']} {job['method']}, {job['quant'] if job['quant'] != 'none' else job['precision']}, "
                   f"seq {job['seq_len']} × batch {job['micro_batch']}, trainable {params['trainable']:,} "
-                  f"({trainable_share:.2f} %)")
+                  f"({trainable_share:.2f} %)"))
     console.print(f"Training: {plan['tokens']:,} tokens ({data['examples']:,} examples × {data['avg_tokens']} × "
                   f"{data['epochs']:g} epochs), {plan['flops']:.3g} FLOPs")
     console.print(breakdown_table(plan))
@@ -88,4 +90,4 @@ def print_plan(plan: dict[str, Any]) -> None:
         console.print(f"Traced step (meta device): tensor peak {trace['peak_gib']:.2f} GiB vs analytic "
                       f"{trace['analytic_tensor_gib']:.2f} GiB")
     for note in plan["notes"]:
-        console.print(f"[dim]note: {note}[/dim]")
+        console.print(f"note: {note}", style="dim")

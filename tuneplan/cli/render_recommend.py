@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+from tuneplan.cli.output import make_console, styled
 
 _TAG_LABELS = {"cheapest": "cheapest", "fastest": "fastest", "cheapest_within_deadline": "best in deadline"}
 
@@ -16,15 +18,13 @@ def _hours(hours: float) -> str:
     return f"{hours:.1f} h" if hours < 100 else f"{hours:,.0f} h"
 
 
-def _as_of(candidate: dict[str, Any]) -> str:
+def _as_of(candidate: dict[str, Any], ref: int) -> Text:
     text = ("~" if candidate["price_approx"] else "") + candidate["price_as_of"]
-    return f"[yellow]{text}![/yellow]" if candidate["price_stale"] else text
+    return styled((f"{text}!", "yellow") if candidate["price_stale"] else text, f" [{ref}]")
 
 
-def _fit(candidate: dict[str, Any]) -> str:
-    if candidate["fits"]:
-        return f"{candidate['headroom_gib']:+.1f}"
-    return f"[red]{candidate['headroom_gib']:+.1f}[/red]"
+def _fit(candidate: dict[str, Any]) -> Text:
+    return Text(f"{candidate['headroom_gib']:+.1f}", style="" if candidate["fits"] else "red")
 
 
 def candidates_table(payload: dict[str, Any], top: int, sources: dict[str, int]) -> Table:
@@ -40,7 +40,7 @@ def candidates_table(payload: dict[str, Any], top: int, sources: dict[str, int])
     for rank, c in enumerate(payload["candidates"][:top], start=1):
         ref = sources.setdefault(c["price_source"], len(sources) + 1)
         table.add_row(str(rank), c["device"] + (" (spot)" if c["spot"] else ""), _fit(c), _hours(c["hours"]),
-                      f"${c['usd']}", f"{_as_of(c)} [{ref}]", style="" if c["fits"] else "dim")
+                      f"${c['usd']}", _as_of(c, ref), style="" if c["fits"] else "dim")
     hidden = len(payload["candidates"]) - min(top, len(payload["candidates"]))
     if hidden:
         table.caption = f"{hidden} more candidates in --json (or --top {len(payload['candidates'])})"
@@ -49,22 +49,22 @@ def candidates_table(payload: dict[str, Any], top: int, sources: dict[str, int])
 
 
 def print_recommendation(payload: dict[str, Any], top: int) -> None:
-    console = Console()
+    console = make_console()
     shown = payload["candidates"][:top]
     sources: dict[str, int] = {}
     console.print(candidates_table(payload, top, sources))
-    console.print("[bold]why[/bold]")
+    console.print("why", style="bold")
     for rank, c in enumerate(shown, start=1):
         tags = ", ".join(_TAG_LABELS.get(t, t) for t in c["tags"])
-        console.print(f" {rank:>2}. " + (f"[bold]\\[{tags}][/bold] " if tags else "") + c["reason"], highlight=False)
+        console.print(styled(f" {rank:>2}. ", (f"[{tags}] " if tags else "", "bold"), c["reason"]))
     for c in payload["candidates"][top:]:
         if c["tags"]:
-            console.print(f"[bold]{', '.join(c['tags'])}[/bold]: {c['device']} — {_hours(c['hours'])}, "
-                          f"${c['usd']}: {c['reason']}", highlight=False)
+            console.print(styled((", ".join(c["tags"]), "bold"), f": {c['device']} — {_hours(c['hours'])}, "
+                                 f"${c['usd']}: {c['reason']}"))
     for source, ref in sources.items():
-        console.print(f"[dim][{ref}] {source}[/dim]", highlight=False)
+        console.print(f"[{ref}] {source}", style="dim")
     whys = sorted({c["why"] for c in shown if not c["launchable"] and c["why"]})
     for why in whys:
-        console.print(f"[dim]not launchable yet: {why}[/dim]")
+        console.print(f"not launchable yet: {why}", style="dim")
     for note in payload["job"]["notes"]:
-        console.print(f"[dim]note: {note}[/dim]")
+        console.print(f"note: {note}", style="dim")

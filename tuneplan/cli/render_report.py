@@ -10,15 +10,13 @@ AUTO_LINES = 50
 
 
 def print_report(result, lines: Optional[bool], output: Optional[Path] = None) -> None:
-    from rich.console import Console
+    from tuneplan.cli.output import console, make_console
 
     if output is None:
-        from tuneplan.cli.render_run import console
-
         _draw(console, result, lines)
         return
     with output.open("w", encoding="utf-8") as handle:
-        _draw(Console(file=handle, width=160, color_system=None), result, lines)
+        _draw(make_console(file=handle, width=160, color_system=None), result, lines)
     import sys
 
     sys.stderr.write(f"wrote {output}\n")
@@ -29,17 +27,18 @@ def _draw(console, result, lines: Optional[bool]) -> None:
     from rich.table import Table
 
     from remote_jobs.reporting.to_table import accuracy_rows, summary_rows, tables
+    from tuneplan.cli.output import styled
 
-    console.print(f"[bold]{result.title}[/bold]")
+    console.print(result.title, style="bold")
     for note in result.notes:
-        console.print(f"[dim]{note}[/dim]")
+        console.print(note, style="dim")
     for warning in result.warnings:
-        console.print(f"[bold yellow]warning:[/bold yellow] {warning}")
+        console.print(styled(("warning:", "bold yellow"), f" {warning}"))
     if result.empty:
         return
     facts = Table(box=None, show_header=False, padding=(0, 1))
     for label, value in [*summary_rows(result), *accuracy_rows(result)]:
-        facts.add_row(f"[dim]{label}[/dim]", value)
+        facts.add_row(styled((label, "dim")), value)
     console.print(facts)
     show_runs = lines if lines is not None else len(result.lines) <= AUTO_LINES
     for text_table in tables(result, with_runs=show_runs):
@@ -55,9 +54,9 @@ def _draw(console, result, lines: Optional[bool]) -> None:
         console.print(table)
         for note in text_table.notes:
             if text_table.key != "budgets":
-                console.print(f"[dim]{note}[/dim]")
+                console.print(note, style="dim")
     if not show_runs:
-        console.print(f"[dim]{len(result.lines)} runs: --lines lists them, --format csv/xlsx has every column[/dim]")
+        console.print(f"{len(result.lines)} runs: --lines lists them, --format csv/xlsx has every column", style="dim")
     _group_lines(console, result)
 
 
@@ -71,4 +70,4 @@ def _group_lines(console, result) -> None:
         label = f"{by} {group.label}" if group else "total"
         unfinished = f" ({totals.unfinished} unfinished)" if totals.unfinished else ""
         console.print(f"{label}: {runs(totals.runs)}{unfinished}, {hours(totals.hours)}, cost {usd(totals.cost_usd)}, "
-                      f"estimated {usd(totals.estimate_usd)}", highlight=False)
+                      f"estimated {usd(totals.estimate_usd)}")

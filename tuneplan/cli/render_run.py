@@ -6,17 +6,13 @@ bar while they arrive. Nothing here decides anything.
 
 from __future__ import annotations
 
-import sys
-
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from remote_jobs.events import CostUpdate, Event, Note, Progress as ProgressEvent, StateChanged
+from providers.plain_text import one_line
 from remote_jobs.money import show_usd
-
-# Piped output (logs, CI, tests) gets a width that fits a run id and its figures on one line.
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+from tuneplan.cli.output import console, styled
 
 
 def duration(seconds: float | None) -> str:
@@ -61,13 +57,13 @@ def print_plan(request) -> None:
 
 def print_outgoing(request) -> None:
     """What leaves the machine, and where it goes (CONTRACTS §7)."""
-    console.print(f"[bold]What leaves this machine[/bold] → {request.destination}")
+    console.print(styled(("What leaves this machine", "bold"), f" → {request.destination}"))
     for role, path, count in request.outgoing:
         console.print(f"  {role:<6} {path} ({size(count)})")
     console.print("  plus the template, job.json and requirements.txt; secrets travel by name only"
                   + (f" ({', '.join(request.job.spec.secrets)})" if request.job.spec.secrets else ""))
     for note in request.notes:
-        console.print(f"[yellow]note:[/yellow] {note}")
+        console.print(styled(("note:", "yellow"), f" {note}"))
 
 
 def print_record(record) -> None:
@@ -75,10 +71,10 @@ def print_record(record) -> None:
     colour = {"succeeded": "green", "failed": "red", "budget_stopped": "yellow", "cancelled": "yellow"}
     state = record.state.value
     took = sum(s for s in (record.provisioning_s, record.running_s) if s is not None)
-    console.print(f"[{colour.get(state, 'white')}]{state}[/] {record.run_id} in {duration(took)} · "
-                  f"cost {show_usd(record.cost_usd)} (estimate {show_usd(record.estimate_usd)})")
+    console.print(styled((state, colour.get(state, "white")), f" {record.run_id} in {duration(took)} · "
+                         f"cost {show_usd(record.cost_usd)} (estimate {show_usd(record.estimate_usd)})"))
     if record.failure_reason:
-        console.print(f"  reason: {record.failure_reason}")
+        console.print(f"  reason: {one_line(record.failure_reason, 1000)}")
     if record.artifacts:
         console.print(f"  artifacts: {len(record.artifacts)} files verified in {record.runs_dir}/artifacts")
 
@@ -89,8 +85,8 @@ class LiveProgress:
     The bar appears with the first sign of a live run, so re-attaching to a finished run prints no bar."""
 
     def __init__(self) -> None:
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console,
+        self.progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[info]}", markup=False), TimeElapsedColumn(), console=console,
                                  transient=False)
         self.task = self.progress.add_task("starting", total=None, info="")
         self.started = False

@@ -96,12 +96,13 @@ def _job(spec: Path):
 def _print(payload: dict[str, Any]) -> None:
     from decimal import Decimal
 
-    from rich.console import Console
     from rich.table import Table
 
+    from tuneplan.cli.output import make_console
+
     own, rent, basis = payload["own"], payload["rent"], payload["basis"]
-    console = Console()
-    console.print(f"[bold]{payload['verdict']}[/bold]")
+    console = make_console()
+    console.print(payload["verdict"], style="bold")
     console.print(f"own: {payload['gpu']} ${own['purchase_usd']} ({own['purchase_source']})"
                   + (f" + host ${own['host_usd']}" if Decimal(own["host_usd"]) else "")
                   + f", {own['hours_per_month']:g} h/month at {own['power_watts']:g} W × ${own['kwh_usd']}/kWh = "
@@ -110,8 +111,9 @@ def _print(payload: dict[str, Any]) -> None:
                   f"(as of {rent['price_as_of']}{', approx.' if rent['price_approx'] else ''}), "
                   f"{rent['hours_per_month']:g} h/month for the same work = ${rent['usd_per_month']}/month")
     if basis["mode"] == "hours":
-        console.print(f"[dim]same work: reference job {basis['reference_model']} {basis['reference_method']}, "
-                      f"{basis['owned_tokens_per_s']:g} tokens/s owned vs {basis['rented_tokens_per_s']:g} rented[/dim]")
+        console.print(f"same work: reference job {basis['reference_model']} {basis['reference_method']}, "
+                      f"{basis['owned_tokens_per_s']:g} tokens/s owned vs {basis['rented_tokens_per_s']:g} rented",
+                      style="dim")
     table = Table(title="Cumulative cost (USD)", title_justify="left", show_edge=False)
     for name in ("month", "own", "rent"):
         table.add_column(name, justify="right")

@@ -100,7 +100,7 @@ class TuneplanApp(App):
         line = " ".join(str(error).split()) or type(error).__name__
         title = getattr(error, "title", "error") if isinstance(error, TuneplanError) else type(error).__name__
         if getattr(error, "title", "") in ("provider hiccup", "detached"):
-            self.notify(line, title=title, severity="warning", timeout=8)
+            self.notify(line, title=title, severity="warning", timeout=8, markup=False)
             return
         self.push_screen(ErrorDialog(title, line))
 
@@ -139,7 +139,7 @@ class TuneplanApp(App):
 
         def answered(answer: dict | None) -> None:
             if answer and answer["launch"]:
-                self.notify(f"launching {message.request.run_id} …")
+                self.notify(f"launching {message.request.run_id} …", markup=False)
                 self._launch(message.request, answer["validate"])
         self.push_screen(LaunchDialog(message.candidate, message.request, message.problem), answered)
 

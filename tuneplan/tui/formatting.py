@@ -1,9 +1,27 @@
-"""Short text for numbers on screen (hours, dollars, GiB, price sources); no textual, no rich."""
+"""Short text for numbers on screen (hours, dollars, GiB, price sources); no textual.
+
+``plain_cell`` and ``bold_then`` are the way outside text (run ids, failure reasons, project names, model
+ids) reaches a widget: as rich ``Text``, never as a string that Textual would read as markup.
+"""
 
 from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+
+from rich.text import Text
+
+from providers.plain_text import plain
+
+
+def plain_cell(value: object) -> Text:
+    """A table cell or label that shows ``value`` exactly (minus control characters), never as markup."""
+    return Text(plain(value, keep_newlines=False))
+
+
+def bold_then(head: object, rest: object = "") -> Text:
+    """``head`` in bold, then ``rest``; both plain text."""
+    return Text.assemble((plain(head), "bold"), plain(rest))
 
 
 def hours_text(hours: float | None) -> str:

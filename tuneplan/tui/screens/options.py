@@ -18,7 +18,7 @@ from textual.containers import Horizontal
 from tuneplan.tui.screens.base import TuneplanScreen
 from textual.widgets import Checkbox, DataTable, Footer, Header, Input, Label, Select, Static
 
-from tuneplan.tui.formatting import hours_text, usd_text
+from tuneplan.tui.formatting import bold_then, hours_text, plain_cell, usd_text
 from tuneplan.tui.messages import OptionsReady
 from tuneplan.tui.widgets.form_field import FormField
 
@@ -55,9 +55,9 @@ class OptionsScreen(TuneplanScreen):
             yield FormField("Budget $", Input("", placeholder="none", id="filter-budget", compact=True), name="budget")
             yield FormField("Deadline h", Input("", placeholder="168", id="filter-deadline", compact=True),
                             name="deadline")
-        yield Static("", id="options-job")
+        yield Static("", id="options-job", markup=False)
         yield DataTable(id="options-table", cursor_type="row", zebra_stripes=True)
-        yield Label("", id="options-reason")
+        yield Label("", id="options-reason", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -151,9 +151,9 @@ class OptionsScreen(TuneplanScreen):
         if rec is None:
             return
         job = rec.job
-        self.query_one("#options-job", Static).update(
-            f"[b]{job.model.model_id}[/b] {job.setup.method} · {int(job.data.tokens):,} tokens · "
-            f"{len(rec.candidates)} options, sorted by {self.sort} (c cost, t time, k ranked) · Enter: launch")
+        self.query_one("#options-job", Static).update(bold_then(
+            job.model.model_id, f" {job.setup.method} · {int(job.data.tokens):,} tokens · "
+            f"{len(rec.candidates)} options, sorted by {self.sort} (c cost, t time, k ranked) · Enter: launch"))
         table = self.query_one("#options-table", DataTable)
         table.clear()
         self._fills += 1
@@ -166,7 +166,7 @@ class OptionsScreen(TuneplanScreen):
             table.add_row(str(number), where, what, fits, hours_text(c.hours),
                           usd_text(c.usd), f"{c.cost.usd_per_hour}", "spot" if c.spot else "",
                           f"{c.price_as_of.isoformat()}{' !' if c.price_stale else ''}",
-                          "yes" if c.launchable else "no", c.reason, key=f"{self._fills}-{number}")
+                          "yes" if c.launchable else "no", plain_cell(c.reason), key=f"{self._fills}-{number}")
         self._show_reason()
 
     @on(DataTable.RowHighlighted, "#options-table")

@@ -19,7 +19,7 @@ from tuneplan.tui.screens.base import TuneplanScreen
 from textual.widgets import Checkbox, DataTable, Footer, Header, Input, Select, Static
 
 from tuneplan.tui.draft import CHOICE_FIELDS, LABELS, DraftEstimate, estimate_draft, is_instant
-from tuneplan.tui.formatting import count_text, hours_text, usd_text
+from tuneplan.tui.formatting import bold_then, count_text, hours_text, usd_text
 from tuneplan.tui.messages import EstimateReady
 from tuneplan.tui.widgets.form_field import FormField
 from tuneplan.tui.widgets.memory_bar import MemoryBar
@@ -52,12 +52,12 @@ class PlanScreen(TuneplanScreen):
                 yield FormField(LABELS[name], Input(values[name], placeholder=PLACEHOLDERS.get(name, ""), id=name,
                                                     compact=True), name=name)
             yield FormField(LABELS["grad_ckpt"], Checkbox("on", values["grad_ckpt"], id="grad_ckpt"), name="grad_ckpt")
-            yield Static("", id="form-error")
+            yield Static("", id="form-error", markup=False)
         with Vertical(id="plan-result"):
-            yield Static("", id="plan-summary")
-            yield Static("", id="plan-peak")
+            yield Static("", id="plan-summary", markup=False)
+            yield Static("", id="plan-peak", markup=False)
             yield MemoryBar(id="memory-bar")
-            yield Static("", id="plan-tokens")
+            yield Static("", id="plan-tokens", markup=False)
             yield DataTable(id="fits", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
@@ -128,27 +128,28 @@ class PlanScreen(TuneplanScreen):
     def _show_summary(self, plan: dict[str, Any]) -> None:
         model, params, job = plan["model"], plan["params"], plan["job"]
         share = params["trainable"] / params["total"] * 100 if params["total"] else 0.0
-        self.query_one("#plan-summary", Static).update(
-            f"[b]{model['id']}[/b] ({model['arch']}, {model['source']}) · {count_text(params['total'])} params · "
+        self.query_one("#plan-summary", Static).update(bold_then(
+            model["id"], f" ({model['arch']}, {model['source']}) · {count_text(params['total'])} params · "
             f"{count_text(params['trainable'])} trainable ({share:.2f} %) · {job['task']} {job['method']}"
-            f"{'' if job['quant'] == 'none' else ' ' + job['quant']}, {job['precision']}")
+            f"{'' if job['quant'] == 'none' else ' ' + job['quant']}, {job['precision']}"))
         views = plan["memory_views_gib"]
-        self.query_one("#plan-peak", Static).update(
-            f"Peak per GPU [b]{plan['peak_vram_gib']:.2f} GiB[/b] (nvidia-smi view) at {plan['peak_phase']} · "
-            f"allocated {views['allocated']:.2f} · reserved {views['reserved']:.2f} GiB")
+        self.query_one("#plan-peak", Static).update(Text.assemble(
+            "Peak per GPU ", (f"{plan['peak_vram_gib']:.2f} GiB", "bold"), f" (nvidia-smi view) at {plan['peak_phase']} · "
+            f"allocated {views['allocated']:.2f} · reserved {views['reserved']:.2f} GiB"))
 
     def _show_tokens(self, plan: dict[str, Any], quotes: dict) -> None:
         data = plan["data"]
-        line = (f"Tokens {plan['tokens']:,} ({data['examples']:,} examples × {data['avg_tokens']} × "
-                f"{data['epochs']:g} epoch{'s' if data['epochs'] != 1 else ''}{', assumed' if data['assumed'] else ''})"
-                f" · {plan['flops']:.3g} FLOPs")
+        line = Text(f"Tokens {plan['tokens']:,} ({data['examples']:,} examples × {data['avg_tokens']} × "
+                    f"{data['epochs']:g} epoch{'s' if data['epochs'] != 1 else ''}{', assumed' if data['assumed'] else ''}"
+                    f") · {plan['flops']:.3g} FLOPs")
         if quotes:
             gpu, quote = min(quotes.items(), key=lambda item: item[1].usd)
-            line += (f"\nCheapest fit: [b]{gpu}[/b] {hours_text(plan['fits'][gpu]['hours'])}, "
-                     f"[b]{usd_text(quote.usd)}[/b] on {quote.where} (${quote.usd_per_hour}/h, as of "
-                     f"{quote.as_of.isoformat()}{', approx.' if quote.approx else ''})")
+            line.append_text(Text.assemble(
+                "\nCheapest fit: ", (gpu, "bold"), f" {hours_text(plan['fits'][gpu]['hours'])}, ",
+                (usd_text(quote.usd), "bold"), f" on {quote.where} (${quote.usd_per_hour}/h, as of "
+                f"{quote.as_of.isoformat()}{', approx.' if quote.approx else ''})"))
         else:
-            line += "\nNo rented GPU in the price table fits this job as planned."
+            line.append("\nNo rented GPU in the price table fits this job as planned.")
         self.query_one("#plan-tokens", Static).update(line)
 
     def _fill_fits(self, plan: dict[str, Any], quotes: dict) -> None:

@@ -18,6 +18,7 @@ from textual.widgets import Footer, Header, Input, Static
 from textual_plotext import PlotextPlot
 
 from planner.errors import TuneplanError
+from tuneplan.tui.formatting import bold_then
 from tuneplan.tui.widgets.form_field import FormField
 
 DEFAULT_CARD = "RTX4090"
@@ -46,8 +47,8 @@ class RentScreen(TuneplanScreen):
             yield FormField("Hours/month", Input("120", id="rent-hours", compact=True), name="hours")
             yield FormField("$/kWh", Input(f"{kwh}", id="rent-kwh", compact=True), name="kwh")
         with Vertical(id="rent-body"):
-            yield Static("", id="rent-verdict")
-            yield Static("", id="rent-terms")
+            yield Static("", id="rent-verdict", markup=False)
+            yield Static("", id="rent-terms", markup=False)
             yield PlotextPlot(id="rent-plot")
         yield Footer()
 
@@ -97,7 +98,7 @@ class RentScreen(TuneplanScreen):
 
     def _draw(self, payload: dict) -> None:
         own, rent, month = payload["own"], payload["rent"], payload["break_even_month"]
-        self.query_one("#rent-verdict", Static).update(f"[b]{payload['verdict']}[/b]")
+        self.query_one("#rent-verdict", Static).update(bold_then(payload["verdict"]))
         self.query_one("#rent-terms", Static).update(
             f"own: {payload['gpu']} ${own['purchase_usd']} ({own['purchase_source']}), ${own['usd_per_month']}/month "
             f"power, resale ${own['resale_usd']} · rent: {rent['gpus']}× {rent['gpu']} on {rent['cloud']} at "

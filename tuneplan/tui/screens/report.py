@@ -14,6 +14,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Label, Static
 
+from tuneplan.tui.formatting import bold_then, plain_cell
 from tuneplan.tui.messages import ReportReady
 from tuneplan.tui.screens.base import TuneplanScreen
 
@@ -38,13 +39,13 @@ class ReportScreen(TuneplanScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         with VerticalScroll(id="report-body"):
-            yield Static("reading the ledger …", id="report-summary")
-            yield Static("", id="report-warnings")
+            yield Static("reading the ledger …", id="report-summary", markup=False)
+            yield Static("", id="report-warnings", markup=False)
             for key, title in BREAKDOWNS:
                 yield Label(title, classes="report-title")
                 yield DataTable(id=f"report-{key}", classes="report-table", zebra_stripes=True, cursor_type="row")
             yield Label("Estimate vs actual", classes="report-title")
-            yield Static("", id="report-accuracy")
+            yield Static("", id="report-accuracy", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -78,9 +79,9 @@ class ReportScreen(TuneplanScreen):
 
         report = self.report = message.report
         rows = summary_rows(report)
-        head = f"[b]{report.title}[/b]" + ("".join(f"\n{note}" for note in report.notes) if report.empty else "")
-        self.query_one("#report-summary", Static).update(
-            head + "".join(f"\n{name:<22} {value}" for name, value in rows if not report.empty))
+        notes = "".join(f"\n{note}" for note in report.notes) if report.empty else ""
+        self.query_one("#report-summary", Static).update(bold_then(
+            report.title, notes + "".join(f"\n{name:<22} {value}" for name, value in rows if not report.empty)))
         self.query_one("#report-warnings", Static).update("\n".join(f"⚠ {w}" for w in report.warnings))
         for key, _ in BREAKDOWNS:
             self._fill(key, group_table(key, "", (key,), report.breakdowns[key], report.total))
@@ -91,6 +92,6 @@ class ReportScreen(TuneplanScreen):
         table.clear(columns=True)
         table.add_columns(*table_data.columns)
         for row in table_data.rows:
-            table.add_row(*row)
+            table.add_row(*map(plain_cell, row))
         if table_data.total is not None and table_data.rows:
-            table.add_row(*table_data.total, key="total")
+            table.add_row(*map(plain_cell, table_data.total), key="total")

@@ -21,13 +21,15 @@ from textual.widgets import DataTable, Footer, Header, Label, Log, ProgressBar, 
 from textual.worker import get_current_worker
 
 from remote_jobs.money import show_usd
-from tuneplan.tui.formatting import elapsed_text
+from providers.log_lines import last_lines
+from tuneplan.tui.formatting import elapsed_text, plain_cell
 from tuneplan.tui.messages import ActionDone, LogLines, RunEvent, RunsLoaded
 from tuneplan.tui.screens.dialogs import ConfirmDialog
 
 POLL_S = 1.0
 TAIL_S = 1.0
 TAIL_LINES = 400
+TAIL_BYTES = 256 * 1024  # what the log pane reads each time: the end of the log, never all of it
 
 
 class RunsScreen(TuneplanScreen):
@@ -51,9 +53,9 @@ class RunsScreen(TuneplanScreen):
         yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
         with Vertical(id="run-detail"):
             with Horizontal(id="run-progress-row"):
-                yield Label("", id="run-title")
+                yield Label("", id="run-title", markup=False)
                 yield ProgressBar(id="run-progress", show_eta=False)
-            yield Static("", id="run-facts")
+            yield Static("", id="run-facts", markup=False)
             yield Log(id="run-log", max_lines=TAIL_LINES, auto_scroll=True)
         yield Footer()
 
@@ -169,7 +171,7 @@ class RunsScreen(TuneplanScreen):
     # --- actions ---------------------------------------------------------------------------------------------
     def action_pull(self) -> None:
         if self.selected:
-            self.notify(f"pulling {self.selected} …")
+            self.notify(f"pulling {self.selected} …", markup=False)
             self._pull(self.selected)
 
     @work(thread=True, exit_on_error=False, group="actions")
@@ -237,7 +239,7 @@ class RunsScreen(TuneplanScreen):
             self.post_message(ActionDone(f"opened {target}"))
 
     def on_action_done(self, message: ActionDone) -> None:
-        self.notify(message.message, severity=message.severity, timeout=6)
+        self.notify(message.message, severity=message.severity, timeout=6, markup=False)
         self.load_runs()
 
 
@@ -251,8 +253,8 @@ def _row(record, now) -> tuple:
         cost = (record.price_usd_per_hour * Decimal(str(round(seconds / 3600, 6)))).quantize(Decimal("0.01"))
     gpu = f"{record.gpus}× {record.gpu}" if record.gpus and record.gpu else (record.gpu or "—")
     note = record.failure_reason or (f"{len(record.artifacts)} files" if record.artifacts else "")
-    return (record.run_id, record.state.value, record.provider, gpu, elapsed_text(seconds), show_usd(cost),
-            show_usd(record.estimate_usd), note)
+    return (plain_cell(record.run_id), record.state.value, plain_cell(record.provider), plain_cell(gpu),
+            elapsed_text(seconds), show_usd(cost), show_usd(record.estimate_usd), plain_cell(note))
 
 
 def _read_output(ctx, run_id: str) -> tuple[list[str], bool]:
@@ -263,9 +265,10 @@ def _read_output(ctx, run_id: str) -> tuple[list[str], bool]:
     if record.handle is not None and not record.finished:
         provider = get_provider(record.provider)
         if provider.status(record.handle).exists:
-            return list(provider.logs(record.handle, follow=False)), True
+            return list(provider.logs(record.handle, follow=False, tail_bytes=TAIL_BYTES)), True
     saved = ctx.runs_root() / run_id / "run.log"
-    lines = saved.read_text(encoding="utf-8", errors="replace").splitlines() if saved.is_file() else []
+    lines = last_lines(saved.read_text(encoding="utf-8", errors="replace").splitlines(), TAIL_BYTES)[0] \
+        if saved.is_file() else []
     return lines, not record.finished
 
 

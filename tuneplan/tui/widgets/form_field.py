@@ -23,9 +23,9 @@ class FormField(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="field-row"):
-            yield Label(self._label, classes="field-label")
+            yield Label(self._label, classes="field-label", markup=False)
             yield self.control
-        yield Static("", classes="field-error")
+        yield Static("", classes="field-error", markup=False)
 
     def set_error(self, message: str) -> None:
         self.query_one(".field-error", Static).update(message)

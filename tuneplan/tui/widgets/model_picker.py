@@ -45,7 +45,7 @@ class ModelPicker(Vertical):
     def compose(self) -> ComposeResult:
         yield Input(self._value, placeholder="search the catalog, or a Hub id / local folder", id="model-input",
                     compact=True)
-        yield OptionList(id="model-matches")
+        yield OptionList(id="model-matches", markup=False)
 
     def on_mount(self) -> None:
         self.query_one("#model-matches", OptionList).display = False
