@@ -33,6 +33,9 @@ DataFormat = Literal["chat", "prompt-completion", "text", "preference", "text-la
 # naming the field instead of an overflow deep in the estimator.
 MAX_SPEC_BYTES = 1024 * 1024
 BIG = 1_000_000_000
+# The largest value each size may take (the CLI's flags check against the same numbers).
+LIMITS = {"seq_len": 100_000_000, "micro_batch_size": 1_000_000, "grad_accum": 1_000_000, "lora_r": 8192,
+          "gpus": 1024, "examples": 1_000 * BIG, "avg_tokens": 100_000_000, "epochs": 10_000}
 SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
 
@@ -67,7 +70,7 @@ class _Strict(BaseModel):
 
 
 class LoraSettings(_Strict):
-    r: int = Field(16, gt=0, le=8192)
+    r: int = Field(16, gt=0, le=LIMITS["lora_r"])
     alpha: int = Field(32, gt=0, le=1_000_000)
     dropout: float = Field(0.05, ge=0.0, lt=1.0)
     targets: str | list[str] = Field("all-linear", max_length=1000)
@@ -89,15 +92,15 @@ class DataSettings(_Strict):
     train: str | None = Field(None, max_length=4096)
     eval: str | None = Field(None, max_length=4096)
     format: DataFormat | None = None  # None: the task's natural format (chat, preference, text-label, pairs)
-    examples: int | None = _count(1_000 * BIG)
-    avg_tokens: int | None = _count(100_000_000)
+    examples: int | None = _count(LIMITS["examples"])
+    avg_tokens: int | None = _count(LIMITS["avg_tokens"])
 
 
 class TrainingSettings(_Strict):
-    epochs: float = Field(1, gt=0, le=10_000, allow_inf_nan=False)
-    seq_len: int = Field(2048, gt=0, le=100_000_000)
-    micro_batch_size: int = Field(1, gt=0, le=1_000_000)
-    grad_accum: int = Field(1, gt=0, le=1_000_000)
+    epochs: float = Field(1, gt=0, le=LIMITS["epochs"], allow_inf_nan=False)
+    seq_len: int = Field(2048, gt=0, le=LIMITS["seq_len"])
+    micro_batch_size: int = Field(1, gt=0, le=LIMITS["micro_batch_size"])
+    grad_accum: int = Field(1, gt=0, le=LIMITS["grad_accum"])
     learning_rate: float = Field(2.0e-4, gt=0, le=100, allow_inf_nan=False)
     grad_ckpt: bool = True
     attn: Attention = "sdpa"
@@ -116,7 +119,7 @@ class TrainingSettings(_Strict):
 class ResourceSettings(_Strict):
     provider: ProviderName = "auto"
     gpu: str | list[str] = Field("auto", max_length=64)
-    gpus: int = Field(1, gt=0, le=1024)
+    gpus: int = Field(1, gt=0, le=LIMITS["gpus"])
     sharding: Sharding = "none"
     spot: bool = False
     max_usd_per_hour: float | None = _amount(1_000_000)

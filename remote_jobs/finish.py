@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from providers.log_lines import SAVED_LOG_BYTES, last_lines
+from providers.log_lines import LINE_MAX_CHARS, SAVED_LOG_BYTES, last_lines
 from providers.plain_text import one_line
 from providers.private_files import write_private_text
 from providers.pull_limits import PullLimits, configured_limits
@@ -202,7 +202,8 @@ def _save_logs(run: ActiveRun) -> None:
         run.update(message=f"could not save the log: {type(exc).__name__}: {one_line(exc, 200)}")
         return
     if lines:
-        head = [f"[tuneplan: {dropped} earlier lines not kept]"] if dropped else []
+        cut = dropped or sum(len(line) + 1 for line in lines) > SAVED_LOG_BYTES - LINE_MAX_CHARS
+        head = [f"[tuneplan: only the last {SAVED_LOG_BYTES >> 20} MiB of this log are kept]"] if cut else []
         write_private_text(run.run_dir / "run.log", "\n".join(head + lines) + "\n")
 
 

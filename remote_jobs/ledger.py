@@ -140,6 +140,15 @@ class Ledger:
         finally:
             conn.close()
 
+    def checked(self) -> "Ledger":
+        """This ledger, once SQLite's quick check finds its file sound (``LedgerDamaged`` otherwise); a launch
+        asks first, so a run is never started that the ledger could not record."""
+        rows = self._query("PRAGMA quick_check", ())
+        verdict = next(iter(rows[0].values()), "") if rows else ""
+        if verdict != "ok":
+            raise self._trouble(sqlite3.DatabaseError(f"quick check: {verdict or 'no answer'}"))
+        return self
+
     # --- writes --------------------------------------------------------------------------------------------
     def create(self, record: RunRecord) -> None:
         """Insert a new run (its first event too)."""

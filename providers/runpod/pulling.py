@@ -19,6 +19,7 @@ from providers.safe_paths import checked_relpath, inside
 from providers.types import ProviderError, TransientProviderError
 
 READ_TIMEOUT_S = 60.0
+HASH_TIMEOUT_S = 3600.0
 MANIFEST = "manifest.json"
 MANIFEST_MAX_BYTES = 16 << 20
 
@@ -28,12 +29,12 @@ def pull_outputs(shell, out_dir: str, dest: Path, include_checkpoints: bool, lim
     """Copy ``out_dir`` on the pod into ``dest``; every file arrives with the pod's own sha256."""
     skip = "" if include_checkpoints else " -not -path './checkpoints/*'"
     sizes = _sizes(shell, out_dir, skip, pod_id)
-    expected = _checksums(shell, out_dir, skip)
     limits = limits or PullLimits()
     if not include_checkpoints and MANIFEST in sizes:
         limits = limits.for_manifest(_manifest(shell, out_dir))
     budget = limits.start()
-    budget.expect(sum(sizes.values()), f"the outputs of pod {pod_id}")
+    budget.expect(sum(sizes.values()), f"the outputs of pod {pod_id}")  # before the pod spends time hashing them
+    expected = _checksums(shell, out_dir, skip, budget)
     dest.mkdir(parents=True, exist_ok=True, mode=0o700)
     for rel in sorted(sizes):
         digest = _copy(shell, f"{out_dir}/{rel}", inside(dest, rel), budget, rel)
@@ -58,8 +59,10 @@ def _sizes(shell, out_dir: str, skip: str, pod_id: str) -> dict[str, int]:
     return sizes
 
 
-def _checksums(shell, out_dir: str, skip: str) -> dict[str, str]:
-    _code, listing, _err = shell.run(f"cd {shlex.quote(out_dir)} && find . -type f{skip} -exec sha256sum -- {{}} +")
+def _checksums(shell, out_dir: str, skip: str, budget: PullBudget) -> dict[str, str]:
+    """{name: sha256} as the pod computes them (a large file takes a while to hash: no output until then)."""
+    _code, listing, _err = shell.run(f"cd {shlex.quote(out_dir)} && find . -type f{skip} -exec sha256sum -- {{}} +",
+                                     timeout_s=budget.read_timeout(HASH_TIMEOUT_S))
     return {checked_relpath(name): digest for name, digest in sha_listing(listing.decode("utf-8", "replace")).items()}
 
 

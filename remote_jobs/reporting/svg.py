@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
-from html import escape
 
-from remote_jobs.reporting.text import usd
+from remote_jobs.reporting.text import html_text as escape, usd
 
 
 def _nice_step(top: float, ticks: int = 4) -> float:

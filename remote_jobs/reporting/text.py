@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from html import escape
+
+from providers.plain_text import plain
+
+
+def html_text(value: object) -> str:
+    """Ledger text (names people typed, reasons remote machines gave) for HTML: escaped, and without escape
+    sequences or control characters."""
+    return escape(plain(value))
 
 
 def usd(amount: Decimal | None) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from providers.plain_text import plain
 from remote_jobs.clock import iso
 from remote_jobs.reporting.lines import RunLine
 
@@ -55,7 +56,7 @@ def cell_text(kind: str, value: Any) -> str:
         return iso(value) or ""
     if isinstance(value, Decimal):
         return f"{value:f}"
-    text = str(value)
+    text = plain(value) if kind == "text" else str(value)  # no escape sequences or control characters
     return "'" + text if kind == "text" and text.startswith(FORMULA_STARTS) else text
 
 

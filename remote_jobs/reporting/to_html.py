@@ -7,11 +7,11 @@ inline and the charts are SVG text. Every text from the ledger is HTML-escaped.
 
 from __future__ import annotations
 
-from html import escape
 
 from remote_jobs.clock import iso
 from remote_jobs.reporting.model import Report
 from remote_jobs.reporting.svg import bar_chart, column_chart
+from remote_jobs.reporting.text import html_text as escape
 from remote_jobs.reporting.text import count, hours, pct, usd
 from remote_jobs.reporting.to_table import TextTable, accuracy_rows, summary_rows, tables
 
@@ -46,6 +46,7 @@ table.kv td:first-child { color: var(--muted); width: 210px; } table.kv td { whi
   thead { display: table-header-group; } tr { break-inside: avoid; } h2 { break-after: avoid; }
 }
 """
+
 
 
 def _table(table: TextTable, row_classes: list[str] | None = None) -> str:

@@ -72,11 +72,17 @@ def _check_flags(flags: dict[str, Any]) -> None:
     for name, allowed in _CHOICES.items():
         if name in flags:
             check_choice(name, flags[name], allowed)
-    for name in ("seq_len", "batch_size", "grad_accum", "lora_r", "gpus", "examples", "avg_tokens", "context"):
-        if name in flags and flags[name] <= 0:
-            raise BadInput(f"--{name.replace('_', '-')} must be positive, got {flags[name]}")
-    if "epochs" in flags and flags["epochs"] <= 0:
-        raise BadInput(f"--epochs must be positive, got {flags['epochs']}")
+    from planner.spec import LIMITS
+
+    most = {**LIMITS, "batch_size": LIMITS["micro_batch_size"], "context": LIMITS["seq_len"]}
+    for name in ("seq_len", "batch_size", "grad_accum", "lora_r", "gpus", "examples", "avg_tokens", "context", "epochs"):
+        if name not in flags:
+            continue
+        flag = f"--{name.replace('_', '-')}"
+        if not flags[name] > 0:  # also catches nan
+            raise BadInput(f"{flag} must be positive, got {flags[name]}")
+        if flags[name] > most[name]:
+            raise BadInput(f"{flag} ({name}) must be at most {most[name]:,}, got {flags[name]:,}")
 
 
 def _targets(text: str) -> tuple[str, ...] | None:

@@ -49,6 +49,7 @@ def launch(
     path = _spec_path(spec_arg, spec)
     job = _load(path, set_)
     at, root = clock(), runs_root(runs_dir)
+    book = None if dry_run else open_ledger(ledger, at).checked()  # a run that cannot be recorded never starts
     chosen = get_provider(steps.provider_name(job, provider))
     _check_dry_run(chosen, dry_run, output)
     if max_hours is not None and max_hours <= 0:
@@ -70,7 +71,6 @@ def launch(
     if dry_run:
         _write_task(chosen, bundle, request.plan, output)
         return
-    book = open_ledger(ledger, at)
     with show.PlainEvents() if detach else show.LiveProgress() as live:
         run = steps.start(request, bundle, book, at, root, live)
         if detach:
