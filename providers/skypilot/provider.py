@@ -19,7 +19,6 @@ There is no bill to ask: SkyPilot's ``cost-report`` is itself rate × time from 
 from __future__ import annotations
 
 import copy
-import io
 import os
 import time
 from collections.abc import Iterator
@@ -57,6 +56,7 @@ from providers.types import (
     TransientProviderError,
 )
 
+LOG_TAIL_CHARS = 256 * 1024  # however long the lines: status never holds more of the log than this
 LOG_TAIL_LINES = 300
 
 
@@ -368,7 +368,7 @@ class SkyPilotProvider(Provider):
 
     def _tail(self, handle: RunHandle) -> list[str]:
         """The job's last lines, for progress and the done/limit lines."""
-        out = io.StringIO()
+        out = sdk.TailText(LOG_TAIL_CHARS)
         try:
             if managed_handle(handle):
                 self.sky.jobs.tail_logs(name=handle.resource_id, follow=False, tail=LOG_TAIL_LINES, output_stream=out)

@@ -177,6 +177,23 @@ def local_server_not_running() -> bool:
 LOG_PREFIX = re.compile(r"^\([^)]*pid=\d+[^)]*\)\s?")
 
 
+class TailText(io.TextIOBase):
+    """A text stream for ``tail_logs(output_stream=...)`` that keeps only its last ``max_chars``."""
+
+    def __init__(self, max_chars: int) -> None:
+        self.max_chars, self._text = max_chars, ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._text = (self._text + text)[-self.max_chars:]
+        return len(text)
+
+    def getvalue(self) -> str:
+        return self._text
+
+
 def until_none(stream) -> Iterator[str]:
     """The chunks of a ``tail_logs(..., preload_content=False)`` stream, which ends with a None."""
     for chunk in stream:
