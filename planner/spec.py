@@ -36,6 +36,7 @@ BIG = 1_000_000_000
 # The largest value each size may take (the CLI's flags check against the same numbers).
 LIMITS = {"seq_len": 100_000_000, "micro_batch_size": 1_000_000, "grad_accum": 1_000_000, "lora_r": 8192,
           "gpus": 1024, "examples": 1_000 * BIG, "avg_tokens": 100_000_000, "epochs": 10_000}
+TEMPLATE_ONLY_KEYS = ("output_dir", "base_model")  # what a bundle's job.json adds to the spec for its template
 SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
 
@@ -200,11 +201,16 @@ class JobSpec(_Strict):
 
 
 def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> JobSpec:
-    """Read a JobSpec YAML file; errors name the file, the key path and a suggestion for typos."""
+    """Read a JobSpec YAML file; errors name the file, the key path and a suggestion for typos.
+
+    A run's recorded ``job.json`` (in its bundle, beside ``bundle.json``) loads too, as it is: the keys only
+    the template reads are set aside, and its paths are relative to the bundle, as in the run."""
     path = Path(path)
     raw = _parse_yaml(path, _read_text(path))
     if not isinstance(raw, dict):
         raise BadInput(f"{path}: expected a mapping of job settings at the top level")
+    if path.name == "job.json" and (path.parent / "bundle.json").is_file():
+        raw = {key: value for key, value in raw.items() if key not in TEMPLATE_ONLY_KEYS}
     return spec_from_dict(deep_merge(raw, overrides or {}), source=str(path))
 
 

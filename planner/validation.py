@@ -16,7 +16,7 @@ from planner.suggest import did_you_mean
 def first_problem(exc: ValidationError, model: type[BaseModel]) -> str:
     """The first error of ``exc`` (raised validating ``model``) as one line for a person."""
     error = exc.errors()[0]
-    loc = [str(part) for part in error["loc"]]
+    loc = [_key(part) for part in error["loc"]]
     where = ".".join(loc) or "(top level)"
     if error["type"] == "extra_forbidden":
         return f"unknown key '{where}'{did_you_mean(loc[-1], known_keys(model, loc[:-1]))}"
@@ -28,6 +28,13 @@ def first_problem(exc: ValidationError, model: type[BaseModel]) -> str:
         hint = did_you_mean(str(got), [a.strip(" '") for a in str(allowed).replace(" or ", ",").split(",")])
         return f"'{where}' must be one of {allowed}, got {_short(repr(got))}{hint}"
     return f"'{where}': {error['msg'].removeprefix('Value error, ')}"
+
+
+def _key(part: object) -> str:
+    """One step of a key path as it may be printed: a key a person wrote, else its repr (a key can hold a
+    newline or a control character), short either way."""
+    text = str(part)
+    return _short(text if text.isprintable() else repr(text), 40)
 
 
 def _short(text: str, limit: int = 60) -> str:

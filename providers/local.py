@@ -196,6 +196,7 @@ class LocalProvider(Provider):
             gone = lambda: self._child_exited(handle) or not procs.alive(watchdog, str(workdir))  # noqa: E731
             if not procs.wait_until(gone, self.grace_s + 6):
                 procs.signal_pid(watchdog, signal.SIGKILL)
+                procs.wait_until(gone, 5.0)  # gone means gone: a teardown returns once nothing of the run runs
             self._reap_child(handle)
         procs.end_group((_read_json(workdir / "status.json") or info).get("child_pid"), self.grace_s)
         self._reap_child(handle)

@@ -106,11 +106,11 @@ def clear_partials(run_dir: Path) -> None:
     """Remove the partial fetches of processes that are gone (another live ``watch`` may be fetching)."""
     for stale in run_dir.glob(f"{PARTIAL}*"):
         pid = stale.name.removeprefix(PARTIAL)
-        if not pid.isdigit() or int(pid) == os.getpid() or not _running(int(pid)):
+        if not pid.isdigit() or int(pid) == os.getpid() or not process_running(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)
 
 
-def _running(pid: int) -> bool:
+def process_running(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

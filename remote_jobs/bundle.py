@@ -53,7 +53,7 @@ def build_bundle(job: ResolvedJob, run_id: str, root: Path) -> Bundle:
     (root / "job.json").write_text(json.dumps(job.job_json(), indent=2) + "\n", encoding="utf-8")
     (root / "requirements.txt").write_bytes(_requirements(task))
     for item in job.inputs:
-        _place(item.source, root / item.bundle_path)
+        place(item.source, root / item.bundle_path)
     return seal_bundle(root, run_id, task, entrypoint, job.template_args(), tuple(job.spec.secrets))
 
 
@@ -97,11 +97,11 @@ def _requirements(task: str) -> bytes:
         return b"# this template needs the Python standard library only\n"
 
 
-def _place(source: Path, target: Path) -> None:
-    """Hard-link (else copy) a file or a whole directory into the bundle."""
+def place(source: Path, target: Path) -> None:
+    """Hard-link (else copy) a file or a whole directory into the bundle (hidden files and links left out)."""
     if source.is_dir():
         for path in sorted(p for p in source.rglob("*") if p.is_file() and not p.name.startswith(".")):
-            _place(path, target / path.relative_to(source))
+            place(path, target / path.relative_to(source))
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     try:

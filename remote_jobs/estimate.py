@@ -82,14 +82,29 @@ def _smoke_estimate(job: ResolvedJob, provider: Provider) -> LaunchEstimate:
                           offer.usd_per_hour, None, offer.source, offer.as_of, 0, offer.offering)
 
 
+def top_option(job: ResolvedJob, today: date) -> Any:
+    """``resources.provider: auto``: the top-ranked option that fits and that a launcher here can run, across
+    every launcher (the first row of ``tuneplan recommend`` that is launchable)."""
+    result = _ranked(job, None, today)
+    usable = [c for c in result.candidates if c.fits and c.launchable]
+    if not usable:
+        why = next((c.why or c.reason for c in result.candidates), "no candidate at all")
+        raise BadInput(f"{job.spec.name}: no launcher can run this job ({why})")
+    return usable[0]
+
+
+def _ranked(job: ResolvedJob, provider: str | None, today: date):
+    from planner.recommend import Job, recommend
+
+    return recommend(Job(_model(job), _setup(job), _data_size(job)), _prices(provider), _machine(),
+                     _constraints(job, provider), today, _electricity())
+
+
 def _planned_estimate(job: ResolvedJob, provider: str, today: date,
                       prefer: Callable[[Any], bool] | None = None) -> LaunchEstimate:
     """The provider's best-ranked candidate, or the one ``prefer`` picks (an option chosen in the TUI)."""
-    from planner.recommend import Job, recommend
-
     spec = job.spec
-    result = recommend(Job(_model(job), _setup(job), _data_size(job)), _prices(provider), _machine(),
-                       _constraints(job, provider), today, _electricity())
+    result = _ranked(job, provider, today)
     usable = [c for c in result.candidates if c.fits and c.launchable and c.provider == provider]
     if not usable:
         why = next((c.why or c.reason for c in result.candidates if c.provider == provider), "no candidate at all")
@@ -158,7 +173,7 @@ def _measure(path: Path) -> tuple[int | None, float]:
     return (rows, len(text.encode()) / rows) if rows and rows > 0 else (None, 0.0)
 
 
-def _prices(provider: str):
+def _prices(provider: str | None):
     if provider == "local":
         return []
     from providers.prices_refresh import current_prices
@@ -182,13 +197,14 @@ def _electricity():
     return Electricity(settings.electricity.kwh_usd, "settings" if given else "assumed default", not given)
 
 
-def _constraints(job: ResolvedJob, provider: str):
+def _constraints(job: ResolvedJob, provider: str | None):
     from planner.catalog.gpus import find_gpu
     from planner.recommend import Constraints
 
     r = job.spec.resources
     wanted = [] if r.gpu == "auto" else ([r.gpu] if isinstance(r.gpu, str) else list(r.gpu))
     gpu_types = frozenset(find_gpu(name).name for name in wanted) or None
-    return Constraints(deadline_hours=r.deadline_hours, spot=r.spot, providers=frozenset({provider}),
+    return Constraints(deadline_hours=r.deadline_hours, spot=r.spot,
+                       providers=frozenset({provider}) if provider else None,
                        gpu_types=gpu_types, gpu_counts=frozenset({r.gpus}) if r.gpus > 1 else None,
                        max_usd_per_hour=Decimal(str(r.max_usd_per_hour)) if r.max_usd_per_hour else None)

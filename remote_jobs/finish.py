@@ -9,13 +9,13 @@ teardown is held back until the teardown is done.
 
 from __future__ import annotations
 
-import json
 import shutil
 import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from planner.errors import BadInput
 from providers.log_lines import LINE_MAX_CHARS, SAVED_LOG_BYTES, last_lines
 from providers.plain_text import one_line
 from providers.private_files import write_private_text
@@ -36,6 +36,7 @@ from remote_jobs.artifacts import (
 from remote_jobs.events import StateChanged
 from remote_jobs.money import cost_for
 from remote_jobs.records import RunRecord
+from remote_jobs.run_facts import read_facts
 
 FETCH_ATTEMPTS = 2
 
@@ -97,25 +98,75 @@ def settle(run: ActiveRun, status: RunStatus) -> RunRecord:
 
 
 def _outcome(run: ActiveRun, status: RunStatus) -> tuple[RunState, str | None]:
+    """The run's final state and reason. A failed or limited run's latest checkpoint is pulled first (what
+    was paid for is kept, and ``tuneplan resume`` continues from it)."""
     reason, state = status.error, status.state
     if state == RunState.SUCCEEDED:
         run.update(state=RunState.PULLING, message="job finished; pulling artifacts")
         verified = _pull_safely(run)
         if not verified.ok:
             state, reason = RunState.FAILED, "artifacts did not verify: " + "; ".join(verified.problems[:3])
+        else:
+            _note_push(run)
     elif state == RunState.BUDGET_STOPPED:
         reason = (reason or "hard runtime limit reached") + _keep_checkpoint(run)
     elif state == RunState.FAILED:
-        reason = reason or f"exit code {status.exit_code}"
+        reason = (reason or f"exit code {status.exit_code}") + _keep_checkpoint(run)
     return state, reason
 
 
-def stop(run: ActiveRun, state: RunState, reason: str, keep_checkpoint: bool = False) -> RunRecord:
-    """End a run that is still going (Ctrl-C, budget overrun, ``tuneplan down``)."""
+def stop(run: ActiveRun, state: RunState, reason: str, keep_checkpoint: bool = True) -> RunRecord:
+    """End a run that is still going (Ctrl-C, budget overrun, ``tuneplan down``); its latest checkpoint is
+    pulled first unless ``keep_checkpoint`` is False (``down --discard``)."""
     with shielded():
         if keep_checkpoint and run.handle() is not None:
             reason += _keep_checkpoint(run)
         return close(run, state, reason)
+
+
+class KeptForSafety(BadInput):
+    """``down`` would throw away a finished run's results: the machine is kept instead."""
+
+    title = "kept"
+
+
+def down(run: ActiveRun, discard: bool = False) -> RunRecord:
+    """``tuneplan down``: ask the provider how the run stands first. A job that already finished is settled as
+    it ended (its artifacts pulled and verified before the teardown); if they do not verify, the machine is
+    kept and this refuses, unless ``discard``. A job still going is stopped (its checkpoint kept)."""
+    if run.record.finished:
+        teardown(run)
+        return run.refresh()
+    handle = run.handle()
+    if handle is None:
+        return close(run, RunState.CANCELLED, "stopped by tuneplan down before a machine was started")
+    status = run.call(run.provider.status, handle)
+    if not (status.exists and status.state.terminal):
+        return stop(run, RunState.CANCELLED, "stopped by tuneplan down" + (" --discard" if discard else ""),
+                    keep_checkpoint=not discard)
+    if status.state == RunState.SUCCEEDED and discard:
+        return close(run, RunState.CANCELLED, "finished, but discarded by tuneplan down --discard (not pulled)", status)
+    if status.state == RunState.SUCCEEDED:
+        run.update(state=RunState.PULLING, message="job finished; pulling artifacts before the teardown")
+        verified = _pull_safely(run)
+        if not verified.ok:
+            raise KeptForSafety(f"{run.run_id} finished, but its artifacts did not verify "
+                                f"({'; '.join(verified.problems[:2])}); the machine is kept so nothing is lost: "
+                                f"`tuneplan pull {run.run_id}` to try again, `tuneplan down {run.run_id} --discard` "
+                                "to tear it down anyway")
+    return settle(run, status)
+
+
+def _note_push(run: ActiveRun) -> None:
+    """A Hub push is the job's second outcome: the adapter is safe here whatever happened to it."""
+    push = read_facts(run.run_dir / ARTIFACTS).push
+    if push is None:
+        return
+    if push["ok"]:
+        run.note(f"pushed to the Hub: {push['url'] or push['repo']}")
+    else:
+        run.note(f"the push to the Hub ({push['repo']}) failed: {push['error']}; the adapter is safe in "
+                 f"{run.run_dir / ARTIFACTS}; retry with: tuneplan push {run.run_id}")
 
 
 def close(run: ActiveRun, state: RunState, reason: str | None, status: RunStatus | None = None) -> RunRecord:
@@ -154,11 +205,12 @@ def _record_end(run: ActiveRun, state: RunState, reason: str | None, status: Run
     ended = provider_time(status.ended_at if status else None, record.started_at, now) or now
     total_s = run.elapsed_s(ended)
     provisioning_s = record.provisioning_s if record.provisioning_s is not None else 0.0
+    facts = read_facts(run.run_dir / ARTIFACTS)
     changes = {"state": state, "ended_at": ended, "running_s": round(max(0.0, total_s - provisioning_s), 3),
                "provisioning_s": provisioning_s,
                "failure_reason": reason if state != RunState.SUCCEEDED else None,
                "actual_usd": cost_for(record.price_usd_per_hour, total_s) if record.started_at else None,
-               "tokens": _tokens(run)}
+               "tokens": facts.tokens, "metrics": facts.metrics, "versions": facts.versions, "push": facts.push}
     run.ledger.update(run.run_id, only_if_open=True, message=reason or state.value, **changes)
     run.refresh()
     run.on_event(StateChanged(run.run_id, state.value, reason or ""))
@@ -205,11 +257,3 @@ def _save_logs(run: ActiveRun) -> None:
         cut = dropped or sum(len(line) + 1 for line in lines) > SAVED_LOG_BYTES - LINE_MAX_CHARS
         head = [f"[tuneplan: only the last {SAVED_LOG_BYTES >> 20} MiB of this log are kept]"] if cut else []
         write_private_text(run.run_dir / "run.log", "\n".join(head + lines) + "\n")
-
-
-def _tokens(run: ActiveRun) -> int | None:
-    try:
-        metrics = json.loads((run.run_dir / ARTIFACTS / "metrics.json").read_text(encoding="utf-8"))
-        return int(metrics.get("tokens")) if metrics.get("tokens") is not None else None
-    except (OSError, ValueError, TypeError, AttributeError):
-        return None

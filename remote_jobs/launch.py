@@ -10,11 +10,14 @@ exists before the provider is called, so a crash can never leave an unrecorded m
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from planner.errors import BadInput
 from planner.spec import JobSpec
@@ -48,7 +51,8 @@ class LaunchRequest:
     max_total_usd: Decimal | None
     destination: str
     notes: list[str] = field(default_factory=list)
-
+    overrides: dict = field(default_factory=dict)  # what the command line changed of the spec, for the ledger
+    resumed_from: str = ""
     @property
     def over_budget(self) -> bool:
         return self.max_total_usd is not None and self.estimate.usd > self.max_total_usd
@@ -59,10 +63,31 @@ class LaunchRequest:
         return [(i.role, str(i.source), i.bytes) for i in self.job.inputs]
 
 
-def provider_name(spec: JobSpec, flag: str | None) -> str:
-    """The flag, else the spec's ``resources.provider``; ``auto`` means the one launcher built so far."""
+@dataclass(frozen=True)
+class ProviderChoice:
+    """Which launcher runs the job, and for ``auto`` which of its offers (``prefer``) and why (``said``)."""
+
+    name: str
+    prefer: Callable[[Any], bool] | None = None
+    said: str = ""
+
+
+def choose_provider(spec: JobSpec, spec_path: Path | None, flag: str | None, clock: Clock) -> ProviderChoice:
+    """The flag, else the spec's ``resources.provider``. ``auto`` takes the top-ranked option that fits and that
+    a launcher here can run (the first launchable row of ``tuneplan recommend``); a smoke job, with no model
+    to rank, runs here."""
     name = flag or spec.resources.provider
-    return "local" if name == "auto" else name
+    if name != "auto":
+        return ProviderChoice(name)
+    if spec.task == "smoke":
+        return ProviderChoice("local", None, "provider auto: a smoke job runs here (local)")
+    from remote_jobs.estimate import top_option
+
+    best = top_option(resolve_job(spec, spec_path), clock.now().date())
+    wanted = (best.cloud, best.gpu, best.gpus, best.spot, best.offering)
+    return ProviderChoice(best.provider, lambda c: (c.cloud, c.gpu, c.gpus, c.spot, c.offering) == wanted,
+                          f"provider auto: the top-ranked option that fits and can launch is {best.device} on "
+                          f"{best.provider} (tuneplan recommend lists the others)")
 
 
 def prepare(spec: JobSpec, spec_path: Path | None, provider: Provider, clock: Clock,
@@ -89,13 +114,21 @@ def refuse_over_budget(request: LaunchRequest, allow: bool) -> None:
                        "raise resources.max_total_usd or pass --allow-over-budget")
 
 
-def bundle_and_validate(request: LaunchRequest, runs_root: Path, validate: bool = True) -> Bundle:
-    """Build the bundle in ``runs/<id>/bundle`` and, when the data is local, run the template's own check in it."""
-    bundle = build_bundle(request.job, request.run_id, runs_root / request.run_id / "bundle")
-    if validate and (request.job.local_data or request.job.spec.task == "smoke"):
-        note = validate_locally(bundle, request.provider.name == "local")
-        if note:
-            request.notes.append(note)
+def bundle_and_validate(request: LaunchRequest, runs_root: Path, validate: bool = True,
+                        build: Callable[[Path], Bundle] | None = None) -> Bundle:
+    """Build the bundle in ``runs/<id>/bundle`` (with ``build``, else from the job) and, when the data is local,
+    run the template's own check in it. A bundle the check refuses (or that fails to build) is removed: no
+    run folder is left without a ledger row."""
+    folder = runs_root / request.run_id
+    try:
+        bundle = (build or (lambda root: build_bundle(request.job, request.run_id, root)))(folder / "bundle")
+        if validate and (request.job.local_data or request.job.spec.task == "smoke"):
+            note = validate_locally(bundle, request.provider.name == "local")
+            if note:
+                request.notes.append(note)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     return bundle
 
 
@@ -123,6 +156,7 @@ def start(request: LaunchRequest, bundle: Bundle, ledger: Ledger, clock: Clock, 
     """Record the run, launch it, record its handle: the three steps that must never be reordered."""
     record = _record(request, bundle, runs_root)
     ledger.create(record)
+    note_ledger(runs_root / request.run_id, request.run_id, ledger.path)
     run = ActiveRun(ledger, request.provider, record, clock, runs_root, on_event)
     failpoints.reached("recorded")
     launched_at = clock.now()  # billing starts during the call, not when it returns
@@ -138,6 +172,28 @@ def start(request: LaunchRequest, bundle: Bundle, ledger: Ledger, clock: Clock, 
     run.update(message=f"launched on {handle.provider} as {handle.resource_id}", handle=handle,
                state=RunState.PROVISIONING, started_at=launched_at)
     return run
+
+
+RUN_NOTE = "run.json"
+
+
+def note_ledger(run_dir: Path, run_id: str, ledger_path: Path) -> None:
+    """``runs/<id>/run.json`` says which ledger knows the run, so ``reap`` (with whatever ledger it is given)
+    never mistakes a run another ledger on this machine knows for an orphan."""
+    import json
+
+    from providers.private_files import write_private_text
+
+    write_private_text(run_dir / RUN_NOTE, json.dumps({"run_id": run_id, "ledger": str(Path(ledger_path).resolve())}))
+
+
+def note_dry_run(run_dir: Path, run_id: str) -> None:
+    """A dry run's bundle stays (its task file points at it) with no ledger row; ``tuneplan gc`` lists it."""
+    import json
+
+    from providers.private_files import write_private_text
+
+    write_private_text(run_dir / RUN_NOTE, json.dumps({"run_id": run_id, "dry_run": True}))
 
 
 def _abandon(run: ActiveRun, state: RunState, reason: str) -> None:
@@ -157,7 +213,17 @@ def _record(request: LaunchRequest, bundle: Bundle, runs_root: Path) -> RunRecor
         estimate_hours=round(est.hours, 6), estimate_usd=est.usd, estimate_peak_gib=est.peak_gib,
         max_total_usd=request.max_total_usd, max_runtime_s=request.plan.max_runtime_s,
         spec_path=str(request.job.spec_path or ""), runs_dir=str(runs_root / request.run_id),
-        bundle_sha256=bundle.sha256)
+        bundle_sha256=bundle.sha256, resumed_from=request.resumed_from, tuneplan_version=_version(),
+        overrides=request.overrides or None)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tuneplan")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _gpu_choices(chosen: str, wanted: str | list[str]) -> tuple[str, ...]:

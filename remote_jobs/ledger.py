@@ -45,6 +45,15 @@ MIGRATIONS: list[str] = [
     "CREATE TABLE run_events (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, at TEXT NOT NULL, "
     "state TEXT, message TEXT);"
     "CREATE INDEX run_events_run ON run_events (run_id);",
+    # What a run was (issue: never lose a trained adapter): the run it resumed, the tuneplan version that
+    # launched it, the command-line overrides, the training machine's package versions, its final metrics and
+    # the outcome of its Hub push (JSON).
+    "ALTER TABLE runs ADD COLUMN resumed_from TEXT;"
+    "ALTER TABLE runs ADD COLUMN tuneplan_version TEXT;"
+    "ALTER TABLE runs ADD COLUMN overrides TEXT;"
+    "ALTER TABLE runs ADD COLUMN versions TEXT;"
+    "ALTER TABLE runs ADD COLUMN metrics TEXT;"
+    "ALTER TABLE runs ADD COLUMN push TEXT;",
 ]
 
 

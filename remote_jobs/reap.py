@@ -6,7 +6,9 @@ ledger. It acts only on resources carrying this owner's and this host's tags; an
 prefix is listed, never touched, unless ``all_owners`` (CONTRACTS §7). Without ``yes`` it only reports.
 
 Verdicts, and what acting on them does:
-- orphan: not in the ledger → tear down;
+- orphan: no ledger on this machine knows it (not this ledger, and no run folder names another) → tear down
+  (the CLI asks first: it cannot place it);
+- elsewhere: another ledger on this machine knows it (its run folder says which) → left alone;
 - finished: the ledger has an outcome but the machine is still there → tear down, record it;
 - unpulled: the job ended but no outcome is recorded (the CLI died) → pull, verify, record, tear down;
 - lost: the ledger thinks it runs but the provider has nothing → record what is known;
@@ -48,8 +50,9 @@ class ReapItem:
 
 
 def survey(ledger: Ledger, providers: list[Provider], owner: str, host: str, all_owners: bool,
-           clock: Clock) -> list[ReapItem]:
-    """What every provider holds and every unfinished ledger run, each with a verdict."""
+           clock: Clock, runs_root: Path | None = None) -> list[ReapItem]:
+    """What every provider holds and every unfinished ledger run, each with a verdict. ``runs_root`` holds a
+    folder for every run launched from this machine, whatever its ledger: a resource with one is not an orphan."""
     items: list[ReapItem] = []
     for provider in providers:
         try:
@@ -58,7 +61,8 @@ def survey(ledger: Ledger, providers: list[Provider], owner: str, host: str, all
             items.append(ReapItem(provider.name, "-", "unchecked", f"could not list: {' '.join(str(exc).split())}"))
             continue
         seen = {r.run_id for r in resources}
-        items += [_judge_resource(ledger, provider.name, r, owner, host, all_owners) for r in resources if r.ours]
+        items += [_judge_resource(ledger, provider.name, r, owner, host, all_owners, runs_root)
+                  for r in resources if r.ours]
         items += _judge_records(ledger, provider.name, seen, host, all_owners, clock)
     return items
 
@@ -78,7 +82,7 @@ def act(item: ReapItem, ledger: Ledger, provider: Provider, clock: Clock, runs_r
 
 
 def _judge_resource(ledger: Ledger, provider: str, resource: Resource, owner: str, host: str,
-                    all_owners: bool) -> ReapItem:
+                    all_owners: bool, runs_root: Path | None) -> ReapItem:
     record = ledger.get(resource.run_id)
     if not (all_owners or resource.owned_by(owner, host)):
         tags = ", ".join(f"{k}={v}" for k, v in sorted(resource.tags.items()) if k.startswith("tuneplan-o")
@@ -86,7 +90,10 @@ def _judge_resource(ledger: Ledger, provider: str, resource: Resource, owner: st
         return ReapItem(provider, resource.run_id, "foreign", f"not this owner/host ({tags}); --all-owners to end it",
                         resource, record)
     if record is None:
-        return ReapItem(provider, resource.run_id, "orphan", "the ledger does not know it", resource)
+        known = _known_elsewhere(runs_root, resource.run_id, ledger.path)
+        if known:
+            return ReapItem(provider, resource.run_id, "elsewhere", known, resource)
+        return ReapItem(provider, resource.run_id, "orphan", "no ledger on this machine knows it", resource)
     if record.finished:
         return ReapItem(provider, resource.run_id, "finished", f"the ledger says {record.state.value}", resource, record)
     if resource.state.terminal:
@@ -94,6 +101,21 @@ def _judge_resource(ledger: Ledger, provider: str, resource: Resource, owner: st
                         f"ended ({resource.state.value}) but never pulled or recorded", resource, record)
     return ReapItem(provider, resource.run_id, "active", f"{resource.state.value}: tuneplan watch {resource.run_id} "
                     "to re-attach", resource, record)
+
+
+def _known_elsewhere(runs_root: Path | None, run_id: str, ledger_path: Path) -> str:
+    """Why another ledger on this machine may know ``run_id`` (its run folder exists), or ""."""
+    import json
+
+    if runs_root is None or not (runs_root / run_id).is_dir():
+        return ""
+    try:
+        other = json.loads((runs_root / run_id / "run.json").read_text(encoding="utf-8")).get("ledger")
+    except (OSError, ValueError, AttributeError):
+        other = None
+    if other and Path(other) != Path(ledger_path).resolve():
+        return f"the ledger {other} knows it: reap or watch it with --ledger {other}"
+    return f"its run folder {runs_root / run_id} exists, but this ledger does not know it: use the ledger that launched it"
 
 
 def _judge_records(ledger: Ledger, provider: str, seen: set[str], host: str, all_owners: bool,

@@ -62,6 +62,12 @@ class RunRecord:
     runs_dir: str = ""
     bundle_sha256: str = ""
     updated_at: datetime | None = None
+    resumed_from: str = ""
+    tuneplan_version: str = ""
+    overrides: dict[str, Any] | None = None
+    versions: dict[str, Any] | None = None
+    metrics: dict[str, Any] | None = None
+    push: dict[str, Any] | None = None
 
     @property
     def finished(self) -> bool:
@@ -107,6 +113,9 @@ FIELDS: dict[str, tuple[str, str]] = {
     "artifacts": ("artifacts", "json_list"), "failure_reason": ("failure_reason", "text"),
     "handle": ("handle", "handle"), "spec_path": ("spec_path", "text"), "runs_dir": ("runs_dir", "text"),
     "bundle_sha256": ("bundle_sha256", "text"), "updated_at": ("updated_at", "time"),
+    "resumed_from": ("resumed_from", "text"), "tuneplan_version": ("tuneplan_version", "text"),
+    "overrides": ("overrides", "json_dict"), "versions": ("versions", "json_dict"), "metrics": ("metrics", "json_dict"),
+    "push": ("push", "json_dict"),
 }
 
 
@@ -139,6 +148,14 @@ def _read(kind: str, value: Any) -> Any:
         return None
 
 
+def _json_dict(text: Any) -> dict[str, Any] | None:
+    try:
+        data = json.loads(text)
+    except (TypeError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def _json_list(text: Any) -> list[dict[str, Any]]:
     try:
         data = json.loads(text)
@@ -151,9 +168,10 @@ def _json_list(text: Any) -> list[dict[str, Any]]:
 _WRITERS = {
     "money": lambda v: to_micros(Decimal(v)), "time": iso, "state": lambda v: RunState(v).value,
     "bool": lambda v: int(bool(v)), "json_list": lambda v: json.dumps(list(v)),
+    "json_dict": lambda v: json.dumps(dict(v), default=str),
     "handle": lambda v: v.to_json(), "int": int, "float": float, "text": str,
 }
 _READERS = {
     "money": from_micros, "time": parse_iso, "state": RunState.parse, "bool": bool,
-    "json_list": _json_list, "handle": RunHandle.from_json, "int": int, "float": float, "text": str,
+    "json_list": _json_list, "json_dict": _json_dict, "handle": RunHandle.from_json, "int": int, "float": float, "text": str,
 }

@@ -63,6 +63,8 @@ class ResolvedJob:
             if role in by_role:
                 job["data"][role] = by_role[role]
         job["output_dir"] = OUTPUT_DIR
+        if self.spec.task != "smoke":
+            job["base_model"] = self.model_source  # what the pulled adapter names as its base (a Hub id or a local folder)
         return job
 
     def template_args(self) -> tuple[str, ...]:

@@ -1,12 +1,17 @@
 """Watching a run until it ends: status, progress, cost against the budget, then the end of the story.
 
 Used right after a launch and by ``tuneplan watch RUN`` to re-attach after the launching CLI was closed
-or killed: everything it needs is in the ledger and at the provider. Ctrl-C tears the run down
-(CONTRACTS: teardown runs on Ctrl-C); to leave a run going, close the terminal and re-attach later.
+or killed: everything it needs is in the ledger and at the provider. What Ctrl-C means is the caller's
+choice (``on_interrupt``): watching a run launched earlier only detaches (the run goes on, with its hard
+runtime limit, and ``tuneplan down RUN`` stops it), while Ctrl-C during a launch may stop the run, which is
+then torn down after its latest checkpoint is pulled.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from planner.errors import TuneplanError
 from providers.types import RunState
 from remote_jobs import failpoints, finish
 from remote_jobs.active import ActiveRun
@@ -17,8 +22,20 @@ from remote_jobs.records import RunRecord
 POLL_S = 1.0
 
 
-def watch(run: ActiveRun, poll_s: float = POLL_S) -> RunRecord:
-    """Follow ``run`` to its end; returns the final record. Ctrl-C: teardown, recorded as cancelled."""
+class Detached(TuneplanError):
+    """Watching stopped, the run goes on (Ctrl-C while re-attached, or the TUI closing)."""
+
+    title = "detached"
+    exit_code = 130
+
+
+def stop_it() -> bool:
+    return True
+
+
+def watch(run: ActiveRun, poll_s: float = POLL_S, on_interrupt: Callable[[], bool] = stop_it) -> RunRecord:
+    """Follow ``run`` to its end; returns the final record. On Ctrl-C, ``on_interrupt()`` decides: True stops
+    the run (checkpoint kept, torn down, recorded as cancelled); False detaches (``Detached``)."""
     if run.record.finished:
         return _tidy_finished(run)
     handle = run.handle()
@@ -46,8 +63,25 @@ def watch(run: ActiveRun, poll_s: float = POLL_S) -> RunRecord:
                 reported_watching = True
             run.clock.sleep(poll_s)
     except KeyboardInterrupt:
+        if not _asked(on_interrupt):
+            raise Detached(f"stopped watching; {run.run_id} goes on (hard runtime limit "
+                           f"{_limit(run)}): `tuneplan watch {run.run_id}` to follow it again, "
+                           f"`tuneplan down {run.run_id}` to stop it") from None
         finish.stop(run, RunState.CANCELLED, "interrupted (Ctrl-C); torn down")
         raise
+
+
+def _asked(on_interrupt: Callable[[], bool]) -> bool:
+    """The caller's answer; a second Ctrl-C while it asks means "leave it running" (the hard limit holds)."""
+    try:
+        return on_interrupt()
+    except (KeyboardInterrupt, EOFError):
+        return False
+
+
+def _limit(run: ActiveRun) -> str:
+    seconds = run.record.max_runtime_s
+    return "unknown" if seconds is None else f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
 
 
 def _report_progress(run: ActiveRun, progress: dict | None, last_step: int | None) -> int | None:

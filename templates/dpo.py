@@ -58,7 +58,7 @@ LIMITS = {"training.kernels": ("none", "liger"), "quantization": ("none",)}  # n
 # >>> common: identical in every template (tests/templates checks the copies)
 DEFAULTS = {  # the JobSpec keys, flattened; project/owner/resources/secrets belong to the launcher
     "name": "job", "task": TASK, "model": None, "method": METHODS[0], "quantization": "none",
-    "output_dir": None, "lora.r": 16, "lora.alpha": 32, "lora.dropout": 0.05, "lora.targets": "all-linear",
+    "output_dir": None, "base_model": None, "lora.r": 16, "lora.alpha": 32, "lora.dropout": 0.05, "lora.targets": "all-linear",
     "spectrum.top_fraction": 0.25, "outputs.merge_adapter": False, "outputs.push_to_hub": None,
     "data.train": None, "data.eval": None, "data.format": None, "data.examples": None,
     "data.avg_tokens": None, "training.epochs": 1, "training.seq_len": 1024, "training.micro_batch_size": 2,
@@ -215,6 +215,25 @@ def write_json(path: Path, data) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
     os.replace(tmp, path)
+
+
+PACKAGES = ("torch", "transformers", "peft", "trl", "accelerate", "datasets", "bitsandbytes", "sentence-transformers",
+            "huggingface-hub", "safetensors", "tokenizers", "deepspeed", "liger-kernel", "unsloth")
+
+
+def package_versions() -> dict:
+    """What trained this run, for the ledger: Python, the platform and the ML packages installed here (read
+    from their metadata: nothing is imported)."""
+    import platform
+    from importlib import metadata
+
+    found = {"python": platform.python_version(), "platform": platform.platform(terse=True)}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
 
 
 def write_manifest(out: Path, skip: str = "checkpoints") -> None:
@@ -481,20 +500,50 @@ def train_and_eval(trainer, progress, resume: str | None, has_eval: bool) -> dic
 
 
 def finish(cfg: dict, out: Path, result: dict, torch, device: str, started: float) -> None:
-    """metrics.json and resolved_config.json, then the manifest (last), then the optional Hub upload."""
+    """metrics.json and resolved_config.json, the adapter pointed at its base as the user names it, the optional
+    Hub upload (its outcome in push.json), then the manifest (last)."""
     cuda = device == "cuda"
     write_json(out / "metrics.json", {
         "task": TASK, "method": cfg["method"], **result, "wall_s": round(time.monotonic() - started, 3),
         "peak_mem_allocated_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
         "peak_mem_reserved_gib": torch.cuda.max_memory_reserved() / 2**30 if cuda else None, "device": device,
+        "versions": package_versions(),
     })
     write_json(out / "resolved_config.json", nested(cfg))
-    write_manifest(out)
+    point_adapters_at_base(out, cfg["base_model"])
     if cfg["outputs.push_to_hub"]:
+        write_json(out / "push.json", push_to_hub(out, cfg["outputs.push_to_hub"]))
+    write_manifest(out)
+
+
+def point_adapters_at_base(out: Path, base_model: str | None) -> None:
+    """PEFT records the folder it loaded the base model from, here a scratch folder of this machine that is
+    deleted with it; the adapter must name the model the way the user knows it (a Hub id, or their own local
+    folder) so that ``AutoPeftModel*.from_pretrained(adapter)`` loads it where it is pulled to."""
+    if not base_model:
+        return
+    for path in out.rglob("adapter_config.json"):
+        if path.relative_to(out).parts[0] == "checkpoints":
+            continue
+        config = json.loads(path.read_text(encoding="utf-8"))
+        config["base_model_name_or_path"] = base_model
+        write_json(path, config)
+
+
+def push_to_hub(out: Path, repo_id: str) -> dict:
+    """Upload the outputs (checkpoints left out). Training succeeded whatever happens here: a failed push is an
+    outcome of its own, reported in push.json, and ``tuneplan push RUN`` retries it from the pulled copy."""
+    try:
         from huggingface_hub import HfApi
 
-        repo = HfApi().create_repo(cfg["outputs.push_to_hub"], private=True, exist_ok=True).repo_id
-        HfApi().upload_folder(repo_id=repo, folder_path=out, ignore_patterns=["checkpoints/*"])
+        api = HfApi()
+        repo = api.create_repo(repo_id, private=True, exist_ok=True).repo_id
+        api.upload_folder(repo_id=repo, folder_path=out, ignore_patterns=["checkpoints/*", "push.json"])
+    except Exception as e:  # noqa: BLE001 - any failure of the push; the trained adapter is kept either way
+        error = " ".join(f"{type(e).__name__}: {e}".split())[:400]
+        log(f"the push to the Hub ({repo_id}) failed: {error}")
+        return {"repo": repo_id, "ok": False, "error": error, "endpoint": os.environ.get("HF_ENDPOINT", "")}
+    return {"repo": repo, "ok": True, "url": f"{api.endpoint}/{repo}"}
 # <<< ml-common
 
 

@@ -42,7 +42,7 @@ LIMITS: dict = {}
 # >>> common: identical in every template (tests/templates checks the copies)
 DEFAULTS = {  # the JobSpec keys, flattened; project/owner/resources/secrets belong to the launcher
     "name": "job", "task": TASK, "model": None, "method": METHODS[0], "quantization": "none",
-    "output_dir": None, "lora.r": 16, "lora.alpha": 32, "lora.dropout": 0.05, "lora.targets": "all-linear",
+    "output_dir": None, "base_model": None, "lora.r": 16, "lora.alpha": 32, "lora.dropout": 0.05, "lora.targets": "all-linear",
     "spectrum.top_fraction": 0.25, "outputs.merge_adapter": False, "outputs.push_to_hub": None,
     "data.train": None, "data.eval": None, "data.format": None, "data.examples": None,
     "data.avg_tokens": None, "training.epochs": 1, "training.seq_len": 1024, "training.micro_batch_size": 2,
@@ -201,6 +201,25 @@ def write_json(path: Path, data) -> None:
     os.replace(tmp, path)
 
 
+PACKAGES = ("torch", "transformers", "peft", "trl", "accelerate", "datasets", "bitsandbytes", "sentence-transformers",
+            "huggingface-hub", "safetensors", "tokenizers", "deepspeed", "liger-kernel", "unsloth")
+
+
+def package_versions() -> dict:
+    """What trained this run, for the ledger: Python, the platform and the ML packages installed here (read
+    from their metadata: nothing is imported)."""
+    import platform
+    from importlib import metadata
+
+    found = {"python": platform.python_version(), "platform": platform.platform(terse=True)}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
 def write_manifest(out: Path, skip: str = "checkpoints") -> None:
     """Written last and atomically, so a manifest means every file it lists is complete. Checkpoints are left
     out: they are large and only a rerun in the same dir (a resume) needs them."""
@@ -302,6 +321,7 @@ def main(argv: list[str]) -> None:
         "task": TASK, "method": cfg["method"], "train": {"train_loss": loss, "steps": steps}, "eval": {},
         "resumed_from": resume, "wall_s": round(time.monotonic() - started, 3), "tokens": 0,
         "tokens_per_s": 0.0, "peak_mem_allocated_gib": None, "peak_mem_reserved_gib": None, "device": "cpu",
+        "versions": package_versions(),
     })
     write_json(out / "resolved_config.json", nested(cfg))
     write_manifest(out)

@@ -380,7 +380,10 @@ def _kill(machine: Machine) -> None:
     machine.job_status = machine.job_status if machine.job_status in TERMINAL else "CANCELLED"
     process = machine.process
     if process is not None and process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:  # it ended between the poll and the kill
+            pass
     mark = f"{MACHINE_MARK}={machine.disk}".encode()
     for _ in range(100):
         left = _pids_marked(mark)

@@ -11,8 +11,8 @@ import sys
 import typer
 
 from planner.errors import TuneplanError
-from tuneplan.cli import (bills_cmd, jobs_cmd, launch_cmd, plan_cmd, prices_cmd, reap_cmd, recommend_cmd, rent_cmd,
-                          report_cmd, tui_cmd)
+from tuneplan.cli import (bills_cmd, gc_cmd, jobs_cmd, launch_cmd, plan_cmd, prices_cmd, reap_cmd, recommend_cmd, rent_cmd,
+                          push_cmd, report_cmd, resume_cmd, tui_cmd)
 
 app = typer.Typer(
     name="tuneplan",
@@ -36,9 +36,15 @@ app.command("jobs", help="The runs in the ledger, newest first.")(jobs_cmd.jobs)
 app.command("logs", help="A run's output (-f to follow).")(jobs_cmd.logs)
 app.command("watch", help="Re-attach to a run: progress until it ends, then pull, verify, tear down.")(jobs_cmd.watch)
 app.command("pull", help="Fetch and verify a run's artifacts (idempotent).")(jobs_cmd.pull)
-app.command("down", help="Stop a run and tear its machine down (idempotent).")(jobs_cmd.down)
+app.command("down", help="Stop a run and tear its machine down (idempotent); a finished run keeps its results.")(
+    jobs_cmd.down)
+app.command("resume", help="Continue a stopped run from the checkpoint kept when it stopped (a new, linked run).")(
+    resume_cmd.resume)
+app.command("push", help="Upload a run's pulled, verified outputs to the Hugging Face Hub (retries a failed push).")(
+    push_cmd.push)
 app.command("reap", help="Find machines the ledger says should be gone, or does not know; --yes ends them.")(
     reap_cmd.reap)
+app.command("gc", help="List (and with --yes remove) what in the runs folder no ledger row needs.")(gc_cmd.gc)
 app.command("report", help="Spending from the ledger: per run and totals, estimate vs actual.")(report_cmd.report)
 app.command("bills", help="Ask the providers again for bills of finished runs that have none yet (they come late).")(
     bills_cmd.bills)
@@ -64,6 +70,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = app(args=argv, standalone_mode=False)
     except TuneplanError as exc:
+        if exc.title == "detached":  # not a failure: the user stopped watching and the run goes on
+            sys.stderr.write(f"{exc}\n")
+            raise SystemExit(exc.exit_code) from None
         _fail(str(exc), exc.exit_code)
     except typer.Abort:
         _fail("aborted", 130)

@@ -14,21 +14,28 @@ from typing import Optional
 import typer
 
 from planner.errors import BadInput
-from tuneplan.cli.run_options import LEDGER_OPTION, RUNS_DIR_OPTION, attach, open_ledger
-
-RUN_ARG = typer.Argument(..., help="A run id, a unique prefix of one, or a job name (its newest run).")
+from tuneplan.cli.run_options import LEDGER_OPTION, RUN_ARG, RUNS_DIR_OPTION, attach, open_ledger
 
 
 def jobs(
+    run: Optional[str] = typer.Argument(None, help="One run (id, prefix or job name): everything recorded of it."),
     as_json: bool = typer.Option(False, "--json", help="Print the records as JSON."),
     limit: int = typer.Option(20, "--limit", help="Newest runs to show."),
     ledger: Optional[Path] = LEDGER_OPTION,
 ) -> None:
     from providers.plain_text import one_line
     from remote_jobs.money import show_usd
-    from tuneplan.cli.render_run import console, duration
+    from tuneplan.cli.render_run import console, duration, print_details
 
-    records = open_ledger(ledger).runs()[:max(limit, 0)]
+    book = open_ledger(ledger)
+    if run is not None:
+        record = book.find(run)
+        if as_json:
+            sys.stdout.write(json.dumps({**record.to_json(), "events": book.events(record.run_id)}, indent=2) + "\n")
+        else:
+            print_details(record, book.events(record.run_id))
+        return
+    records = book.runs()[:max(limit, 0)]
     if as_json:
         sys.stdout.write(json.dumps([r.to_json() for r in records], indent=2) + "\n")
         return
@@ -87,8 +94,13 @@ def watch(
 
     with LiveProgress() as live:
         active = attach(run, ledger, runs_dir, live)
-        record = follow(active)
+        record = follow(active, on_interrupt=_detach)  # Ctrl-C here only stops watching
+        live.final(record)
     _finish(record)
+
+
+def _detach() -> bool:
+    return False
 
 
 def pull(
@@ -106,7 +118,9 @@ def pull(
         if not active.record.finished:
             from remote_jobs.watch import watch as follow
 
-            follow(active)
+            live.print(f"{active.run_id} is still {active.record.state.value}: waiting for it to end, then pulling "
+                       "and verifying its artifacts and tearing it down (Ctrl-C stops waiting; the run goes on)")
+            live.final(follow(active, on_interrupt=_detach))
         elif already_verified(active.run_dir, active.record.artifacts):
             live.print(f"already pulled: {len(active.record.artifacts)} files verified in "
                                         f"{active.run_dir / 'artifacts'}")
@@ -123,18 +137,18 @@ def pull(
 
 def down(
     run: str = RUN_ARG,
+    discard: bool = typer.Option(False, "--discard", help="Tear down without pulling the results or the latest "
+                                 "checkpoint (they are lost)."),
     ledger: Optional[Path] = LEDGER_OPTION,
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
 ) -> None:
-    """Stop and tear down now; an unfinished run is recorded as cancelled."""
-    from providers.types import RunState
+    """Stop and tear down now. A job that already finished keeps its outcome and its pulled, verified artifacts;
+    one still going is recorded as cancelled after its latest checkpoint is pulled (``tuneplan resume RUN``)."""
     from remote_jobs import finish
-    from tuneplan.cli.render_run import console, print_record
+    from tuneplan.cli.render_run import PlainEvents, console, print_record
 
-    active = attach(run, ledger, runs_dir)
-    if active.record.finished:
-        finish.teardown(active)
-    else:
-        finish.stop(active, RunState.CANCELLED, "stopped by tuneplan down")
-    print_record(active.refresh())
+    with PlainEvents() as shown:
+        active = attach(run, ledger, runs_dir, shown)
+        record = finish.down(active, discard)
+    print_record(record)
     console.print("torn down")

@@ -2,12 +2,14 @@
 tear down → record. The steps live in ``remote_jobs``; this module shows them and asks the question.
 
 Exit codes: 0 when the run succeeded, 1 when it ended any other way (the reason is printed), 2 for a
-mistake in what was asked (nothing was started), 130 after Ctrl-C (the run was torn down).
+mistake in what was asked (nothing was started), 130 after Ctrl-C (it asks whether to stop the run: yes tears
+it down after pulling its latest checkpoint, no leaves it running under its hard limit).
 """
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -44,41 +46,67 @@ def launch(
 ) -> None:
     from providers.registry import get_provider
     from remote_jobs import launch as steps
-    from tuneplan.cli import render_run as show
 
     path = _spec_path(spec_arg, spec)
-    job = _load(path, set_)
+    overrides = _overrides(set_)
+    job = _load(path, overrides)
     at, root = clock(), runs_root(runs_dir)
     book = None if dry_run else open_ledger(ledger, at).checked()  # a run that cannot be recorded never starts
-    chosen = get_provider(steps.provider_name(job, provider))
-    _check_dry_run(chosen, dry_run, output)
     if max_hours is not None and max_hours <= 0:
         raise BadInput(f"--max-hours must be positive, got {max_hours:g}")
-    request = steps.prepare(job, path, chosen, at, max_hours)
+    choice = steps.choose_provider(job, path, provider, at)
+    chosen = get_provider(choice.name)
+    _check_dry_run(chosen, dry_run, output)
+    request = steps.prepare(job, path, chosen, at, max_hours, prefer=choice.prefer)
+    request.overrides = {k: v for k, v in {"set": overrides, "provider": provider, "max_hours": max_hours}.items() if v}
+    if choice.said:
+        request.notes.insert(0, choice.said)
+    run_request(request, book, root, LaunchAnswers(yes, allow_over_budget, validate, detach, dry_run, output))
+
+
+@dataclass(frozen=True)
+class LaunchAnswers:
+    """What the command line already answered for a launch (or a resume)."""
+
+    yes: bool = False
+    allow_over_budget: bool = False
+    validate: bool = True
+    detach: bool = False
+    dry_run: bool = False
+    output: Optional[Path] = None
+
+
+def run_request(request, book, root: Path, answers: LaunchAnswers, build=None) -> None:
+    """Show the plan, confirm, bundle (``build`` makes the bundle, else the job does), record, launch, watch."""
+    from remote_jobs import launch as steps
+    from tuneplan.cli import render_run as show
+
     show.print_plan(request)
-    steps.refuse_over_budget(request, allow_over_budget)
+    steps.refuse_over_budget(request, answers.allow_over_budget)
     show.print_outgoing(request)
-    if not dry_run:
-        _confirm(request, yes)
-    if validate:
+    if not answers.dry_run:
+        _confirm(request, answers.yes)
+    if answers.validate:
         show.console.print("checking the job with the template's --validate-only …")
     shown = len(request.notes)
-    bundle = steps.bundle_and_validate(request, root, validate)
+    bundle = steps.bundle_and_validate(request, root, answers.validate, build)
     for note in request.notes[shown:]:
         show.console.print(show.styled(("note:", "yellow"), f" {note}"))
     show.console.print(f"bundle: {len(bundle.files)} files, {show.size(bundle.bytes)}, sha256 {bundle.sha256[:16]}… "
                        f"({bundle.tarball})")
-    if dry_run:
-        _write_task(chosen, bundle, request.plan, output)
+    if answers.dry_run:
+        steps.note_dry_run(root / request.run_id, request.run_id)
+        _write_task(request.provider, bundle, request.plan, answers.output)
         return
-    with show.PlainEvents() if detach else show.LiveProgress() as live:
-        run = steps.start(request, bundle, book, at, root, live)
-        if detach:
+    with show.PlainEvents() if answers.detach else show.LiveProgress() as live:
+        run = steps.start(request, bundle, book, book.clock, root, live)
+        if answers.detach:
             live.print(f"launched; follow it with: tuneplan watch {run.run_id}")
             return
         from remote_jobs.watch import watch
 
-        record = watch(run)
+        record = watch(run, on_interrupt=_ask_to_stop(run.run_id, live))
+        live.final(record)
     _finish(record)
 
 
@@ -91,10 +119,17 @@ def _spec_path(positional: Optional[Path], option: Optional[Path]) -> Path:
     return path
 
 
-def _load(path: Path, sets: list[str]):
+def _load(path: Path, overrides: dict):
+    from planner.spec import load_spec
+
+    return load_spec(path, overrides)
+
+
+def _overrides(sets: list[str]) -> dict:
+    """``--set a.b=value`` pairs as one nested dict (values read as JSON where they parse)."""
     import json
 
-    from planner.spec import deep_merge, load_spec
+    from planner.spec import deep_merge
 
     overrides: dict = {}
     for item in sets:
@@ -108,7 +143,7 @@ def _load(path: Path, sets: list[str]):
         for part in reversed(key.strip().split(".")):
             value = {part: value}
         overrides = deep_merge(overrides, value)
-    return load_spec(path, overrides)
+    return overrides
 
 
 def _check_dry_run(chosen, dry_run: bool, output: Optional[Path]) -> None:
@@ -141,6 +176,18 @@ def _confirm(request, yes: bool) -> None:
         raise BadInput("not asking on a non-interactive input: add --yes to launch")
     if not typer.confirm(f"Launch {request.run_id} on {request.provider.name}?", default=True):
         raise typer.Abort()
+
+
+def _ask_to_stop(run_id: str, live):
+    """Ctrl-C during a launch: ask (at a terminal) whether to stop the run; without one, stop it."""
+    def ask() -> bool:
+        if not sys.stdin.isatty():
+            return True
+        if getattr(live, "started", False):
+            live.progress.stop()
+        return typer.confirm(f"\nStop {run_id} and tear its machine down (its latest checkpoint is kept)? "
+                             "No leaves it running under its hard limit", default=False)
+    return ask
 
 
 def _finish(record) -> None:

@@ -16,6 +16,8 @@ from tuneplan.cli.run_options import LEDGER_OPTION, RUNS_DIR_OPTION, clock, open
 def reap(
     yes: bool = typer.Option(False, "--yes", "-y", help="End what is listed as actionable (default: only list)."),
     all_owners: bool = typer.Option(False, "--all-owners", help="Also end resources of other owners or hosts."),
+    unplaced: bool = typer.Option(False, "--unplaced", help="With --yes, also end machines no ledger on this machine "
+                                  "knows without asking (otherwise each is asked about at a terminal, else left)."),
     owner: Optional[str] = typer.Option(None, "--owner", help="Whose resources are 'ours' (default: your user name)."),
     provider: list[str] = typer.Option([], "--provider", help="Also ask this provider (repeatable; default: local and "
                                        "every provider the ledger has runs on)."),
@@ -39,7 +41,8 @@ def reap(
             unreachable.append(f"  {name}: not asked ({' '.join(str(exc).split())})")
     for line in unreachable:
         console.print(line)
-    items = reaper.survey(book, list(providers.values()), owner or current_owner(), host_id(), all_owners, at)
+    root = runs_root(runs_dir)
+    items = reaper.survey(book, list(providers.values()), owner or current_owner(), host_id(), all_owners, at, root)
     if not items:
         console.print("nothing to reap: every machine is accounted for")
         return
@@ -52,8 +55,21 @@ def reap(
             console.print(f"{len(actionable)} to act on: run again with --yes")
         return
     for item in actionable:
-        done = reaper.act(item, book, providers[item.provider], at, runs_root(runs_dir))
+        if item.verdict == "orphan" and not (unplaced or _confirm_unplaced(item)):
+            console.print(f"  {item.run_id}: left running (no ledger here knows it; --unplaced ends such machines "
+                          "without asking)")
+            continue
+        done = reaper.act(item, book, providers[item.provider], at, root)
         console.print(one_line(f"  {item.run_id}: {done}", 1000))
+
+
+def _confirm_unplaced(item) -> bool:
+    """A machine no ledger on this machine can place may be someone's live run: ask, at a terminal only."""
+    import sys
+
+    if not sys.stdin.isatty():
+        return False
+    return typer.confirm(f"End {item.provider}/{item.run_id}, which no ledger on this machine knows?", default=False)
 
 
 def _providers_to_ask(book, flags: list[str], registered: list[str]) -> list[str]:

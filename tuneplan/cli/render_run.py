@@ -6,6 +6,9 @@ bar while they arrive. Nothing here decides anything.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -77,6 +80,45 @@ def print_record(record) -> None:
         console.print(f"  reason: {one_line(record.failure_reason, 1000)}")
     if record.artifacts:
         console.print(f"  artifacts: {len(record.artifacts)} files verified in {record.runs_dir}/artifacts")
+    push = record.push or {}
+    if push and not push.get("ok"):
+        console.print(f"  Hub push to {push.get('repo')} failed ({push.get('error')}); retry: tuneplan push {record.run_id}")
+    if state != "succeeded" and record.runs_dir and (Path(record.runs_dir) / "checkpoint").is_dir():
+        console.print(f"  a checkpoint was kept: tuneplan resume {record.run_id} continues from it")
+
+
+def print_details(record, events: list[dict]) -> None:
+    """Everything recorded of one run: what ran where, the outcome, final metrics, versions, overrides, push."""
+    print_record(record)
+    facts = [("job", f"{record.task} · {record.method} · {record.model}"), ("project/owner", f"{record.project} / "
+             f"{record.owner}"), ("where", f"{record.provider}/{record.cloud} {record.gpu} ×{record.gpus or 0}"),
+             ("price", f"{show_rate(record.price_usd_per_hour)} · {record.price_source} · as of {record.price_as_of}"),
+             ("folder", record.runs_dir), ("tuneplan", record.tuneplan_version or "-")]
+    if record.resumed_from:
+        facts.append(("resumed from", record.resumed_from))
+    if record.overrides:
+        facts.append(("overrides", json.dumps(record.overrides)))
+    metrics = record.metrics or {}
+    for section in ("train", "eval"):
+        if metrics.get(section):
+            facts.append((section, ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                             for k, v in metrics[section].items())))
+    for key in ("tokens", "tokens_per_s", "wall_s", "device", "peak_mem_reserved_gib"):
+        if metrics.get(key) is not None:
+            facts.append((key, str(metrics[key])))
+    if record.versions:
+        facts.append(("versions", ", ".join(f"{k} {v}" for k, v in record.versions.items())))
+    if record.push:
+        facts.append(("hub push", f"{'ok' if record.push.get('ok') else 'failed'} {record.push.get('repo')} "
+                                  f"{record.push.get('url') or record.push.get('error') or ''}"))
+    table = Table(show_header=False, show_edge=False, box=None, padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    for label, value in facts:
+        table.add_row(label, one_line(value, 2000))
+    console.print(table)
+    for event in events[-12:]:
+        console.print(one_line(f"  {event['at']}  {event['state'] or '':<12} {event['message'] or ''}", 400), style="dim")
 
 
 class LiveProgress:
@@ -122,9 +164,24 @@ class LiveProgress:
         loss = f"loss {self.loss:.3f} · " if self.loss is not None else ""
         self.progress.update(self.task, info=f"{loss}{self.cost}")
 
+    def final(self, record) -> None:
+        """The bar's last word is the ledger's: the recorded cost (not the clock's), and full on success."""
+        if not self.started:
+            return
+        task = self.progress.tasks[0]
+        if record.state.value == "succeeded" and task.total:
+            self.progress.update(self.task, completed=task.total)
+        loss = f"loss {self.loss:.3f} · " if self.loss is not None else ""
+        cap = f" of {show_usd(record.max_total_usd)}" if record.max_total_usd is not None else ""
+        self.progress.update(self.task, description=record.state.value,
+                             info=f"{loss}{show_usd(record.cost_usd)}{cap} (recorded)")
+
 
 class PlainEvents:
     """A sink without a bar, for ``launch --detach``: state changes and notes only."""
+
+    def final(self, record) -> None:
+        pass
 
     def __enter__(self) -> "PlainEvents":
         return self

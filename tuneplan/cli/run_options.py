@@ -11,6 +11,7 @@ import typer
 
 from remote_jobs.events import EventSink, ignore
 
+RUN_ARG = typer.Argument(..., help="A run id, a unique prefix of one, or a job name (its newest run).")
 LEDGER_OPTION = typer.Option(None, "--ledger", help="The ledger file (default: TUNEPLAN_LEDGER, else the user data dir).")
 RUNS_DIR_OPTION = typer.Option(None, "--runs-dir",
                                help="Where runs/<run-id>/ go (default: TUNEPLAN_RUNS_DIR, else the user data dir).")

@@ -9,16 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from planner.errors import TuneplanError
+from remote_jobs.watch import Detached
 
 WATCH_TICK_S = 0.1
-
-
-class Detached(TuneplanError):
-    """The app stopped watching (it is closing); the run goes on: ``tuneplan watch RUN`` re-attaches."""
-
-    title = "detached"
-
 
 class CancellableClock:
     """The context's clock, whose ``sleep`` gives up when the worker running it is cancelled."""
@@ -72,8 +65,8 @@ def prepare_request(ctx: Any, candidate: Any):
 
     path = ctx.draft.spec_path
     spec = load_spec(path, spec_overrides(ctx.draft.values, ctx.draft.spec_task, candidate))
-    provider = get_provider(steps.provider_name(spec, None))
-    return steps.prepare(spec, path, provider, ctx.clock, prefer=_same_offer(candidate))
+    choice = steps.choose_provider(spec, path, None, ctx.clock)
+    return steps.prepare(spec, path, get_provider(choice.name), ctx.clock, prefer=_same_offer(candidate) or choice.prefer)
 
 
 def _same_offer(candidate: Any):
