@@ -9,6 +9,7 @@ Nothing here talks to the outside world.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
@@ -205,10 +206,14 @@ class Resource:
     state: RunState
     handle: RunHandle
     created_at: float | None = None
+    tag_form: Callable[[str], str] | None = field(default=None, compare=False, repr=False)
+    """How the provider had to rewrite tag values (Modal tags, cloud labels refuse ``@``, ``.``, capitals):
+    the owner and host asked about go through the same rewrite before they are compared."""
 
     @property
     def ours(self) -> bool:
         return self.name.startswith(RESOURCE_PREFIX)
 
     def owned_by(self, owner: str, host: str) -> bool:
-        return self.tags.get(TAG_OWNER) == owner and self.tags.get(TAG_HOST) == host
+        form = self.tag_form or (lambda value: value)
+        return self.tags.get(TAG_OWNER) == form(owner) and self.tags.get(TAG_HOST) == form(host)

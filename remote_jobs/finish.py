@@ -111,7 +111,7 @@ def _outcome(run: ActiveRun, status: RunStatus) -> tuple[RunState, str | None]:
     elif state == RunState.BUDGET_STOPPED:
         reason = (reason or "hard runtime limit reached") + _keep_checkpoint(run)
     elif state == RunState.FAILED:
-        reason = (reason or f"exit code {status.exit_code}") + _keep_checkpoint(run)
+        reason = (reason or f"exit code {status.exit_code}") + _keep_checkpoint(run, only_if_kept=True)
     return state, reason
 
 
@@ -223,20 +223,22 @@ def _pull_safely(run: ActiveRun) -> Verified:
         return Verified([], [f"fetch failed: {type(exc).__name__}: {one_line(exc, 300)}"])
 
 
-def _keep_checkpoint(run: ActiveRun) -> str:
-    """Fetch whatever the job left (checkpoints included) into ``runs/<id>/checkpoint``; say what was kept."""
+def _keep_checkpoint(run: ActiveRun, only_if_kept: bool = False) -> str:
+    """Fetch whatever the job left (checkpoints included) into ``runs/<id>/checkpoint``; say what was kept.
+    With ``only_if_kept`` (a failed job, which may never have started) say nothing unless one was kept."""
     handle = run.handle()
     if handle is None:
         return ""
+    partial = partial_dir(run.run_dir)
     try:
-        partial = partial_dir(run.run_dir)
         run.call(run.provider.fetch_artifacts, handle, partial, True, configured_limits().started())
     except Exception as exc:  # noqa: BLE001 - a checkpoint is worth trying for; the teardown after it must run
-        return f"; no checkpoint kept ({type(exc).__name__}: {one_line(exc, 300)})"
+        shutil.rmtree(partial, ignore_errors=True)
+        return "" if only_if_kept else f"; no checkpoint kept ({type(exc).__name__}: {one_line(exc, 300)})"
     latest = latest_checkpoint(partial)
     if latest is None:
         shutil.rmtree(partial, ignore_errors=True)
-        return "; no checkpoint had been written"
+        return "" if only_if_kept else "; no checkpoint had been written"
     kept = promote(partial, run.run_dir, CHECKPOINT)
     return f"; last checkpoint {latest.name} kept in {kept}"
 

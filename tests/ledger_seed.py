@@ -113,8 +113,9 @@ def write_ledger(path: Path, records: list[RunRecord], schema: list[str] | None 
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("BEGIN IMMEDIATE")
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}  # an older schema has fewer
         for record in records:
-            row = dict(to_column(f.name, getattr(record, f.name)) for f in fields(record))
+            row = {c: v for c, v in (to_column(f.name, getattr(record, f.name)) for f in fields(record)) if c in columns}
             row["updated_at"] = row["created_at"]
             conn.execute(f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
         conn.execute("COMMIT")

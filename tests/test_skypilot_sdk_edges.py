@@ -66,7 +66,7 @@ def test_a_managed_job_without_a_machine_yet_is_still_recognised_as_ours(tmp_pat
     assert resource.state == RunState.PROVISIONING and resource.owned_by(OWNER, HOST)
     assert resource.tags["tuneplan-run"] == plan.run_id
     harness.cleanup()
-    assert fake.managed[plan.resource_name].status == "CANCELLED"
+    wait_for(lambda: fake.managed[plan.resource_name].status == "CANCELLED")
 
 
 def test_teardown_cancels_every_unfinished_job_of_the_name_by_id(sky):
@@ -79,8 +79,10 @@ def test_teardown_cancels_every_unfinished_job_of_the_name_by_id(sky):
     fake.get(fake.jobs.cancel(name=plan.resource_name))  # what cancel by name does then: succeeds, cancels nothing
     assert "Multiple running jobs found" in fake.server_log[-1]
     assert all(j.status == "RUNNING" for j in fake.managed_jobs)
-    provider.teardown(first)
-    assert [j.status for j in fake.managed_jobs] == ["CANCELLED", "CANCELLED"]
+    fake.cancel_delay_s = 1.5  # the controller acts on the signal later (~15 s on a real one)
+    provider.teardown(first)   # waits for CANCELLING instead of calling a working cancel a failure
+    assert [j.status for j in fake.managed_jobs] in (["CANCELLING"] * 2, ["CANCELLED"] * 2)
+    wait_for(lambda: [j.status for j in fake.managed_jobs] == ["CANCELLED", "CANCELLED"])
     provider.teardown(first)  # idempotent: nothing left to cancel
 
 
@@ -90,6 +92,7 @@ def test_teardown_says_so_when_a_managed_job_survives_the_cancel(sky):
     handle = harness.launch(harness.bundle(plan.run_id, steps=200, step_seconds=0.1), plan)
     wait_for(lambda: fake.managed[plan.resource_name].status == "RUNNING")
     fake.ignore_cancel = True
+    provider.cancel_wait_s = 1.0
     with pytest.raises(ProviderError, match=r"still running after cancel.*sky jobs cancel \d+"):
         provider.teardown(handle)
     fake.ignore_cancel = False
@@ -123,6 +126,9 @@ def test_a_cluster_left_in_init_by_a_failed_launch_fails_the_run_and_is_downed(s
     record = run_lifecycle(smoke_spec(name="halfway"), provider, Ledger(tmp_path / "l.sqlite3", clock), clock,
                            tmp_path / "runs")
     assert record.state == RunState.FAILED and "L4:1" in record.failure_reason
+    # the API server sends the error as JSON with a pickled exception; the reason is its type and message
+    assert record.failure_reason == ("SkyPilot launch failed: ResourcesUnavailableError: Failed to provision all "
+                                     "possible launchable resources: L4:1"), record.failure_reason
     assert record.torn_down_at is not None and "down" in fake.calls and not fake.clusters
 
 

@@ -231,3 +231,35 @@ def test_a_hand_launched_task_fixes_its_deadline_once_for_setup_and_run(tmp_path
     code, out = _bash(config["setup"], workdir, None, tmp_path)  # no env deadline: the first step fixes it
     assert code == 124 and "TUNEPLAN_LIMIT" in out
     assert (tmp_path / f".tuneplan-deadline-{RUN_ID}").read_text().strip().isdigit()
+
+
+def test_owner_and_host_labels_are_valid_on_every_cloud_and_reap_still_knows_them(written):
+    """An OS user ``John.Doe`` went raw into a label: GCP refuses capitals and dots, and SkyPilot checks the
+    labels against every enabled cloud (``Resources._try_validate_labels``), so the launch failed."""
+    from sky.clouds import AWS, GCP, Azure, Kubernetes
+
+    from providers.skypilot.task_config import label_value
+    from providers.types import Resource, RunHandle, RunState
+
+    owner, host = "John.Doe", "Ana's MacBook-Pro.local"
+    _, config, task = written(plan(owner=owner, host=host))
+    labels = next(iter(task.resources)).labels
+    assert labels["tuneplan-owner"] == "john-doe"
+    for cloud in (GCP, Kubernetes, AWS, Azure):
+        for key, value in labels.items():
+            assert cloud.is_label_valid(key, value) == (True, None), (cloud, key, value)
+    found = Resource(f"tp-{RUN_ID}", f"tp-{RUN_ID}", RUN_ID, labels, RunState.RUNNING,
+                     RunHandle("skypilot", RUN_ID, f"tp-{RUN_ID}"), tag_form=label_value)
+    assert found.owned_by(owner, host) and not found.owned_by("john", host)
+
+
+def test_the_credential_check_names_the_extra_a_cloud_needs(tmp_path, monkeypatch):
+    """``tuneplan[skypilot]`` is bare SkyPilot: without boto3 it cannot launch on AWS whatever the credentials."""
+    from providers.skypilot import sdk
+    from tests.contract.fake_sky import FakeSky
+
+    monkeypatch.setitem(sdk.CLOUD_SDK_MODULES, "aws", "tuneplan_test_no_such_module")  # as where boto3 is missing
+    only_aws = SkyPilotProvider(TaskOptions(clouds=("aws",)), sdk_module=FakeSky(tmp_path)).check()
+    assert not only_aws.ok and "aws" in only_aws.message and "tuneplan[skypilot-aws]" in only_aws.fix
+    with_lambda = SkyPilotProvider(TaskOptions(clouds=("aws", "lambda")), sdk_module=FakeSky(tmp_path)).check()
+    assert with_lambda.ok and "only lambda" in with_lambda.message

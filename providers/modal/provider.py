@@ -199,7 +199,8 @@ class ModalProvider(Provider):
                 handle = RunHandle(self.name, run_id, app.name, {
                     "app_name": app.name, "call_id": tags.get(TAG_CALL), "segment": int(tags.get(TAG_SEGMENT) or 0),
                     "segments": int(tags.get(TAG_SEGMENTS) or 1), "volume": self.settings.volume})
-                found.append(TaggedResource(app.name, app.name, run_id, dict(tags), self.status(handle).state, handle))
+                found.append(Resource(app.name, app.name, run_id, dict(tags), self.status(handle).state, handle,
+                                      tag_form=tag_value))  # tag values were stored through tag_value
         return found
 
     def billed_cost(self, handle: RunHandle, ended_at: datetime | None = None) -> Decimal | None:
@@ -308,11 +309,3 @@ def _stop_app(name: str) -> bool:
         return False
     return True
 
-
-class TaggedResource(Resource):
-    """A Modal App as reap sees it. Modal tag values allow only ``[A-Za-z0-9._-]``, so the owner and host
-    were stored through ``tag_value`` (``alice@corp`` -> ``alice-corp``); the owner/host asked about go
-    through the same rewrite before the comparison, or every App of such an owner would look foreign."""
-
-    def owned_by(self, owner: str, host: str) -> bool:
-        return super().owned_by(tag_value(owner), tag_value(host))

@@ -34,6 +34,7 @@ from providers.skypilot.task_config import (
     TaskOptions,
     bucket_prefix,
     hand_launch_hint,
+    label_value,
     is_managed,
     options_for_bundle,
     remote_output_dir,
@@ -56,6 +57,7 @@ from providers.types import (
     TransientProviderError,
 )
 
+CANCEL_WAIT_S = 90.0  # how long a cancelled managed job may take to reach CANCELLING
 LOG_TAIL_CHARS = 256 * 1024  # however long the lines: status never holds more of the log than this
 LOG_TAIL_LINES = 300
 
@@ -76,6 +78,7 @@ class SkyPilotProvider(Provider):
         self.now = now
         self.request_timeout_s = request_timeout_s
         self.slow_request_timeout_s = slow_request_timeout_s
+        self.cancel_wait_s = CANCEL_WAIT_S
 
     @property
     def sky(self):
@@ -104,8 +107,15 @@ class SkyPilotProvider(Provider):
             return CheckResult(False, str(exc), sdk.INSTALL_HINT)
         where = (f"local API server {url} (SkyPilot starts it on first use; it keeps running: `sky api stop`)"
                  if local else f"API server {url} (your configured endpoint)")
-        return CheckResult(True, f"SkyPilot {getattr(sky, '__version__', '?')} via {where}",
-                           "`sky check` shows which clouds your credentials enable")
+        version = getattr(sky, "__version__", "?")
+        missing = sdk.missing_cloud_extras(self.options.clouds)
+        if missing:  # SkyPilot cannot use a cloud whose SDK is not installed, whatever the credentials
+            extras = ",".join(f"skypilot-{cloud}" for cloud in missing)
+            usable = [c for c in self.options.clouds if c not in missing]
+            return CheckResult(bool(usable), f"SkyPilot {version} via {where}; without their SDKs here it cannot use "
+                               f"{', '.join(missing)}" + (f" (only {', '.join(usable)})" if usable else ""),
+                               f"pip install 'tuneplan[{extras}]', or leave those clouds out of skypilot.clouds")
+        return CheckResult(True, f"SkyPilot {version} via {where}", "`sky check` shows which clouds your credentials enable")
 
     def offers(self) -> list[Offer]:
         from planner.catalog.prices import LAUNCHER_OF_CLOUD
@@ -288,11 +298,22 @@ class SkyPilotProvider(Provider):
             return
         self._resolve(lambda: self.sky.jobs.cancel(job_ids=ids), f"cancelling {name} (job {', '.join(map(str, ids))})",
                       slow=True)
-        left = [j for j in self._unfinished(name) if st.state_name(j.get("status")) != "CANCELLING"]
+        left = self._still_running(name)
         if left:
             described = ", ".join(f"{j.get('job_id')} ({st.state_name(j.get('status'))})" for j in left)
             raise ProviderError(f"SkyPilot managed job {name} is still running after cancel: job {described}; "
                                 f"end it with `sky jobs cancel {' '.join(str(j.get('job_id')) for j in left)}`")
+
+    def _still_running(self, name: str) -> list:
+        """The jobs of ``name`` not yet CANCELLING or ended, waiting up to ``cancel_wait_s``: ``jobs.cancel`` only
+        signals a running job, and its controller acts on the signal within seconds (sky/jobs/utils.py
+        cancel_jobs_by_id), so an answer taken at once would call a working cancel a failure."""
+        deadline = time.monotonic() + self.cancel_wait_s
+        while True:
+            left = [j for j in self._unfinished(name) if st.state_name(j.get("status")) != "CANCELLING"]
+            if not left or time.monotonic() >= deadline:
+                return left
+            time.sleep(min(self.poll_s, max(0.0, deadline - time.monotonic())))
 
     def _unfinished(self, name: str) -> list:
         return [j for j in self._managed_jobs(name, skip_finished=True)
@@ -313,12 +334,13 @@ class SkyPilotProvider(Provider):
             if name.startswith(RESOURCE_PREFIX):
                 handle = RunHandle(self.name, name.removeprefix(RESOURCE_PREFIX), name, {"mode": "cluster"})
                 found.append(Resource(name, name, handle.run_id, dict(record.get("labels") or {}),
-                                      self.status(handle).state, handle, record.get("launched_at")))
+                                      self.status(handle).state, handle, record.get("launched_at"), label_value))
         for job in self._managed_jobs(RESOURCE_PREFIX, skip_finished=True, fields=[*sdk.QUEUE_FIELDS, "user_yaml"]):
             name = str(job.get("job_name") or "")
             handle = RunHandle(self.name, name.removeprefix(RESOURCE_PREFIX), name, {"mode": "managed"})
             found.append(Resource(name, name, handle.run_id, job_tags(job),
-                                  st.managed_job_state(job.get("status"))[0], handle, job.get("submitted_at")))
+                                  st.managed_job_state(job.get("status"))[0], handle, job.get("submitted_at"),
+                                  label_value))
         return found
 
     # --- SDK reads ------------------------------------------------------------------------------------

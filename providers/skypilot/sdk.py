@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import io
+import json
 import os
 import re
 import threading
@@ -150,8 +151,26 @@ def request_state(sky, request_id: str, timeout_s: float = REQUEST_TIMEOUT_S) ->
         return "UNKNOWN", scrub(str(exc))
     for payload in payloads or []:
         if str(getattr(payload, "request_id", "")).startswith(str(request_id)):
-            return str(getattr(payload, "status", "UNKNOWN")).rpartition(".")[2], scrub(getattr(payload, "error", "") or "")
+            return str(getattr(payload, "status", "UNKNOWN")).rpartition(".")[2], request_error(payload)
     return "UNKNOWN", ""
+
+
+def request_error(payload) -> str:
+    """A request's error as one readable line. The API server sends ``error`` as the JSON of
+    ``{"object": <base64 pickle>, "type", "message"}`` (``Request.set_error``/``encode`` in
+    sky/server/requests/requests.py), or "null": the type and message are read, the pickle never is (it
+    came over the network)."""
+    raw = getattr(payload, "error", None)
+    if raw in (None, "", "null"):
+        return ""
+    try:
+        data = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return scrub(str(raw))
+    if not isinstance(data, dict):
+        return scrub(str(data)) if data is not None else ""
+    kind, message = str(data.get("type") or ""), " ".join(str(data.get("message") or "").split())
+    return scrub(f"{kind}: {message}" if kind and message else kind or message)
 
 
 def endpoint(sky) -> tuple[str, bool]:
@@ -192,6 +211,27 @@ class TailText(io.TextIOBase):
 
     def getvalue(self) -> str:
         return self._text
+
+
+# The module each cloud's SkyPilot extra installs (skypilot's setup_files/dependencies.py), by cloud.
+CLOUD_SDK_MODULES = {"aws": "boto3", "gcp": "googleapiclient", "azure": "azure.identity", "lambda": None,
+                     "runpod": "runpod"}
+
+
+def missing_cloud_extras(clouds) -> list[str]:
+    """The clouds whose SDK SkyPilot needs is not installed here."""
+    import importlib.util
+
+    missing = []
+    for cloud in clouds:
+        module = CLOUD_SDK_MODULES.get(cloud)
+        try:
+            found = module is None or importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:  # a parent package (azure) is missing
+            found = False
+        if not found:
+            missing.append(cloud)
+    return missing
 
 
 def until_none(stream) -> Iterator[str]:

@@ -20,6 +20,7 @@ Pure: no SDK import, no I/O.
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 from decimal import Decimal
@@ -35,6 +36,7 @@ DEADLINE_ENV = "TUNEPLAN_DEADLINE"
 BUCKET_MOUNT = "/tuneplan-outputs"
 KILL_AFTER_S = 60  # SIGTERM first (the templates checkpoint on it), SIGKILL this long after
 DEFAULT_CLOUDS = ("aws", "gcp", "azure", "lambda", "runpod")
+_LABEL_UNSAFE = re.compile(r"[^a-z0-9_-]")
 
 
 @dataclass(frozen=True)
@@ -120,8 +122,16 @@ def _resources(plan: LaunchPlan, options: TaskOptions) -> dict:
         resources["image_id"] = options.image
     if not is_managed(plan):
         resources["autostop"] = {"idle_minutes": options.idle_minutes, "down": True}
-    resources["labels"] = dict(plan.tags)
+    resources["labels"] = {key: label_value(value) for key, value in plan.tags.items()}
     return resources
+
+
+def label_value(value: str) -> str:
+    """A label value every cloud SkyPilot validates for accepts: GCP allows ``[a-z0-9_-]{0,63}``, Kubernetes
+    wants an alphanumeric first and last character (``sky/clouds/gcp.py`` and ``sky/clouds/kubernetes.py``
+    check every enabled cloud's rule at launch), so ``John.Doe`` becomes ``john-doe``."""
+    cleaned = _LABEL_UNSAFE.sub("-", str(value).lower())[:63].strip("-_")
+    return cleaned or "x"
 
 
 def _deadline(plan: LaunchPlan) -> list[str]:

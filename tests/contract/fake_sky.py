@@ -73,6 +73,7 @@ class FakeSky:
         self.fail_launch: BaseException | None = None
         self.fail_after_init: BaseException | None = None
         self.ignore_cancel = False
+        self.cancel_delay_s = 0.5  # the real controller acts on a cancel signal within ~15 s
         self.hold = threading.Event()  # cleared: the API server takes requests but never finishes them
         self.hold.set()
         self.calls: list[str] = []
@@ -117,7 +118,7 @@ class FakeSky:
             status = "RUNNING" if not request.done.is_set() else ("FAILED" if request.error else "SUCCEEDED")
             out.append(RequestPayload(request_id=str(rid), name=request.name, entrypoint="", request_body="{}",
                                       status=status, created_at=request.created_at, user_id="u", return_value="",
-                                      error=str(request.error or ""), pid=None, schedule_type="long"))
+                                      error=_encoded_error(request.error), pid=None, schedule_type="long"))
         return out
 
     def api_cancel(self, request_ids=None, all_users=False, silent=False):
@@ -332,11 +333,21 @@ class FakeJobs:
             for job in targets:
                 if self.sky.ignore_cancel:  # the controller lost the signal: the job keeps running
                     continue
-                job.status = "CANCELLED"
-                if job.machine is not None:
-                    _kill(job.machine)
+                if job.status == "PENDING":  # cancel_jobs_by_id: set_pending_cancelled, at once
+                    job.status = "CANCELLED"
+                    continue
+                # A running job is only signalled (a file the controller polls, sky/jobs/utils.py
+                # cancel_jobs_by_id); the controller moves it to CANCELLING and CANCELLED some seconds later.
+                threading.Timer(self.sky.cancel_delay_s, self._controller_cancels, args=(job,)).start()
             return None
         return self.sky._submit("sky.jobs.cancel", work)
+
+    def _controller_cancels(self, job: ManagedJob) -> None:
+        job.status = "CANCELLING"
+        if job.machine is not None:
+            _kill(job.machine)
+        time.sleep(self.sky.cancel_delay_s / 2)
+        job.status = "CANCELLED"
 
 
 def _user_yaml(task, name: str) -> str:
@@ -370,6 +381,20 @@ def _tail(machine_of, status_of, follow, tail, output_stream, preload_content, c
         return iter([*lines, None])
     (output_stream or sys.stdout).write("".join(lines))
     return codes.get(status_of(machine), 100)
+
+
+def _encoded_error(error: BaseException | None) -> str:
+    """A request's ``error`` as the API server sends it: ``Request.set_error`` (sky/server/requests/requests.py)
+    keeps {"object": pickled serialize_exception(e), "type", "message"}, and ``Request.encode`` sends
+    ``orjson.dumps(self.error)``, which is the string "null" when there was none."""
+    import orjson
+    from sky import exceptions
+    from sky.server.requests.serializers import encoders
+
+    if error is None:
+        return orjson.dumps(None).decode("utf-8")
+    return orjson.dumps({"object": encoders.pickle_and_encode(exceptions.serialize_exception(error)),
+                         "type": type(error).__name__, "message": str(error)}).decode("utf-8")
 
 
 def _kill(machine: Machine) -> None:
