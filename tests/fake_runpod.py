@@ -69,6 +69,7 @@ class FakeRunpod:
         self.pods: dict[str, FakePod] = {}
         self.ended: list[tuple[str, Decimal, float, float]] = []  # (pod id, $/h, created, terminated)
         self.fail_next: list[str] = []
+        self.anonymous = False  # answer the account queries with "myself": null, as for a key that is not an account
         self.no_capacity: set[str] = set()
         self.create_errors: dict[str, str] = {}
         self.billing_lag_s = 0.0
@@ -154,6 +155,12 @@ class FakeRunpod:
             return 200, self._operations()[operation](variables)
 
     def _operations(self):
+        if self.anonymous:  # GraphQL answers 200 with no account behind the key: myself is null
+            return {**self._answers(), "myself.id": lambda v: {"data": {"myself": None}},
+                    "myself.pods": lambda v: {"data": {"myself": None}}}
+        return self._answers()
+
+    def _answers(self):
         return {"gpuTypes": lambda v: {"data": {"gpuTypes": self.gpu_types}},
                 "myself.id": lambda v: {"data": {"myself": {"id": "user_fake"}}},
                 "myself.pods": lambda v: {"data": {"myself": {"pods": [self._pod_json(p, True) for p in self.pods.values()]}}},

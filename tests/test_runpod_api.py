@@ -331,3 +331,31 @@ def test_a_bill_that_comes_after_the_teardown_is_recorded_by_a_later_refresh(fak
     assert read.billed_usd == fake.billed(pod_id).quantize(Decimal("0.000001")) > 0
     assert ledger.find(record.run_id).billed_usd == read.billed_usd
     assert refresh_bills(ledger, {"runpod": provider}) == []  # billed runs are not asked again
+
+
+def test_an_answer_without_an_account_is_an_error_not_an_empty_account(fake, tmp_path):
+    """GraphQL can answer 200 with ``{"data": {"myself": null}}``: that is no account, not one without pods."""
+    provider = fast_provider(fake, tmp_path)
+    fake.anonymous = True
+    check = provider.check()
+    assert not check.ok and "myself: null" in check.message
+    with pytest.raises(ProviderError, match="no account behind the key"):
+        provider.list_resources()
+    from remote_jobs import reap
+    from remote_jobs.ledger import Ledger
+    from tests.contract.harness import HOST, OWNER, FakeClock
+
+    items = reap.survey(Ledger(tmp_path / "l.sqlite3"), [provider], OWNER, HOST, False, FakeClock())
+    assert [item.verdict for item in items] == ["unchecked"]
+
+
+def test_pod_states_tuneplan_did_not_map_are_states_not_running(fake, harness):
+    run_id = harness.run_id("dead")
+    handle = harness.launch(harness.bundle(run_id, steps=200, step_seconds=0.1), gpu_plan(harness, run_id))
+    assert harness.wait_running(handle).state == RunState.RUNNING
+    fake.pods[handle.resource_id].desired = "DEAD"
+    status = harness.provider.status(handle)
+    assert status.state == RunState.FAILED and "DEAD" in status.message
+    fake.pods[handle.resource_id].desired = "MIGRATING"
+    assert harness.provider.status(handle).state == RunState.UNKNOWN
+    fake.pods[handle.resource_id].desired = "RUNNING"

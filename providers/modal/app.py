@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import sys
+import time
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -112,7 +113,7 @@ def build_app(bundle: Bundle, plan: LaunchPlan, settings: ModalSettings, cap_s: 
     job = {"run_id": plan.run_id, "run_folder": name, "volume_path": VOLUME_PATH, "bundle_path": BUNDLE_PATH,
            "bundle_sha256": bundle.sha256, "entrypoint": bundle.entrypoint, "args": list(bundle.args),
            "output_dir": bundle.output_dir, "segment": 0, "segments": segments.count,
-           "stop_after_s": segments.stop_after_s}
+           "stop_after_s": segments.stop_after_s, "deadline_at": time.time() + plan.max_runtime_s}
     return BuiltApp(app, function, volume, secrets, image, segments, resources, job)
 
 

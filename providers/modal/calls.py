@@ -72,9 +72,24 @@ def poll(call_id: str) -> Outcome:
         return Outcome("cancelled" if "cancel" in message.lower() else "failed", message)
     except (mx.AuthError, mx.ConnectionError, mx.InternalError, mx.ServiceError, mx.ResourceExhaustedError):
         raise
+    except _transient_errors() as exc:  # the connection, not the run: ask again later, never "failed"
+        raise TransientProviderError(f"the connection to Modal dropped while asking about call {call_id} "
+                                     f"({type(exc).__name__}); asking again") from None
     except Exception as exc:  # noqa: BLE001 - the function's own exception, raised again here by the SDK
         return Outcome("failed", " ".join(f"{type(exc).__name__}: {exc}".split())[:300])
     return from_result(result)
+
+
+def _transient_errors() -> tuple[type[BaseException], ...]:
+    """What a poll can raise that says nothing about the run: grpclib's stream and status errors (Modal's own
+    gRPC errors derive from ``grpclib.GRPCError``), a closed client, Modal's RPC timeout and socket errors. Only
+    the outcomes ``poll`` maps above (a value, the function timeout, a cancellation, an expired or unknown
+    call, a remote error) end a run."""
+    import grpclib.exceptions
+    import modal.exception as mx
+
+    return (grpclib.exceptions.StreamTerminatedError, grpclib.GRPCError, mx.ClientClosed, mx.TimeoutError,
+            ConnectionError, OSError)
 
 
 def from_result(result: object) -> Outcome:

@@ -54,7 +54,10 @@ from providers.types import (
 
 TAG_SEGMENTS = "tuneplan-segments"
 LOG_POLL_S = 1.0
-STATUS_TAIL_BYTES = 256 * 1024  # enough for the last progress and done lines
+STATUS_TAIL_BYTES = 256 * 1024
+# A Volume's writes become visible when the container commits them, at its shutdown: just after the call
+# returned, the manifest may not be there yet. Asked again for this long before the outputs count as missing.
+MANIFEST_WAIT_S = 60.0  # enough for the last progress and done lines
 
 
 class ModalProvider(Provider):
@@ -72,6 +75,8 @@ class ModalProvider(Provider):
         self.cap_s = cap_s
         self.clock = clock
         self._stopped_at: dict[str, float] = {}  # run id -> when this process stopped its App (no cost after)
+        self._pulled: set[str] = set()  # runs whose outputs this process brought home: only those may be deleted
+        self.manifest_wait_s = MANIFEST_WAIT_S
 
     # --- what it is -------------------------------------------------------------------------------------
     def capabilities(self) -> list[Capability]:
@@ -174,7 +179,12 @@ class ModalProvider(Provider):
                         limits: PullLimits | None = None) -> list[str]:
         folder = f"{_folder(handle)}/work/{handle.data.get('output_dir') or 'out'}"
         with sdk_errors("downloading the outputs"):
-            return volume_io.download_outputs(self._volume(handle), folder, dest, include_checkpoints, limits)
+            volume = self._volume(handle)
+            if not include_checkpoints:
+                volume_io.wait_for_manifest(volume, folder, self.manifest_wait_s)
+            copied = volume_io.download_outputs(volume, folder, dest, include_checkpoints, limits)
+        self._pulled.add(handle.run_id)
+        return copied
 
     def teardown(self, handle: RunHandle) -> None:
         name = _app(handle)
@@ -184,7 +194,7 @@ class ModalProvider(Provider):
                 calls.cancel(call_id)
             if _stop_app(name):
                 self._stopped_at.setdefault(handle.run_id, self.clock())
-            if not self.settings.keep_outputs:
+            if not self.settings.keep_outputs and handle.run_id in self._pulled:
                 volume_io.remove_folder(self._volume(handle), _folder(handle))
 
     def list_resources(self) -> list[Resource]:
@@ -223,7 +233,9 @@ class ModalProvider(Provider):
         if not call_id:
             return None, segment, Outcome("running")
         outcome = calls.poll(call_id)
-        if outcome.kind == "stopped" and segment + 1 < int(handle.data.get("segments") or 1) and handle.data.get("job"):
+        job = handle.data.get("job") or {}
+        past_deadline = time.time() >= float(job.get("deadline_at") or float("inf"))  # no next segment after it
+        if outcome.kind == "stopped" and segment + 1 < int(handle.data.get("segments") or 1) and job and not past_deadline:
             call_id, segment, spawned = self._next_segment(handle, segment)
             outcome = Outcome("running") if spawned else calls.poll(call_id)
         return call_id, segment, outcome

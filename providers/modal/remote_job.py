@@ -8,8 +8,10 @@ source; nothing else of tuneplan is there, so this module must never import it).
    output dir, checkpoints included, lives on the Volume and survives the container;
 3. runs the template there with the container's environment (the named Modal secrets are in it), its
    output copied line by line to stdout (Modal's log) and to ``run.log`` on the Volume (readable later);
-4. stops the template with SIGTERM when its segment time is up (before Modal's own timeout), so the
-   template ends after its last checkpoint and the next call resumes from it;
+4. stops the template with SIGTERM when its segment time is up (before Modal's own timeout) or at the run's
+   absolute deadline (``deadline_at``, fixed at launch: a container Modal restarts after a preemption does
+   not get a fresh clock), so the template ends after its last checkpoint and the next call resumes from
+   it; a segment Modal has started more than ``MAX_STARTS`` times is given up;
 5. writes ``segment-<n>.json`` (start, end, outcome) beside it and returns the same dict.
 
 Paths are container paths; ``TUNEPLAN_CONTAINER_ROOT`` prefixes them where the "container" is not one
@@ -31,6 +33,7 @@ from pathlib import Path
 
 ROOT_ENV = "TUNEPLAN_CONTAINER_ROOT"
 STOP_GRACE_S = 10.0
+MAX_STARTS = 3  # a segment Modal has started more often than this is given up
 
 
 def run_segment(job: dict) -> dict:
@@ -40,9 +43,18 @@ def run_segment(job: dict) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
     record = {"segment": job["segment"], "segments": job["segments"], "started_at": started}
+    starts = _count_start(run_dir, job["segment"])
+    stop_at = min(started + float(job["stop_after_s"]), float(job.get("deadline_at") or float("inf")))
     try:
+        if starts > MAX_STARTS:
+            raise GiveUp(f"Modal started segment {job['segment']} {starts} times (preempted or crashed each time); "
+                         "giving up so it stops billing")
+        if time.time() >= stop_at:
+            raise GiveUp("the run's hard runtime limit had passed when this segment started")
         work = _unpack(root / job["bundle_path"].lstrip("/"), job["bundle_sha256"], run_dir / "work")
-        state, code, error = _run(job, work, run_dir / "run.log", started + float(job["stop_after_s"]))
+        state, code, error = _run(job, work, run_dir / "run.log", stop_at)
+    except GiveUp as exc:
+        state, code, error = ("stopped" if "limit" in str(exc) else "failed"), None, str(exc)
     except BundleError as exc:
         state, code, error = "failed", None, str(exc)
     record.update(state=state, exit_code=code, error=error, ended_at=time.time())
@@ -52,6 +64,23 @@ def run_segment(job: dict) -> dict:
 
 class BundleError(Exception):
     """The bundle that arrived is not the one that was sent."""
+
+
+class GiveUp(Exception):
+    """This segment must not run: past the run's absolute deadline, or started too many times."""
+
+
+def _count_start(run_dir: Path, segment: int) -> int:
+    """How many times this segment has started, this one included. Modal runs a preempted or crashed input
+    again in a fresh container, and each would otherwise start the clock afresh; the count lives on the
+    Volume so every container of the run sees it."""
+    path = run_dir / f"starts-{segment}"
+    try:
+        count = int(path.read_text(encoding="utf-8").strip() or 0) + 1
+    except (OSError, ValueError):
+        count = 1
+    path.write_text(str(count), encoding="utf-8")
+    return count
 
 
 def _unpack(tarball: Path, sha256: str, work: Path) -> Path:

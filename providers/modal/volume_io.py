@@ -112,6 +112,23 @@ def remove_folder(volume, folder: str) -> bool:
     return True
 
 
+def wait_for_manifest(volume, folder: str, wait_s: float, step_s: float = 2.0) -> bool:
+    """Whether ``folder/manifest.json`` shows up within ``wait_s`` (a container commits its Volume writes as it
+    shuts down, after the call has already returned)."""
+    import time
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            if any(rel == "manifest.json" for rel, _ in list_files(volume, folder)):
+                return True
+        except FileNotFoundError:
+            pass
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(min(step_s, max(0.0, deadline - time.monotonic())))
+
+
 def download_outputs(volume, folder: str, dest: Path, include_checkpoints: bool,
                      limits: PullLimits | None = None) -> list[str]:
     """Copy ``folder`` into ``dest`` within ``limits``; manifest-listed files are verified (and fetched again

@@ -13,6 +13,15 @@ launched it, the pod is gone after at most boot timeout + runtime limit + pull w
 It writes ``status.json`` atomically at every change: that file is what tuneplan reads over SSH.
 Standard library only, Python 3.8+: it runs with the image's own python3, where tuneplan is not installed.
 
+RunPod restarts the container when its main process (this agent) exits, and the container disk survives.
+So ``life.json`` keeps, across restarts, when the pod first booted, how often the agent started, and the
+job's absolute deadline: a restart never gets a fresh clock, a job that already ended is not run again, and
+after ``MAX_STARTS`` starts (or past the pod's absolute end) the agent only ends the pod. Every error is
+caught on the way to ``end_of_life``. If RunPod's API will not terminate the pod (the pod-scoped key may not
+be allowed to, the image may lack CA certificates), the agent gives up asking at the pod's absolute end plus
+``GIVE_UP_AFTER_S`` and exits, so the container stops; whether a pod whose container has stopped still bills
+is RunPod's rule, not ours (``tuneplan reap`` from any machine ends it).
+
     python3 pod_agent.py --dir ~/tuneplan
 """
 
@@ -32,6 +41,9 @@ import urllib.request
 POLL_S = 0.1
 GRACE_S = 5.0
 TERMINATE_RETRY_S = 30.0
+MAX_STARTS = 3  # agent starts (container restarts included) before it only ends the pod
+LIFE_SLACK_S = 600.0  # on top of boot timeout + runtime limit + pull window: the pod's absolute end
+GIVE_UP_AFTER_S = 900.0  # past the absolute end, stop asking the API and exit (the second guard)
 OWN_PREFIX = "TUNEPLAN_POD_"
 REQUIREMENTS = "requirements.txt"
 DROPPED_FROM_JOB = ("RUNPOD_API_KEY", "PUBLIC_KEY")
@@ -166,13 +178,19 @@ def install_requirements(agent: Agent, log_path: str, deadline: float, limit_s: 
     return state, reason or "installing requirements.txt failed (pip exit code %s; see run.log)" % child.returncode
 
 
-def run_job(agent: Agent, limit_s: float) -> None:
+def run_job(agent: Agent, limit_s: float, life: dict) -> None:
     entry = agent.env.get("TUNEPLAN_POD_ENTRYPOINT", "")
     args = json.loads(agent.env.get("TUNEPLAN_POD_ARGS") or "[]")
     log_path = agent.path("run.log")
     started = time.time()
-    deadline = started + limit_s
-    agent.write(state="running", phase="starting", started_at=started, deadline_at=deadline)
+    deadline = life.setdefault("deadline_at", started + limit_s)  # fixed at the first start, kept across restarts
+    save_life(agent, life)
+    if started >= deadline:
+        agent.write(state="budget_stopped", phase="ended", ended_at=started, error="hard runtime limit of %d s "
+                    "reached (the container restarted after it)" % int(limit_s))
+        return
+    agent.write(state="running", phase="starting", started_at=agent.status.get("started_at") or started,
+                deadline_at=deadline)
     failed = install_requirements(agent, log_path, deadline, limit_s)
     if failed is not None:
         agent.write(state=failed[0], phase="ended", ended_at=time.time(), exit_code=None, error=failed[1])
@@ -217,12 +235,42 @@ def terminate_pod(agent: Agent) -> bool:
     return not payload.get("errors")
 
 
-def end_of_life(agent: Agent, why: str) -> None:
-    """Terminate the pod; keep asking until RunPod does it (the container dies with the pod)."""
+def end_of_life(agent: Agent, why: str, give_up_at: float) -> bool:
+    """Terminate the pod; keep asking until RunPod does it (the container dies with the pod), or until
+    ``give_up_at``: then return False and let the agent exit, the guard that needs no API."""
     agent.write(phase="terminating", note=why)
     while not terminate_pod(agent):
+        if time.time() >= give_up_at:
+            agent.write(phase="gave_up_terminating", note=why + "; RunPod's API did not end the pod: the agent exits")
+            return False
         agent.write(phase="terminate_failed")
         time.sleep(agent.number("TUNEPLAN_POD_TERMINATE_RETRY_S", TERMINATE_RETRY_S))
+    return True
+
+
+def load_life(agent: Agent) -> dict:
+    try:
+        with open(agent.path("life.json"), encoding="utf-8") as f:
+            life = json.load(f)
+    except (OSError, ValueError):
+        life = {}
+    return life if isinstance(life, dict) else {}
+
+
+def save_life(agent: Agent, life: dict) -> None:
+    tmp = agent.path(".life.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(life, f)
+    os.replace(tmp, agent.path("life.json"))
+
+
+def previous_status(agent: Agent) -> dict:
+    try:
+        with open(agent.path("status.json"), encoding="utf-8") as f:
+            found = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def linger(agent: Agent, window_s: float) -> None:
@@ -241,21 +289,49 @@ def main(argv: list) -> int:
     agent = Agent(args.dir, dict(os.environ))
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, agent.request_stop)
+    life = load_life(agent)
+    life["starts"] = int(life.get("starts") or 0) + 1
+    life.setdefault("first_boot_at", time.time())
+    save_life(agent, life)
+    ends_at = life["first_boot_at"] + sum(agent.number(name, default) for name, default in (
+        ("TUNEPLAN_POD_LIFE_SLACK_S", LIFE_SLACK_S),
+        ("TUNEPLAN_POD_BOOT_TIMEOUT_S", 1200), ("TUNEPLAN_POD_MAX_RUNTIME_S", 60), ("TUNEPLAN_POD_PULL_WINDOW_S", 900)))
+    why = "the agent stopped"
+    try:
+        why = live(agent, life, ends_at)
+    except Exception as exc:  # noqa: BLE001 - whatever broke (a full disk ...), the pod must still end
+        agent.write(state="failed", phase="ended", ended_at=time.time(), error="the pod agent failed: %s: %s" % (
+            type(exc).__name__, " ".join(str(exc).split())[:300]))
+        why = "the agent failed"
+    finally:
+        ended = end_of_life(agent, why, ends_at + agent.number("TUNEPLAN_POD_GIVE_UP_AFTER_S", GIVE_UP_AFTER_S))
+    return 0 if ended else 1
+
+
+def live(agent: Agent, life: dict, ends_at: float) -> str:
+    """The agent's work for this start; why the pod is to end now."""
+    before = previous_status(agent)
+    if before.get("phase") in ("ended", "terminating", "terminate_failed", "gave_up_terminating"):
+        agent.status.update(before)  # the job already ended: never run it again, only keep the pull window
+        linger(agent, max(0.0, float(before.get("ends_pod_at") or 0) - time.time()))
+        return "pull window over (after a restart)"
+    if life["starts"] > MAX_STARTS or time.time() >= ends_at:
+        agent.write(state="failed", phase="ended", ended_at=time.time(), error="the pod's container was restarted "
+                    "%d times, or the pod outlived its end; ending it" % life["starts"])
+        return "too many restarts"
     agent.write()
     tarball = wait_for_bundle(agent, agent.number("TUNEPLAN_POD_BOOT_TIMEOUT_S", 1200))
     if tarball is None:
         agent.write(state="failed", phase="ended", ended_at=time.time(),
                     error=agent.stop_reason or "no bundle arrived before the boot timeout (the CLI is gone?)")
-        end_of_life(agent, "no bundle")
-        return 0
+        return "no bundle"
     problem = unpack(agent, tarball)
     if problem:
         agent.write(state="failed", phase="ended", ended_at=time.time(), error=problem)
     else:
-        run_job(agent, agent.number("TUNEPLAN_POD_MAX_RUNTIME_S", 60))
+        run_job(agent, agent.number("TUNEPLAN_POD_MAX_RUNTIME_S", 60), life)
     linger(agent, agent.number("TUNEPLAN_POD_PULL_WINDOW_S", 900))
-    end_of_life(agent, "pull window over")
-    return 0
+    return "pull window over"
 
 
 if __name__ == "__main__":

@@ -27,6 +27,10 @@ TERMINATE = "mutation TerminatePod($input: PodTerminateInput!) { podTerminate(in
 WHOAMI = "query Me { myself { id } }"
 
 SSH_PORT = 22
+# desiredStatus values that mean the job is not running any more (RunPod's PodStatus enum), with what they mean.
+ENDED_STATUSES = {"EXITED": "its container exited, or an interruptible pod was reclaimed",
+                  "TERMINATED": "it was terminated", "DEAD": "RunPod lost it (host failure)",
+                  "PAUSED": "it was paused; its GPU is released", "STOPPED": "it was stopped"}
 TAG_ENV = {TAG_OWNER: "TUNEPLAN_OWNER", TAG_HOST: "TUNEPLAN_HOST", TAG_RUN: "TUNEPLAN_RUN"}
 # The price rows' offerings (planner/data and the live gpuTypes rows) and RunPod's cloudType for each.
 OFFERING_CLOUD_TYPES = {"secure-cloud": "SECURE", "community-cloud": "COMMUNITY"}

@@ -112,9 +112,12 @@ class RunpodProvider(Provider):
         if not self._has_key():
             return CheckResult(False, "no RunPod API key", config.KEY_FIX)
         try:
-            self.api().graphql(pods.WHOAMI, what="the account check")
+            data = self.api().graphql(pods.WHOAMI, what="the account check")
         except ProviderError as exc:
             return CheckResult(False, str(exc), config.KEY_FIX)
+        if not (isinstance(data.get("myself"), dict) and data["myself"].get("id")):
+            return CheckResult(False, f"{self.api().base_url} answered with no account behind the key (myself: "
+                               "null)", config.KEY_FIX)
         return CheckResult(True, f"RunPod API key accepted by {self.api().base_url}")
 
     def offers(self) -> list[Offer]:
@@ -193,9 +196,12 @@ class RunpodProvider(Provider):
         if pod is None:
             self._note_end(handle.run_id)
             return RunStatus(RunState.UNKNOWN, "the pod is gone (terminated)", exists=False)
-        if pod.desired_status in ("EXITED", "TERMINATED"):
-            why = "the pod stopped (an interruptible pod was reclaimed, or it was stopped by hand)"
+        if pod.desired_status in pods.ENDED_STATUSES:
+            why = f"the pod is {pod.desired_status} ({pods.ENDED_STATUSES[pod.desired_status]})"
             return RunStatus(RunState.FAILED, why, error=why)
+        if not pod.alive:
+            return RunStatus(RunState.UNKNOWN, f"RunPod says the pod is {pod.desired_status!r}, a state tuneplan "
+                             "does not know; watching on")
         if pod.ssh is None:
             return RunStatus(RunState.PROVISIONING, "RunPod is starting the pod")
         if not self.state.key_file(handle.run_id).is_file():
@@ -346,7 +352,10 @@ class RunpodProvider(Provider):
 
     def _pods(self) -> list[pods.PodView]:
         data = self.api().graphql(pods.PODS_QUERY, what="the pods listing")
-        raw = (data.get("myself") or {}).get("pods") or []
+        if not isinstance(data.get("myself"), dict):  # not "no pods": nobody the key belongs to
+            raise ProviderError("RunPod answered the pods listing with no account behind the key (myself: null); "
+                                f"nothing can be listed or ended with it: {config.KEY_FIX}")
+        raw = data["myself"].get("pods") or []
         return [pods.pod_view(p) for p in raw if isinstance(p, dict)]
 
     def _live_pod(self, handle: RunHandle) -> pods.PodView:

@@ -62,6 +62,10 @@ class FakeModal:
         self.root = root
         self.apps: dict[str, dict] = {}        # name -> {"tags": {...}, "functions": {name: Function}, "live": bool}
         self.calls: dict[str, FakeCall] = {}
+        self.get_faults: list[BaseException] = []  # raised by the next FunctionCall.get, one each
+        # Volume writes show once the container commits them, at its shutdown (modal.Volume.commit docs):
+        # this many listings after a call ended still lack its last file (the manifest, written last).
+        self.uncommitted_reads = 0
         self.truncate: dict[str, int] = {}     # path suffix -> how many reads come back short
         self.reads: list[str] = []
         self.volumes: set[str] = set()          # created volumes (deploying an app creates its volumes)
@@ -203,6 +207,8 @@ class FakeModal:
             call.process.wait()
 
     def get(self, call_id: str, timeout):
+        if self.get_faults:  # the connection to Modal dropping mid-poll (grpclib, ClientClosed ...)
+            raise self.get_faults.pop(0)
         call = self.calls[call_id]
         if not call.done.wait(timeout if timeout is not None else None):
             raise TimeoutError()
@@ -254,6 +260,9 @@ class FakeModal:
         if not folder.exists():  # the server's NOT_FOUND, passed on by listdir unconverted
             raise modal.exception.NotFoundError(f"No such file or directory: {path}")
         found = folder.rglob("*") if recursive else folder.iterdir()
+        if self.uncommitted_reads > 0:  # the container has not committed its last writes yet
+            self.uncommitted_reads -= 1
+            found = [p for p in found if p.name != "manifest.json"]
         return [FileEntry(p.relative_to(base).as_posix(), FileEntryType.FILE if p.is_file() else FileEntryType.DIRECTORY,
                           int(p.stat().st_mtime), p.stat().st_size if p.is_file() else 0) for p in sorted(found)]
 
