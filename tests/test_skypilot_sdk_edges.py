@@ -203,3 +203,23 @@ def test_the_real_sky_get_on_a_server_that_never_answers_gives_up_at_the_deadlin
     assert accepted, "sky.get never reached the listener"
     assert done.stdout.startswith("TransientProviderError SkyPilot status of tp-x: no answer from the API server "
                                   "in 1 s"), done.stdout + done.stderr[-2000:]
+
+
+def test_a_spot_run_is_still_found_after_the_jobs_controller_autostopped(tmp_path, monkeypatch):
+    """``jobs.queue_v2(refresh=False)`` raises ClusterNotUpError once the controller has autostopped (~10 idle
+    minutes after the last job): a watch an hour later read that as "gone, artifacts lost", though they are
+    complete in the bucket."""
+    provider, fake = make_provider(tmp_path)
+    monkeypatch.setenv("PATH", f"{fake.root / 'bin'}:{os.environ['PATH']}")
+    harness = Harness(provider, tmp_path)
+    done_plan, failing_plan = spot_plan(harness, "later"), spot_plan(harness, "broken")
+    done = harness.launch(harness.bundle(done_plan.run_id, steps=2), done_plan)
+    broken = harness.launch(harness.bundle(failing_plan.run_id, steps=3, fail_at=2), failing_plan)
+    assert harness.wait(done, timeout_s=30).state == RunState.SUCCEEDED
+    assert harness.wait(broken, timeout_s=30).state == RunState.FAILED
+    fake.jobs.controller_stopped = True
+    status = provider.status(done)
+    assert status.state == RunState.SUCCEEDED and status.exists and "complete in" in status.message
+    assert "manifest.json" in provider.fetch_artifacts(done, tmp_path / "got")
+    assert provider.status(broken).state == RunState.FAILED, "asked again with refresh=True, not called lost"
+    harness.cleanup()

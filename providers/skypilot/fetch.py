@@ -53,6 +53,22 @@ def bucket_sync_command(url: str, dest: Path) -> tuple[list[str], dict[str, str]
                         f"copy {url} by hand before tearing the job down")
 
 
+def read_bucket_file(url: str, timeout_s: float = 120.0, max_bytes: int = 16 << 20) -> bytes | None:
+    """One small object of a bucket (``aws s3 cp URL -``, ``gsutil cat URL``), or None when it is not there
+    or cannot be read."""
+    if url.startswith("s3://"):
+        command = ["aws", "s3", "cp", "--only-show-errors", url, "-"]
+    elif url.startswith("gs://"):
+        command = ["gsutil", "-q", "cat", url]
+    else:
+        return None
+    try:
+        done = subprocess.run(command, capture_output=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout if done.returncode == 0 and len(done.stdout) <= max_bytes else None
+
+
 def run_copy(command: list[str], what: str, dest: Path, budget: PullBudget, env: dict[str, str] | None = None) -> None:
     """Run a copy tool (never through a shell) while watching ``dest``: past the byte cap or the deadline it
     is stopped and the pull fails. A failure is one line with the tool's last error line."""

@@ -28,6 +28,7 @@ from providers.base import Provider
 from providers.log_lines import last_lines, split_lines
 from providers.pull_limits import PullLimits
 from providers.skypilot import fetch, sdk
+from providers.skypilot.managed import CANCEL_WAIT_S, ManagedJobs
 from providers.skypilot.outcome import job_tags, managed_handle, with_log
 from providers.skypilot import states as st
 from providers.skypilot.task_config import (
@@ -54,15 +55,13 @@ from providers.types import (
     RunHandle,
     RunState,
     RunStatus,
-    TransientProviderError,
 )
 
-CANCEL_WAIT_S = 90.0  # how long a cancelled managed job may take to reach CANCELLING
 LOG_TAIL_CHARS = 256 * 1024  # however long the lines: status never holds more of the log than this
 LOG_TAIL_LINES = 300
 
 
-class SkyPilotProvider(Provider):
+class SkyPilotProvider(ManagedJobs, Provider):
     """Runs bundles through SkyPilot. ``sdk`` is the ``sky`` package (tests pass a fake of its calls)."""
 
     name = "skypilot"
@@ -206,21 +205,6 @@ class SkyPilotProvider(Provider):
         lines = self._tail(handle) if state in (RunState.RUNNING, *TERMINAL_STATES) else []
         return with_log(state, message, lines, job.get("status"), job.get("start_at"), job.get("end_at"))
 
-    def _managed_status(self, handle: RunHandle) -> RunStatus:
-        job = self._managed_record(handle.resource_id)
-        if job is None:
-            return self._without_resource(handle)
-        state, message = st.managed_job_state(job.get("status"))
-        recoveries = job.get("recovery_count") or 0
-        if recoveries:
-            message += f" (recovered from {recoveries} preemption{'s' if recoveries > 1 else ''})"
-        lines = self._tail(handle) if state in (RunState.RUNNING, *TERMINAL_STATES) else []
-        status = with_log(state, message, lines, job.get("status"), job.get("start_at"), job.get("end_at"))
-        if state == RunState.FAILED and job.get("failure_reason") and not status.error:
-            reason = sdk.scrub(job.get("failure_reason"))
-            return RunStatus(state, reason, True, status.progress, None, reason, status.started_at, status.ended_at)
-        return status
-
     def _without_resource(self, handle: RunHandle) -> RunStatus:
         """No cluster/job by that name: still launching, the launch failed, or it is gone."""
         request = handle.data.get("launch_request")
@@ -286,39 +270,6 @@ class SkyPilotProvider(Provider):
         self._quietly(lambda: self._resolve(lambda: self.sky.down(handle.resource_id), f"down {handle.resource_id}",
                                             slow=True))
 
-    def _cancel_managed(self, name: str) -> None:
-        """Cancel every unfinished managed job named ``name`` by id, then check that none is left.
-
-        Not ``jobs.cancel(name=...)``: with two unfinished jobs of one name it cancels nothing and only
-        logs "Multiple running jobs found" (sky/jobs/utils.py:1897-1903), which its caller does not
-        recognise as an error (jobs/server/core.py checks for "Multiple jobs found"), so the request succeeds.
-        """
-        ids = [j.get("job_id") for j in self._unfinished(name)]
-        if not ids:
-            return
-        self._resolve(lambda: self.sky.jobs.cancel(job_ids=ids), f"cancelling {name} (job {', '.join(map(str, ids))})",
-                      slow=True)
-        left = self._still_running(name)
-        if left:
-            described = ", ".join(f"{j.get('job_id')} ({st.state_name(j.get('status'))})" for j in left)
-            raise ProviderError(f"SkyPilot managed job {name} is still running after cancel: job {described}; "
-                                f"end it with `sky jobs cancel {' '.join(str(j.get('job_id')) for j in left)}`")
-
-    def _still_running(self, name: str) -> list:
-        """The jobs of ``name`` not yet CANCELLING or ended, waiting up to ``cancel_wait_s``: ``jobs.cancel`` only
-        signals a running job, and its controller acts on the signal within seconds (sky/jobs/utils.py
-        cancel_jobs_by_id), so an answer taken at once would call a working cancel a failure."""
-        deadline = time.monotonic() + self.cancel_wait_s
-        while True:
-            left = [j for j in self._unfinished(name) if st.state_name(j.get("status")) != "CANCELLING"]
-            if not left or time.monotonic() >= deadline:
-                return left
-            time.sleep(min(self.poll_s, max(0.0, deadline - time.monotonic())))
-
-    def _unfinished(self, name: str) -> list:
-        return [j for j in self._managed_jobs(name, skip_finished=True)
-                if j.get("job_name") == name and not st.managed_job_state(j.get("status"))[0].terminal]
-
     def list_resources(self) -> list[Resource]:
         """Clusters and managed jobs named ``tp-…``, each listed on its own: no jobs controller means no
         managed jobs, not a failure. ``reap`` asks only when the ledger holds SkyPilot runs; a local API
@@ -362,26 +313,6 @@ class SkyPilotProvider(Provider):
                 return None
             raise
         return max(jobs or [], key=lambda j: j.get("job_id") or 0, default=None)
-
-    def _managed_jobs(self, name_match: str, skip_finished: bool = False, fields: list[str] = sdk.QUEUE_FIELDS) -> list:
-        """Managed jobs whose name starts with ``name_match``; none when no jobs controller is up."""
-        def request():
-            return self.sky.jobs.queue_v2(refresh=False, skip_finished=skip_finished, all_users=True,
-                                          name_match=name_match, fields=fields)
-        try:
-            result = self._resolve(request, "managed job queue", passthrough=(sdk.NOT_UP,))
-        except Exception as exc:  # ClusterNotUpError, re-raised as it is by name
-            if sdk.no_managed_jobs(exc):
-                return []
-            if type(exc).__name__ == sdk.NOT_UP:  # the controller exists but does not answer
-                raise TransientProviderError(f"SkyPilot managed job queue: {sdk.scrub(str(exc))}") from None
-            raise
-        records = result[0] if isinstance(result, tuple) else result
-        return [r for r in records or [] if str(r.get("job_name") or "").startswith(name_match)]
-
-    def _managed_record(self, name: str):
-        jobs = [j for j in self._managed_jobs(name) if j.get("job_name") == name]
-        return max(jobs, key=lambda j: j.get("job_id") or 0, default=None)
 
     def _log_stream(self, handle: RunHandle, follow: bool):
         if managed_handle(handle):

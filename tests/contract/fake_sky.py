@@ -250,6 +250,7 @@ class FakeJobs:
 
     def __init__(self, sky: FakeSky) -> None:
         self.sky = sky
+        self.controller_stopped = False  # the jobs controller autostops when no job runs (sky/jobs/constants)
 
     def launch(self, task, name=None, **_):
         self.sky.calls.append("jobs.launch")
@@ -298,6 +299,8 @@ class FakeJobs:
         def work():
             if not self.sky.managed_jobs:  # no jobs controller yet (refresh=False does not start one)
                 raise ClusterNotUpError("No in-progress managed jobs.")
+            if self.controller_stopped and not refresh:  # autostopped after ~10 idle minutes: only refresh=True
+                raise ClusterNotUpError("No in-progress managed jobs.")  # brings it up again (and bills it)
             jobs = [j for j in list(self.sky.managed_jobs) if (not name_match or name_match in j.name)
                     and (job_ids is None or j.job_id in job_ids)]
             records = [ManagedJobRecord(job_id=j.job_id, job_name=j.name, status=ManagedJobStatus(j.status),

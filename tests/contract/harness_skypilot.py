@@ -28,9 +28,14 @@ shutil.copytree(source, dest, ignore=ignore, dirs_exist_ok=True)
 FAKE_AWS = """#!{python}
 import shutil, sys, pathlib
 args = sys.argv[1:]
-assert args[:2] == ["s3", "sync"], args
+assert args[:2] in (["s3", "sync"], ["s3", "cp"]), args
 src, dest = [a for a in args[2:] if not a.startswith("--")]
 source = pathlib.Path({root!r}) / "buckets" / src.removeprefix("s3://")
+if args[1] == "cp":  # aws s3 cp s3://bucket/key - : the object to stdout
+    if not source.is_file():
+        sys.exit("fatal error: An error occurred (404) when calling the HeadObject operation: Key does not exist")
+    sys.stdout.buffer.write(source.read_bytes())
+    sys.exit(0)
 if not source.is_dir():
     sys.exit("fatal error: the bucket folder " + src + " does not exist")
 shutil.copytree(source, dest, dirs_exist_ok=True)
