@@ -148,6 +148,7 @@ def test_bucket_pull_commands_are_argument_lists():
 
     dest = Path("/Users/ana/Library/Application Support/tuneplan/runs/x; rm -rf ~")
     command, env = bucket_sync_command("s3://bucket/tuneplan/tp-x", dest)
-    assert command == ["aws", "s3", "sync", "--no-follow-symlinks", "--only-show-errors", "s3://bucket/tuneplan/tp-x",
-                       str(dest)] and env == {}
+    assert command == ["aws", "s3", "sync", "--no-follow-symlinks", "--only-show-errors", "--exclude", "checkpoints/*",
+                       "s3://bucket/tuneplan/tp-x", str(dest)] and env == {}
+    assert "--exclude" not in bucket_sync_command("s3://bucket/x", dest, include_checkpoints=True)[0]
     assert bucket_sync_command("gs://b/p", dest)[0][-1] == str(dest)

@@ -232,3 +232,14 @@ def test_a_configuration_no_stack_can_run_says_why():
     multi = [c for c in unsloth.candidates if c.gpus > 1]
     assert multi and all(not c.fits and "unsloth kernels run on one GPU" in c.reason for c in multi)
     assert any(c.fits for c in unsloth.candidates if c.gpus == 1)
+
+
+def test_spot_is_never_offered_as_launchable_where_the_launcher_cannot_get_it():
+    """Lambda has no spot instances, and SkyPilot's managed spot jobs need a bucket mount RunPod cannot give."""
+    from planner.recommend.capabilities import launchable
+
+    assert launchable("skypilot", 1, True, "lambda")[0] is False
+    assert "bucket" in launchable("skypilot", 1, True, "runpod")[1]
+    assert launchable("skypilot", 1, False, "lambda") == (True, "")
+    assert launchable("skypilot", 1, True, "aws") == (True, "")
+    assert launchable("runpod", 1, True, "runpod") == (True, "")

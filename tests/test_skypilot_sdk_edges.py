@@ -223,3 +223,15 @@ def test_a_spot_run_is_still_found_after_the_jobs_controller_autostopped(tmp_pat
     assert "manifest.json" in provider.fetch_artifacts(done, tmp_path / "got")
     assert provider.status(broken).state == RunState.FAILED, "asked again with refresh=True, not called lost"
     harness.cleanup()
+
+
+def test_a_managed_run_pull_leaves_checkpoints_in_the_bucket_unless_asked(tmp_path, monkeypatch):
+    provider, fake = make_provider(tmp_path)
+    monkeypatch.setenv("PATH", f"{fake.root / 'bin'}:{os.environ['PATH']}")
+    harness = Harness(provider, tmp_path)
+    plan = spot_plan(harness, "ckpt")
+    handle = harness.launch(harness.bundle(plan.run_id, steps=3), plan)
+    assert harness.wait(handle, timeout_s=30).state == RunState.SUCCEEDED
+    assert not any(p.startswith("checkpoints/") for p in provider.fetch_artifacts(handle, tmp_path / "plain"))
+    assert any(p.startswith("checkpoints/") for p in provider.fetch_artifacts(handle, tmp_path / "all", True))
+    harness.cleanup()

@@ -65,7 +65,7 @@ def test_spot_task_is_a_managed_job_with_its_output_in_the_bucket(written):
     _, config, task = written(plan(spot=True))
     resources = next(iter(task.resources))
     assert resources.use_spot and "autostop" not in config["resources"]
-    assert config["file_mounts"] == {"/tuneplan-outputs": {"source": "s3://team-bucket/tuneplan", "mode": "MOUNT"}}
+    assert config["file_mounts"] == {"/tuneplan-outputs": {"source": "s3://team-bucket/tuneplan", "mode": "MOUNT_CACHED"}}
     assert task.storage_mounts["/tuneplan-outputs"].source == "s3://team-bucket/tuneplan"
     assert f"ln -sfn /tuneplan-outputs/tp-{RUN_ID} out" in task.run
 

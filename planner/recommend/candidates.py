@@ -117,7 +117,7 @@ def cloud_candidates(est: Estimates, rows: list[PriceRow], constraints: Constrai
         spots = (False, True) if constraints.spot and row.spot_usd_per_hour is not None else (False,)
         for spot in spots:
             cost = cloud_cost(row, spot, fit.hours, params)
-            ok, why = launchable(row.launcher, row.gpus, spot)
+            ok, why = launchable(row.launcher, row.gpus, spot, row.cloud)
             out.append(Candidate(
                 provider=row.launcher, cloud=row.cloud, gpu=row.gpu, gpus=row.gpus, spot=spot, region=row.region,
                 device=_cloud_device(row), kind="gpu", sharding=fit.sharding, fits=fit.fits, peak_gib=fit.peak_gib,

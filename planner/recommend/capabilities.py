@@ -31,8 +31,19 @@ CAPABILITIES: dict[str, LauncherCapability] = {
 }
 
 
-def launchable(launcher: str, gpus: int, spot: bool) -> tuple[bool, str]:
-    """(can the project run this configuration now?, why not) — from the table above."""
+# Spot through a launcher on a cloud where it cannot be had (read from SkyPilot 0.14's cloud classes: Lambda
+# declares no spot instances; SkyPilot's managed spot jobs mount a bucket, which its RunPod support cannot do).
+NO_SPOT_VIA: dict[tuple[str, str], str] = {
+    ("skypilot", "lambda"): "Lambda has no spot instances",
+    ("skypilot", "runpod"): "SkyPilot runs spot as managed jobs that mount a bucket, which RunPod pods cannot; "
+                            "the runpod launcher's interruptible pods can",
+}
+
+
+def launchable(launcher: str, gpus: int, spot: bool, cloud: str = "") -> tuple[bool, str]:
+    """(can the project run this configuration now?, why not) — from the tables above."""
+    if spot and (launcher, cloud) in NO_SPOT_VIA:
+        return False, NO_SPOT_VIA[(launcher, cloud)]
     cap = CAPABILITIES.get(launcher)
     if cap is None:
         return False, f"no launcher named {launcher}"

@@ -35,19 +35,23 @@ def rsync_command(rsync: str, cluster: str, remote_dir: str, dest: Path, include
     return [*command, f"{cluster}:{remote_dir.rstrip('/')}/", f"{dest}/"]
 
 
-def bucket_sync_command(url: str, dest: Path) -> tuple[list[str], dict[str, str]]:
+def bucket_sync_command(url: str, dest: Path, include_checkpoints: bool = False) -> tuple[list[str], dict[str, str]]:
     """The argument list (and extra environment) that copies a bucket folder down; no shell is involved, so a
     space or a ``;`` in ``dest`` is just part of the path. Built here rather than taken from SkyPilot's
-    ``cloud_stores``, whose commands are shell strings with the paths unquoted."""
+    ``cloud_stores``, whose commands are shell strings with the paths unquoted. Checkpoints stay in the bucket
+    unless asked for."""
+    skip_s3 = [] if include_checkpoints else ["--exclude", "checkpoints/*"]
     if url.startswith("s3://"):
-        return ["aws", "s3", "sync", "--no-follow-symlinks", "--only-show-errors", url, str(dest)], {}
+        return ["aws", "s3", "sync", "--no-follow-symlinks", "--only-show-errors", *skip_s3, url, str(dest)], {}
     if url.startswith("gs://"):
-        return ["gsutil", "-m", "-q", "rsync", "-e", "-r", url, str(dest)], {}
+        skip = [] if include_checkpoints else ["-x", "^checkpoints/"]
+        return ["gsutil", "-m", "-q", "rsync", "-e", "-r", *skip, url, str(dest)], {}
     if url.startswith("r2://"):
         from sky.adaptors import cloudflare
 
-        return (["aws", "s3", "sync", "--no-follow-symlinks", "--only-show-errors", "s3://" + url.removeprefix("r2://"),
-                 str(dest), "--endpoint-url", cloudflare.create_endpoint(), "--profile", cloudflare.R2_PROFILE_NAME],
+        return (["aws", "s3", "sync", "--no-follow-symlinks", "--only-show-errors", *skip_s3,
+                 "s3://" + url.removeprefix("r2://"), str(dest), "--endpoint-url", cloudflare.create_endpoint(),
+                 "--profile", cloudflare.R2_PROFILE_NAME],
                 {"AWS_SHARED_CREDENTIALS_FILE": os.path.expanduser(cloudflare.R2_CREDENTIALS_PATH)})
     raise ProviderError(f"pulling from {url.split('://')[0]}:// buckets is not built yet (s3, gs and r2 are); "
                         f"copy {url} by hand before tearing the job down")

@@ -248,7 +248,7 @@ class SkyPilotProvider(ManagedJobs, Provider):
         what = f"pulling the artifacts of {handle.resource_id}"
         budget = (limits or PullLimits()).start()
         if managed_handle(handle):
-            command, env = fetch.bucket_sync_command(str(handle.data["bucket"]), dest)
+            command, env = fetch.bucket_sync_command(str(handle.data["bucket"]), dest, include_checkpoints)
             fetch.run_copy(command, what, dest, budget, env)
         else:
             record = self._cluster_record(handle.resource_id, credentials=True)

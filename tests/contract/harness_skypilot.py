@@ -29,7 +29,8 @@ FAKE_AWS = """#!{python}
 import shutil, sys, pathlib
 args = sys.argv[1:]
 assert args[:2] in (["s3", "sync"], ["s3", "cp"]), args
-src, dest = [a for a in args[2:] if not a.startswith("--")]
+excluded = [args[i + 1] for i, a in enumerate(args) if a == "--exclude"]
+src, dest = [a for i, a in enumerate(args) if i >= 2 and not a.startswith("--") and args[i - 1] != "--exclude"]
 source = pathlib.Path({root!r}) / "buckets" / src.removeprefix("s3://")
 if args[1] == "cp":  # aws s3 cp s3://bucket/key - : the object to stdout
     if not source.is_file():
@@ -38,7 +39,8 @@ if args[1] == "cp":  # aws s3 cp s3://bucket/key - : the object to stdout
     sys.exit(0)
 if not source.is_dir():
     sys.exit("fatal error: the bucket folder " + src + " does not exist")
-shutil.copytree(source, dest, dirs_exist_ok=True)
+ignore = shutil.ignore_patterns(*[e.split("/")[0] for e in excluded])  # "checkpoints/*" -> the folder
+shutil.copytree(source, dest, ignore=ignore, dirs_exist_ok=True)
 """
 
 
