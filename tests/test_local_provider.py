@@ -39,7 +39,7 @@ def test_the_job_outlives_the_process_that_launched_it(tmp_path):
     from providers.types import RunHandle
 
     provider = LocalProvider(root=tmp_path / "root")
-    proc, line = launch_elsewhere(tmp_path, "orphan-20261115-120000-0001", 8, "hang")
+    proc, line = launch_elsewhere(tmp_path, f"orphan-20261115-120000-{os.urandom(2).hex()}", 8, "hang")
     proc.kill()  # kill -9 of "the CLI"
     proc.wait()
     proc.stdout.close()

@@ -4,6 +4,7 @@ launch plans with tags, and waiting for a state. Shared with the lifecycle and f
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,9 @@ from remote_jobs.bundle import build_bundle, seal_bundle
 from remote_jobs.resolve import resolve_job
 
 OWNER, HOST = "tester", "test-host"
-_counter = itertools.count()
+# Run ids differ between test processes too (a random start): two suites side by side must never see each
+# other's processes or resources as their own (tests look processes up by run id, machine-wide).
+_counter = itertools.count(int.from_bytes(os.urandom(2), "big"))
 
 
 def smoke_spec(name: str = "contract", steps: int = 3, step_seconds: float = 0.0, fail_at: int | None = None,
@@ -33,7 +36,7 @@ class Harness:
     handles: list[RunHandle] = field(default_factory=list)
 
     def run_id(self, name: str = "contract") -> str:
-        return f"{name}-20261115-120000-{next(_counter):04x}"
+        return f"{name}-20261115-120000-{next(_counter) % 0x10000:04x}"
 
     def bundle(self, run_id: str, **smoke) -> Bundle:
         """A smoke job's bundle (the real bundle builder, the real template)."""
