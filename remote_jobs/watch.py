@@ -20,6 +20,10 @@ from remote_jobs.money import show_usd
 from remote_jobs.records import RunRecord
 
 POLL_S = 1.0
+# While nothing changes (a long provisioning, a step that takes minutes) the polls space out, up to
+# MAX_BACKOFF × poll_s: each status is a few API requests, and a cloud's API is not to be hammered.
+BACKOFF = 1.5
+MAX_BACKOFF = 8
 
 
 class Detached(TuneplanError):
@@ -41,7 +45,7 @@ def watch(run: ActiveRun, poll_s: float = POLL_S, on_interrupt: Callable[[], boo
     handle = run.handle()
     if handle is None:
         return finish.close(run, RunState.FAILED, "the launch was interrupted before a machine was started")
-    last_step, reported_watching = None, False
+    last_step, reported_watching, wait_s, seen = None, False, poll_s, None
     try:
         while True:
             status = run.call(run.provider.status, handle)
@@ -61,7 +65,10 @@ def watch(run: ActiveRun, poll_s: float = POLL_S, on_interrupt: Callable[[], boo
             if status.state == RunState.RUNNING and not reported_watching:
                 failpoints.reached("watching")
                 reported_watching = True
-            run.clock.sleep(poll_s)
+            now_seen = (status.state, last_step)
+            wait_s = poll_s if now_seen != seen else min(wait_s * BACKOFF, poll_s * MAX_BACKOFF)
+            seen = now_seen
+            run.clock.sleep(wait_s)
     except KeyboardInterrupt:
         if not _asked(on_interrupt):
             raise Detached(f"stopped watching; {run.run_id} goes on (hard runtime limit "

@@ -230,3 +230,26 @@ def test_the_examples_load_and_name_their_local_inputs(name):
 def test_bills_with_nothing_waiting_says_so(capsys, tmp_path):
     code, out, _ = run_cli(capsys, "bills", "--ledger", str(tmp_path / "ledger.sqlite3"))
     assert code == 0 and "no finished run is waiting for a bill" in out
+
+
+def test_polls_space_out_while_nothing_changes(tmp_path):
+    """A 1 s poll sent a provider several API requests a second for as long as a machine took to start."""
+    from remote_jobs.watch import MAX_BACKOFF
+    from tests.contract.harness import run_lifecycle
+
+    class Clock(FakeClock):
+        def __init__(self):
+            super().__init__()
+            self.waits: list[float] = []
+
+        def sleep(self, seconds: float) -> None:
+            self.waits.append(round(seconds, 4))
+            super().sleep(seconds)
+
+    clock = Clock()
+    cloud = FakeCloud(tmp_path / "cloud", provisioning_s=2.0)
+    record = run_lifecycle(smoke_spec(name="patient", steps=2), cloud, Ledger(tmp_path / "l.sqlite3", clock), clock,
+                           tmp_path / "runs", poll_s=0.05)
+    assert record.state == RunState.SUCCEEDED
+    assert max(clock.waits) == 0.05 * MAX_BACKOFF, "the waits grew while provisioning went on"
+    assert clock.waits[0] == 0.05 and sorted(clock.waits[:4]) == clock.waits[:4]

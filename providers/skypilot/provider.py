@@ -168,12 +168,17 @@ class SkyPilotProvider(ManagedJobs, Provider):
         task = self._task(bundle, plan, deadline)
         secrets = [os.environ.get(n, "") for n in plan.secrets]
         managed = is_managed(plan)
-        try:
+        def submit():
             if managed:
-                request = self.sky.jobs.launch(task, name=plan.resource_name)
-            else:
-                request = self.sky.launch(task, cluster_name=plan.resource_name, down=True,
-                                          idle_minutes_to_autostop=self.options.idle_minutes)
+                return self.sky.jobs.launch(task, name=plan.resource_name)
+            return self.sky.launch(task, cluster_name=plan.resource_name, down=True,
+                                   idle_minutes_to_autostop=self.options.idle_minutes)
+
+        try:  # the submission uploads the workdir: bounded, and never retried (it may have been accepted)
+            request = sdk.bounded(submit, self.slow_request_timeout_s, "launch submission")
+        except sdk.NoAnswer:
+            raise ProviderError(f"SkyPilot did not confirm the launch of {plan.resource_name} within "
+                                f"{self.slow_request_timeout_s:g} s; it may have started: `tuneplan reap` finds it") from None
         except Exception as exc:  # the request never reached the server
             raise sdk.fail(exc, "could not submit the launch", secrets) from None
         data = {"mode": "managed" if managed else "cluster", "launch_request": str(request),
@@ -322,12 +327,16 @@ class SkyPilotProvider(ManagedJobs, Provider):
     def _tail(self, handle: RunHandle) -> list[str]:
         """The job's last lines, for progress and the done/limit lines."""
         out = sdk.TailText(LOG_TAIL_CHARS)
-        try:
+
+        def read() -> None:
             if managed_handle(handle):
                 self.sky.jobs.tail_logs(name=handle.resource_id, follow=False, tail=LOG_TAIL_LINES, output_stream=out)
             else:
                 self.sky.tail_logs(handle.resource_id, None, False, tail=LOG_TAIL_LINES, output_stream=out)
-        except Exception:  # logs are a nicety for status: no logs yet is not an error
+
+        try:
+            sdk.bounded(read, self.request_timeout_s, "log tail")
+        except Exception:  # noqa: BLE001 - logs are a nicety for status: none (or no answer in time) is not an error
             return []
         return [sdk.clean_line(line) for line in out.getvalue().splitlines()]
 
