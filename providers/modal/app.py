@@ -26,6 +26,7 @@ TAG_CALL = "tuneplan-call"
 TAG_SEGMENT = "tuneplan-segment"
 CPU_ONLY_CORES, CPU_ONLY_MEMORY_GIB = 1.0, 2
 STARTUP_TIMEOUT_S = 600  # the container starts and imports a standard-library module: minutes is plenty
+SCALEDOWN_S = 2  # the least Modal allows: an idle GPU container between segments is not kept (and billed)
 _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -108,7 +109,7 @@ def build_app(bundle: Bundle, plan: LaunchPlan, settings: ModalSettings, cap_s: 
         image=image, gpu=resources.gpu, cpu=resources.cpu_cores, memory=resources.memory_gib * 1024,
         timeout=segments.timeout_s, startup_timeout=min(segments.timeout_s, STARTUP_TIMEOUT_S),
         volumes={VOLUME_PATH: volume}, secrets=secrets, retries=0,
-        max_containers=1, name=FUNCTION_NAME,
+        max_containers=1, name=FUNCTION_NAME, scaledown_window=SCALEDOWN_S,
     )(remote_job.run_segment)
     job = {"run_id": plan.run_id, "run_folder": name, "volume_path": VOLUME_PATH, "bundle_path": BUNDLE_PATH,
            "bundle_sha256": bundle.sha256, "entrypoint": bundle.entrypoint, "args": list(bundle.args),
