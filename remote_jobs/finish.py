@@ -10,6 +10,7 @@ teardown is held back until the teardown is done.
 from __future__ import annotations
 
 import shutil
+from decimal import Decimal
 import signal
 import threading
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from providers.log_lines import LINE_MAX_CHARS, SAVED_LOG_BYTES, last_lines
 from providers.plain_text import one_line
 from providers.private_files import write_private_text
 from providers.pull_limits import PullLimits, configured_limits
-from providers.types import RunState, RunStatus
+from providers.types import ProviderError, RunState, RunStatus
 from remote_jobs import failpoints
 from remote_jobs.active import ActiveRun, provider_time
 from remote_jobs.artifacts import (
@@ -188,13 +189,22 @@ def teardown(run: ActiveRun) -> None:
     handle = run.record.handle or run.handle()
     if handle is not None:
         run.call(run.provider.teardown, handle)
-    billed = run.call(run.provider.billed_cost, handle) if handle is not None else None
+    billed = _bill(run, handle) if handle is not None else None
     changes = {} if run.record.torn_down_at else {"torn_down_at": run.clock.now()}
     if billed is not None:
         changes["billed_usd"] = billed
     if changes:
         run.update(message="torn down", **changes)
     run.note("machine torn down" if handle is not None else "nothing to tear down")
+
+
+def _bill(run: ActiveRun, handle) -> Decimal | None:
+    """The provider's bill, if it has one yet; a bill it cannot read is noted, not a failed teardown."""
+    try:
+        return run.call(run.provider.billed_cost, handle)
+    except ProviderError as exc:
+        run.update(message=f"the bill could not be read: {one_line(exc, 300)}")
+        return None
 
 
 def _record_end(run: ActiveRun, state: RunState, reason: str | None, status: RunStatus | None) -> None:

@@ -359,3 +359,24 @@ def test_pod_states_tuneplan_did_not_map_are_states_not_running(fake, harness):
     fake.pods[handle.resource_id].desired = "MIGRATING"
     assert harness.provider.status(handle).state == RunState.UNKNOWN
     fake.pods[handle.resource_id].desired = "RUNNING"
+
+
+def test_a_bill_in_a_shape_tuneplan_does_not_read_says_so(fake, tmp_path):
+    """A billing answer whose records carry other field names used to read as "no bill yet", forever."""
+    from providers.runpod.billing import BillUnreadable, pod_bill
+
+    class Api:
+        def __init__(self, answer):
+            self.answer = answer
+
+        def get(self, path, params, what):
+            assert path == "/v2/billing/pods" and params["podId"] == "pod-1" and params["bucketSize"] == "hour"
+            return self.answer
+
+    ended = datetime(2026, 11, 20, 10, 30, tzinfo=timezone.utc)
+    later = ended + timedelta(hours=3)
+    good = {"records": [{"podId": "pod-1", "time": "2026-11-20T10:00:00Z", "totalAmount": 0.35}]}
+    assert pod_bill(Api(good), "pod-1", ended, later, timedelta(hours=1)) == Decimal("0.35")
+    for odd in ({"records": [{"podId": "pod-1", "when": "2026-11-20T10:00:00Z", "usd": 0.35}]}, {"error": "x"}, "no"):
+        with pytest.raises(BillUnreadable, match="cannot read this bill"):
+            pod_bill(Api(odd), "pod-1", ended, later, timedelta(hours=1))

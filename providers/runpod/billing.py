@@ -1,5 +1,8 @@
-"""What RunPod billed for one pod, from its billing API (``GET /v2/billing/pods?podId=…``, under the same
-endpoint as GraphQL, so ``RUNPOD_API_BASE_URL`` moves it too).
+"""What RunPod billed for one pod, from its billing API (``GET /v2/billing/pods?podId=…``, documented at
+docs.runpod.io/api-reference-v2/billing/get-pod-billing-history: ``startTime``/``endTime``/``bucketSize``/
+``podId``, answering ``{"records": [...], "metadata": ...}``; under the same endpoint as GraphQL, so
+``RUNPOD_API_BASE_URL`` moves it too). An answer in a shape tuneplan does not read is an error that says
+so (``BillUnreadable``), never a silent "no bill yet" forever.
 
 RunPod's billing lags the pod by minutes to hours, and the bucket in progress is already listed with what it
 holds so far. A figure read too early is too low, and the ledger prefers a billed figure to rate × time, so
@@ -14,6 +17,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from providers.types import ProviderError
 
 BILLING_PATH = "/v2/billing/pods"
 LOOKBACK = timedelta(days=31)
@@ -30,16 +35,34 @@ def pod_bill(api, pod_id: str, ended_at: datetime, now: datetime, settle: timede
     if now < ended_at + settle:
         return None
     end_hour = ended_at.replace(minute=0, second=0, microsecond=0)
-    params = {"podId": pod_id, "bucketSize": "hour", "grouping": "podId",
+    params = {"podId": pod_id, "bucketSize": "hour",
               "startTime": (end_hour - LOOKBACK).strftime(STAMP), "endTime": (end_hour + BUCKET).strftime(STAMP)}
     answer = api.get(BILLING_PATH, params, "the pod billing query")
     records = answer.get("records") if isinstance(answer, dict) else answer
-    ours = [r for r in records or [] if isinstance(r, dict) and r.get("podId") in (None, pod_id)]
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise BillUnreadable(f"RunPod's billing answer is not a list of records ({_shape(answer)}); tuneplan cannot "
+                             "read this bill")
+    ours = [r for r in records if r.get("podId") in (None, pod_id)]
+    if ours and not any(_amount(r) is not None and _bucket_start(r) is not None for r in ours):
+        raise BillUnreadable(f"RunPod's billing records have no amount and time tuneplan reads (fields: "
+                             f"{', '.join(sorted(ours[0]))[:200]}); tuneplan cannot read this bill")
     starts = [start for start in map(_bucket_start, ours) if start is not None]
     if not starts or max(starts) + BUCKET <= ended_at - END_SLACK:
         return None  # the hour the pod ended in is not billed yet
     amounts = [a for a in map(_amount, ours) if a is not None]
     return sum(amounts, Decimal(0)).quantize(Decimal("0.000001")) if amounts else None
+
+
+class BillUnreadable(ProviderError):
+    """RunPod answered the billing query in a shape this version does not read."""
+
+    title = "bill unreadable"
+
+
+def _shape(answer: object) -> str:
+    if isinstance(answer, dict):
+        return "an object with " + (", ".join(sorted(map(str, answer)))[:120] or "no keys")
+    return type(answer).__name__
 
 
 def _amount(record: dict[str, Any]) -> Decimal | None:

@@ -334,9 +334,13 @@ class RunpodProvider(Provider):
         ended = self.state.read(handle.run_id).get("ended_at")
         if ended is None or not self._has_key():
             return None  # still running, or ended where this machine did not see it: no complete bill to read
+        from providers.runpod.billing import BillUnreadable
+
         try:
             return pod_bill(self.api(), handle.resource_id, datetime.fromtimestamp(float(ended), timezone.utc),
                             self._now(), self.billing_settle)
+        except BillUnreadable:
+            raise  # said, not hidden: `tuneplan bills` shows it
         except ProviderError:
             return None
 
