@@ -102,3 +102,13 @@ def test_malformed_config_json_is_exit_2(tmp_path):
     bad.write_text('{"model_type": "llama", "hidden_size": 64,')
     result = run("--model", str(bad))
     assert result.returncode == 2 and "malformed JSON" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_plain_tuneplan_without_a_terminal_prints_the_commands_and_exits():
+    """Scripts and CI call ``tuneplan`` without a terminal: the TUI would wait for one for ever."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", "from tuneplan.cli.entry import main; main()"], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "Usage: " in done.stdout and "launch" in done.stdout

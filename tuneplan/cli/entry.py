@@ -1,6 +1,6 @@
-"""The ``tuneplan`` console script. With no arguments it opens the terminal app directly, without loading the
-command-line parser (typer and every command module), so the first screen paints sooner; anything else
-goes to ``tuneplan.cli.app.main``.
+"""The ``tuneplan`` console script. With no arguments at a terminal it opens the terminal app directly, without
+loading the command-line parser (typer and every command module), so the first screen paints sooner;
+without a terminal it prints the commands; anything else goes to ``tuneplan.cli.app.main``.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import sys
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
+    if not args and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        args = ["--help"]  # a script or CI calling plain `tuneplan` gets the commands, not a screen that never ends
     if args:
         from tuneplan.cli.app import main as cli_main
 
