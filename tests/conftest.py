@@ -23,3 +23,25 @@ def _isolated_dirs(tmp_path_factory, monkeypatch):
     # No real Hub: a lookup that escapes the fake server fails fast instead of hanging.
     monkeypatch.setenv("HF_ENDPOINT", os.environ.get("TUNEPLAN_TEST_HF_ENDPOINT", "http://127.0.0.1:9"))
     yield
+
+
+@pytest.fixture
+def modal_harness(tmp_path):
+    """``make(**options)`` → (harness, fake): the Modal provider on the fake Modal edge, cleaned up after the test."""
+    from tests.contract.harness import Harness
+    from tests.contract.harness_modal import make_modal
+
+    made = []
+
+    def make(**options):
+        provider, fake = make_modal(tmp_path, **options)
+        harness = Harness(provider, tmp_path)
+        made.append((harness, fake))
+        return harness, fake
+
+    yield make
+    for harness, fake in made:
+        try:
+            harness.cleanup()
+        finally:
+            fake.uninstall()

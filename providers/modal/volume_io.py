@@ -114,7 +114,7 @@ def remove_folder(volume, folder: str) -> bool:
 
 def wait_for_manifest(volume, folder: str, wait_s: float, step_s: float = 2.0) -> bool:
     """Whether ``folder/manifest.json`` shows up within ``wait_s`` (a container commits its Volume writes as it
-    shuts down, after the call has already returned)."""
+    shuts down, after the call has already returned). A folder that is not there at all is not waited for."""
     import time
 
     deadline = time.monotonic() + wait_s
@@ -123,7 +123,7 @@ def wait_for_manifest(volume, folder: str, wait_s: float, step_s: float = 2.0) -
             if any(rel == "manifest.json" for rel, _ in list_files(volume, folder)):
                 return True
         except FileNotFoundError:
-            pass
+            return False
         if time.monotonic() >= deadline:
             return False
         time.sleep(min(step_s, max(0.0, deadline - time.monotonic())))

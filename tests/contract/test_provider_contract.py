@@ -82,6 +82,7 @@ def test_teardown_is_idempotent_and_deletes_the_disk(harness, tmp_path):
     run_id = harness.run_id()
     handle = harness.launch(harness.bundle(run_id, steps=2), harness.plan(run_id))
     harness.wait(handle)
+    harness.provider.fetch_artifacts(handle, tmp_path / "pulled")  # as the lifecycle does: outputs home first
     harness.provider.teardown(handle)
     harness.provider.teardown(handle)
     assert harness.provider.status(handle).exists is False

@@ -1,0 +1,75 @@
+"""The Modal launcher where the real service is less kind than a simple fake: connections that drop while a
+call is polled, containers Modal restarts on the same input, and Volume writes that show only once the
+container commits them. Each test reproduces the service's behaviour in the fake (``harness_modal``) first."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from providers.modal.app import BUNDLE_PATH, build_app, local_job
+from providers.settings import ModalSettings
+from providers.types import RunState
+from tests.test_modal import _plan, _smoke_bundle
+
+
+def test_a_dropped_connection_while_polling_is_not_a_failed_run(modal_harness):
+    """``FunctionCall.get`` can raise grpclib's StreamTerminatedError, ClientClosed or Modal's RPC timeout
+    when the connection drops: that says nothing about the run, which used to be recorded as failed."""
+    import grpclib.exceptions
+    import modal.exception
+
+    from providers.types import TransientProviderError
+
+    harness, fake = modal_harness()
+    run_id = harness.run_id("hiccup")
+    handle = harness.launch(harness.bundle(run_id, steps=20, step_seconds=0.1), harness.plan(run_id))
+    for fault in (grpclib.exceptions.StreamTerminatedError("Connection lost"), modal.exception.ClientClosed(),
+                  modal.exception.TimeoutError("deadline exceeded"), ConnectionResetError(104, "reset")):
+        fake.get_faults.append(fault)
+        with pytest.raises(TransientProviderError, match="asking again"):
+            harness.provider.status(handle)
+    assert harness.wait(handle, timeout_s=30).state == RunState.SUCCEEDED
+
+
+def test_a_restarted_segment_keeps_the_launch_deadline_and_is_given_up_after_a_few_starts(tmp_path, monkeypatch):
+    """Modal runs a preempted or crashed input again in a fresh container; each start used to get a fresh
+    clock (``stop_at`` from its own start), so the runtime limit was no hard cap and a crash loop never ended."""
+    import time as clock
+
+    from providers.modal.remote_job import MAX_STARTS
+
+    bundle = _smoke_bundle(tmp_path)
+    built = build_app(bundle, _plan(gpu="cpu", gpus=0, secrets=()), ModalSettings())
+    container = tmp_path / "container"
+    (container / BUNDLE_PATH.lstrip("/")).parent.mkdir(parents=True)
+    shutil.copyfile(bundle.tarball, container / BUNDLE_PATH.lstrip("/"))
+    monkeypatch.setenv("TUNEPLAN_CONTAINER_ROOT", str(container))
+    assert built.job["deadline_at"] <= clock.time() + _plan().max_runtime_s
+    late = built.function.local({**local_job(built), "deadline_at": clock.time() - 1})
+    assert late["state"] == "stopped" and "hard runtime limit" in late["error"]
+    results = [built.function.local(local_job(built)) for _ in range(MAX_STARTS - 1)]  # starts 2 .. MAX_STARTS
+    assert all(r["state"] == "succeeded" for r in results), results
+    given_up = built.function.local(local_job(built))
+    assert given_up["state"] == "failed" and f"{MAX_STARTS + 1} times" in given_up["error"]
+
+
+def test_outputs_not_yet_committed_are_waited_for_and_never_deleted_unread(modal_harness, tmp_path):
+    """A container commits its Volume writes as it shuts down, after the call returned: a pull right then
+    found no manifest, the run was marked failed and teardown deleted the outputs it had never read."""
+    harness, fake = modal_harness()
+    run_id = harness.run_id("commit")
+    handle = harness.launch(harness.bundle(run_id, steps=2), harness.plan(run_id))
+    assert harness.wait(handle, timeout_s=30).state == RunState.SUCCEEDED
+    fake.uncommitted_reads = 2
+    copied = harness.provider.fetch_artifacts(handle, tmp_path / "got")
+    assert "manifest.json" in copied and (tmp_path / "got" / "manifest.json").is_file()
+    from providers.modal.provider import ModalProvider
+
+    other = ModalProvider(ModalSettings())  # `tuneplan down` from another process, which pulled nothing
+    other.teardown(handle)
+    folder = fake.existing_volume(ModalSettings().volume) / f"tp-{run_id}"
+    assert folder.is_dir(), "outputs nobody here has read are kept"
+    harness.provider.teardown(handle)
+    assert not folder.exists(), "the process that pulled them deletes them"
