@@ -22,7 +22,6 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -30,6 +29,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.contract.fake_sky_server import MACHINE_MARK, TERMINAL, encoded_error, kill
 
 
 @dataclass
@@ -39,9 +40,6 @@ class Request:
     result: object = None
     error: BaseException | None = None
     created_at: float = field(default_factory=time.time)
-
-
-MACHINE_MARK = "FAKE_SKY_MACHINE"  # in every job process's environment: what to kill when the machine goes
 
 
 @dataclass
@@ -118,7 +116,7 @@ class FakeSky:
             status = "RUNNING" if not request.done.is_set() else ("FAILED" if request.error else "SUCCEEDED")
             out.append(RequestPayload(request_id=str(rid), name=request.name, entrypoint="", request_body="{}",
                                       status=status, created_at=request.created_at, user_id="u", return_value="",
-                                      error=_encoded_error(request.error), pid=None, schedule_type="long"))
+                                      error=encoded_error(request.error), pid=None, schedule_type="long"))
         return out
 
     def api_cancel(self, request_ids=None, all_users=False, silent=False):
@@ -214,7 +212,7 @@ class FakeSky:
         def work():
             with self._downing:  # the server takes the cluster's lock: a second down finds nothing to end
                 machine = self._cluster(cluster_name)
-                _kill(machine)
+                kill(machine)
                 del self.clusters[cluster_name]
                 shutil.rmtree(machine.disk, ignore_errors=True)
         return self._submit("sky.down", work)
@@ -288,7 +286,7 @@ class FakeJobs:
         job = self.sky.managed[name]
         job.machine.status = "PREEMPTED"
         job.status = "RECOVERING"
-        _kill(job.machine)
+        kill(job.machine)
 
     def queue_v2(self, refresh, skip_finished=False, all_users=False, job_ids=None, limit=None, fields=None,
                  name_match=None, **_):
@@ -348,7 +346,7 @@ class FakeJobs:
     def _controller_cancels(self, job: ManagedJob) -> None:
         job.status = "CANCELLING"
         if job.machine is not None:
-            _kill(job.machine)
+            kill(job.machine)
         time.sleep(self.sky.cancel_delay_s / 2)
         job.status = "CANCELLED"
 
@@ -366,9 +364,6 @@ def _labels(task) -> dict:
     return dict(next(iter(task.resources)).labels or {})
 
 
-TERMINAL = ("SUCCEEDED", "FAILED", "FAILED_SETUP", "CANCELLED", "FAILED_DRIVER")
-
-
 def _tail(machine_of, status_of, follow, tail, output_stream, preload_content, codes, log=None):
     """``tail_logs`` in both of its modes: write to a stream and return the exit code, or an iterator."""
     machine = machine_of()
@@ -384,59 +379,3 @@ def _tail(machine_of, status_of, follow, tail, output_stream, preload_content, c
         return iter([*lines, None])
     (output_stream or sys.stdout).write("".join(lines))
     return codes.get(status_of(machine), 100)
-
-
-def _encoded_error(error: BaseException | None) -> str:
-    """A request's ``error`` as the API server sends it: ``Request.set_error`` (sky/server/requests/requests.py)
-    keeps {"object": pickled serialize_exception(e), "type", "message"}, and ``Request.encode`` sends
-    ``orjson.dumps(self.error)``, which is the string "null" when there was none."""
-    import orjson
-    from sky import exceptions
-    from sky.server.requests.serializers import encoders
-
-    if error is None:
-        return orjson.dumps(None).decode("utf-8")
-    return orjson.dumps({"object": encoders.pickle_and_encode(exceptions.serialize_exception(error)),
-                         "type": type(error).__name__, "message": str(error)}).decode("utf-8")
-
-
-def _kill(machine: Machine) -> None:
-    """The machine is gone, and every process on it with it. Not only the run command's process group:
-    ``timeout`` (which our run command uses) puts itself and the job in a group of their own, and a job left
-    running would go on writing the bucket while the recovered job writes it too."""
-    machine.status = "GONE" if machine.status != "PREEMPTED" else machine.status
-    machine.job_status = machine.job_status if machine.job_status in TERMINAL else "CANCELLED"
-    process = machine.process
-    if process is not None and process.poll() is None:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:  # it ended between the poll and the kill
-            pass
-    mark = f"{MACHINE_MARK}={machine.disk}".encode()
-    for _ in range(100):
-        left = _pids_marked(mark)
-        for pid in left:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        if not left:
-            break
-        time.sleep(0.02)
-    if process is not None:
-        process.wait()
-
-
-def _pids_marked(mark: bytes) -> list[int]:
-    """Live processes (not zombies) whose environment carries ``mark``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            zombie = "Z" in (entry / "stat").read_text().split(")")[-1][:3]
-            if not zombie and mark in (entry / "environ").read_bytes().split(b"\0"):
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
