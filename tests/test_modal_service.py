@@ -73,3 +73,18 @@ def test_outputs_not_yet_committed_are_waited_for_and_never_deleted_unread(modal
     assert folder.is_dir(), "outputs nobody here has read are kept"
     harness.provider.teardown(handle)
     assert not folder.exists(), "the process that pulled them deletes them"
+
+
+def test_a_missing_named_secret_is_one_line_with_the_fix(modal_harness, monkeypatch):
+    """Deploying resolves each named Secret (``SecretGetOrCreate``); a missing one is Modal's NotFoundError,
+    which used to reach the user as a traceback."""
+    from dataclasses import replace
+
+    from providers.types import ProviderError
+
+    harness, fake = modal_harness()
+    monkeypatch.delenv("TP_MISSING_TOKEN", raising=False)
+    run_id = harness.run_id("secret")
+    plan = replace(harness.plan(run_id), secrets=("TP_MISSING_TOKEN",))
+    with pytest.raises(ProviderError, match="modal secret create TP_MISSING_TOKEN TP_MISSING_TOKEN=<value>"):
+        harness.provider.launch(harness.bundle(run_id, steps=1), plan)

@@ -23,6 +23,7 @@ first one's checkpoint. Each call has its own timeout, so such a duplicate can a
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -46,6 +47,7 @@ from providers.types import (
     CheckResult,
     LaunchPlan,
     Offer,
+    ProviderError,
     Resource,
     RunHandle,
     RunState,
@@ -129,7 +131,7 @@ class ModalProvider(Provider):
     def launch(self, bundle: Bundle, plan: LaunchPlan) -> RunHandle:
         built = build_app(bundle, plan, self.settings, self.cap_s)
         name = built.app.name
-        with sdk_errors("deploying the app"):
+        with sdk_errors("deploying the app"), _not_found_is_a_fix(plan, self.settings.volume):
             built.app.deploy(name=name)
         try:
             with sdk_errors("starting the job"):
@@ -321,3 +323,22 @@ def _stop_app(name: str) -> bool:
         return False
     return True
 
+
+@contextmanager
+def _not_found_is_a_fix(plan: LaunchPlan, volume: str) -> Iterator[None]:
+    """Deploying resolves every named Secret: a missing one is Modal's NotFoundError, said here with the fix."""
+    import modal.exception
+
+    try:
+        yield
+    except modal.exception.NotFoundError as exc:
+        text = " ".join(str(exc).split())[:200]
+        if "secret" in text.lower():
+            import re
+
+            named = re.search(r"[Ss]ecret '([^']+)'", text)
+            name = named.group(1) if named else (plan.secrets[0] if plan.secrets else "NAME")
+            fix = f"create it in Modal: modal secret create {name} {name}=<value>"
+        else:
+            fix = f"check the Volume {volume} (setting modal.volume) and your Modal environment"
+        raise ProviderError(f"Modal could not deploy the run ({text}); {fix}") from None

@@ -109,8 +109,14 @@ class FakeModal:
     def deploy(self, app, name):
         from modal._utils.async_utils import synchronizer
 
+        import modal.exception
+
         state = _impl(app)._local_state
         functions = {tag: synchronizer._translate_out(function) for tag, function in state.functions.items()}
+        for function in functions.values():  # deploying resolves each named Secret (SecretGetOrCreate): NOT_FOUND
+            for secret in _impl(function)._spec.secrets:
+                if secret._name not in os.environ:
+                    raise modal.exception.NotFoundError(f"Secret '{secret._name}' not found in environment 'main'")
         self.apps[name or app.name] = {"tags": dict(state.tags), "live": True, "functions": functions}
         for function in functions.values():  # Volume.from_name(..., create_if_missing=True) creates it now
             self.volumes.update(volume.name for volume in function.info().volumes.values())
