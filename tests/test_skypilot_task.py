@@ -263,3 +263,12 @@ def test_the_credential_check_names_the_extra_a_cloud_needs(tmp_path, monkeypatc
     assert not only_aws.ok and "aws" in only_aws.message and "tuneplan[skypilot-aws]" in only_aws.fix
     with_lambda = SkyPilotProvider(TaskOptions(clouds=("aws", "lambda")), sdk_module=FakeSky(tmp_path)).check()
     assert with_lambda.ok and "only lambda" in with_lambda.message
+
+
+def test_the_hourly_cap_follows_the_priced_rate(written):
+    """Without a cap the optimizer may pick any enabled cloud's offer, dearer than the one the plan priced."""
+    from decimal import Decimal
+
+    _, config, task = written(plan(usd_per_hour=Decimal("2.64")))
+    assert config["resources"]["max_hourly_cost"] == 2.91  # 2.64 × 1.10, rounded up to the cent
+    assert next(iter(task.resources)).accelerators == {"L4": 1}

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_UP, Decimal
 
 import yaml
 
@@ -37,6 +37,7 @@ BUCKET_MOUNT = "/tuneplan-outputs"
 KILL_AFTER_S = 60  # SIGTERM first (the templates checkpoint on it), SIGKILL this long after
 DEFAULT_CLOUDS = ("aws", "gcp", "azure", "lambda", "runpod")
 _LABEL_UNSAFE = re.compile(r"[^a-z0-9_-]")
+PRICE_TOLERANCE = Decimal("1.10")  # how much dearer than the priced rate SkyPilot's choice may be
 
 
 @dataclass(frozen=True)
@@ -119,8 +120,9 @@ def _resources(plan: LaunchPlan, options: TaskOptions) -> dict:
         resources.update(acceptable_resources(wanted, plan.gpus, options.clouds))
     else:
         resources["cpus"] = "2+"
-    if options.max_usd_per_hour:
-        resources["max_hourly_cost"] = float(options.max_usd_per_hour.quantize(Decimal("0.01")))
+    cap = options.max_usd_per_hour or (plan.usd_per_hour * PRICE_TOLERANCE if plan.usd_per_hour else None)
+    if cap:  # the optimizer may not pick an offer dearer than the one the plan was priced at (10 % leeway)
+        resources["max_hourly_cost"] = float(Decimal(cap).quantize(Decimal("0.01"), rounding=ROUND_UP))
     if options.image:
         resources["image_id"] = options.image
     if not is_managed(plan):
