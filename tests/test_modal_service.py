@@ -88,3 +88,19 @@ def test_a_missing_named_secret_is_one_line_with_the_fix(modal_harness, monkeypa
     plan = replace(harness.plan(run_id), secrets=("TP_MISSING_TOKEN",))
     with pytest.raises(ProviderError, match="modal secret create TP_MISSING_TOKEN TP_MISSING_TOKEN=<value>"):
         harness.provider.launch(harness.bundle(run_id, steps=1), plan)
+
+
+def test_the_segment_commits_its_volume_before_it_returns_in_a_modal_container(modal_harness, tmp_path, monkeypatch):
+    """Without ``Volume.commit()`` the container's writes show only at its shutdown, after the call returned."""
+    harness, fake = modal_harness()
+    bundle = _smoke_bundle(tmp_path)
+    built = build_app(bundle, _plan(gpu="cpu", gpus=0, secrets=()), ModalSettings(volume="team-runs"))
+    container = tmp_path / "container"
+    (container / BUNDLE_PATH.lstrip("/")).parent.mkdir(parents=True)
+    shutil.copyfile(bundle.tarball, container / BUNDLE_PATH.lstrip("/"))
+    monkeypatch.setenv("TUNEPLAN_CONTAINER_ROOT", str(container))
+    assert built.function.local(local_job(built))["state"] == "succeeded"
+    assert fake.commits == [], "outside a Modal container there is nothing to commit"
+    monkeypatch.setenv("MODAL_TASK_ID", "ta-fake")  # what Modal sets in its containers
+    assert built.function.local(local_job(built))["state"] == "succeeded"
+    assert fake.commits == ["team-runs"]

@@ -114,7 +114,8 @@ def build_app(bundle: Bundle, plan: LaunchPlan, settings: ModalSettings, cap_s: 
     job = {"run_id": plan.run_id, "run_folder": name, "volume_path": VOLUME_PATH, "bundle_path": BUNDLE_PATH,
            "bundle_sha256": bundle.sha256, "entrypoint": bundle.entrypoint, "args": list(bundle.args),
            "output_dir": bundle.output_dir, "segment": 0, "segments": segments.count,
-           "stop_after_s": segments.stop_after_s, "deadline_at": time.time() + plan.max_runtime_s}
+           "stop_after_s": segments.stop_after_s, "deadline_at": time.time() + plan.max_runtime_s,
+           "volume_name": settings.volume}
     return BuiltApp(app, function, volume, secrets, image, segments, resources, job)
 
 

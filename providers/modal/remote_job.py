@@ -59,7 +59,23 @@ def run_segment(job: dict) -> dict:
         state, code, error = "failed", None, str(exc)
     record.update(state=state, exit_code=code, error=error, ended_at=time.time())
     _write_json(run_dir / f"segment-{job['segment']}.json", record)
+    _commit(job.get("volume_name"))
     return record
+
+
+def _commit(volume_name: str | None) -> None:
+    """Make this container's Volume writes visible before the call returns: Modal commits them only at the
+    container's shutdown otherwise, after the launcher may already have looked for the manifest. Only in a
+    real Modal container (``MODAL_TASK_ID``), where the modal package is there; a failure here leaves the
+    shutdown commit, which the launcher waits for."""
+    if not volume_name or not os.environ.get("MODAL_TASK_ID"):
+        return
+    try:
+        import modal
+
+        modal.Volume.from_name(volume_name).commit()
+    except Exception as exc:  # noqa: BLE001 - the commit at shutdown still happens
+        print(f"tuneplan: Volume commit failed ({type(exc).__name__}); Modal commits at shutdown", flush=True)
 
 
 class BundleError(Exception):

@@ -66,6 +66,7 @@ class FakeModal:
         # Volume writes show once the container commits them, at its shutdown (modal.Volume.commit docs):
         # this many listings after a call ended still lack its last file (the manifest, written last).
         self.uncommitted_reads = 0
+        self.commits: list[str] = []  # Volume.commit() calls made from inside a "container"
         self.truncate: dict[str, int] = {}     # path suffix -> how many reads come back short
         self.reads: list[str] = []
         self.volumes: set[str] = set()          # created volumes (deploying an app creates its volumes)
@@ -96,6 +97,7 @@ class FakeModal:
         p.setattr(modal.Volume, "read_file", lambda vol, path: fake.read_file(vol.name, path))
         p.setattr(modal.Volume, "listdir", lambda vol, path, recursive=False: fake.listdir(vol.name, path, recursive))
         p.setattr(modal.Volume, "remove_file", lambda vol, path, recursive=False: fake.remove(vol.name, path))
+        p.setattr(modal.Volume, "commit", lambda vol, **kw: fake.commits.append(vol.name))  # Volume.commit()
         p.setattr(modal.Environment, "from_context", staticmethod(lambda **kw: _Environment(fake)))
         p.setattr(modal.Workspace, "from_context", staticmethod(lambda **kw: _Workspace(fake)))
         return self
