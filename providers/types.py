@@ -181,9 +181,24 @@ class RunHandle:
 
 
 @dataclass(frozen=True)
+class LaunchedOn:
+    """The machine a provider actually started, when it chose among several (SkyPilot's optimizer), and
+    its rate by our catalog (None when the catalog does not price that machine)."""
+
+    cloud: str
+    region: str
+    gpu: str
+    gpus: int
+    usd_per_hour: Decimal | None = None
+    source: str = ""
+    as_of: str = ""
+
+
+@dataclass(frozen=True)
 class RunStatus:
     """A provider's answer to "how is it going": the state, the last progress line of the template, and
-    for a finished run its exit code and error line. ``exists`` is False once the resource is gone."""
+    for a finished run its exit code and error line. ``exists`` is False once the resource is gone.
+    ``launched`` is the machine that came up, where the provider could choose it."""
 
     state: RunState
     message: str = ""
@@ -193,6 +208,7 @@ class RunStatus:
     error: str | None = None
     started_at: float | None = None
     ended_at: float | None = None
+    launched: LaunchedOn | None = None
 
 
 @dataclass(frozen=True)

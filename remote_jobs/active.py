@@ -16,7 +16,7 @@ from pathlib import Path
 
 from providers.base import Provider
 from providers.plain_text import one_line
-from providers.types import RunHandle, RunState, RunStatus
+from providers.types import LaunchedOn, RunHandle, RunState, RunStatus
 from remote_jobs.clock import Clock
 from remote_jobs.events import Event, EventSink, Note, StateChanged
 from remote_jobs.ledger import Ledger
@@ -92,7 +92,10 @@ class ActiveRun:
         return cap is not None and cost > cap
 
     def observe(self, status: RunStatus) -> None:
-        """Record a state the provider reports for the first time (and when provisioning ended)."""
+        """Record a state the provider reports for the first time (and when provisioning ended), and the
+        machine it launched when that is not the one priced."""
+        if status.launched is not None:
+            self._launched_on(status.launched)
         state = status.state
         if state in (RunState.UNKNOWN, self.record.state) or state.terminal:
             return
@@ -100,6 +103,27 @@ class ActiveRun:
         if state == RunState.RUNNING and self.record.provisioning_s is None:
             changes["provisioning_s"] = self._provisioning_s(status)
         self.update(message=status.message, **changes)
+
+    def _launched_on(self, machine: LaunchedOn) -> None:
+        """The ledger charges what ran: a provider that chose another cloud, region or card than the priced one
+        changes the record's machine, and its rate when our catalog prices that machine (else the priced
+        rate stays, and the note says the launched machine is not in the catalog)."""
+        record = self.record
+        same = (machine.cloud, machine.region, machine.gpu, machine.gpus) == (
+            record.cloud, record.region, record.gpu, record.gpus)
+        priced = machine.usd_per_hour is None or machine.usd_per_hour == record.price_usd_per_hour
+        if same and priced:
+            return
+        what = f"{machine.gpus}x {machine.gpu} on {machine.cloud}" + (f" {machine.region}" if machine.region else "")
+        changes: dict = {"cloud": machine.cloud, "region": machine.region, "gpu": machine.gpu, "gpus": machine.gpus}
+        if machine.usd_per_hour is not None:
+            changes.update(price_usd_per_hour=machine.usd_per_hour, price_source=machine.source,
+                           price_as_of=machine.as_of)
+            rate = f"${machine.usd_per_hour}/h (priced ${record.price_usd_per_hour}/h)"
+        else:
+            rate = f"not in our price catalog: the priced ${record.price_usd_per_hour}/h is charged"
+        self.update(message=f"launched {what}, {rate}", **changes)
+        self.note(f"the provider launched {what}: {rate}")
 
     def _provisioning_s(self, status: RunStatus) -> float:
         """From launch until the job ran: the provider's own start time when it is plausible, else now."""

@@ -7,6 +7,7 @@ managed job that is preempted and recovers from its checkpoint in the bucket, a 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import os
 import threading
 import time
@@ -160,3 +161,32 @@ def test_logs_follow_streams_until_the_job_ends(sky, tmp_path):
     assert sum(line.startswith("TUNEPLAN_PROGRESS ") for line in lines) == 4
     assert lines[-1] == 'TUNEPLAN_DONE {"ok": true}' and "tail_logs" in fake.calls
     harness.cleanup()
+
+
+def test_the_ledger_charges_the_machine_skypilot_launched_not_the_one_priced(sky, tmp_path):
+    """Issue 23 item 5: SkyPilot's optimizer may choose another offer among the acceptable ones; the cluster
+    record says which (cloud, region, accelerators, instance type in ``resources_str_full``), and the run's
+    cost follows that machine's rate from our catalog."""
+    from decimal import Decimal
+
+    provider, fake, clock, ledger = sky
+    fake.optimizer_picks = ("AWS", "us-east-2", {"L4": 1}, "g6.4xlarge")  # dearer than the g6.xlarge priced
+    events: list = []
+    record = run_lifecycle(smoke_spec(name="placed", steps=3, step_seconds=0.1, resources={"gpu": "L4"}),
+                           provider, ledger, clock, tmp_path / "runs", events,
+                           change_plan={"usd_per_hour": Decimal("0.8048"), "gpu": "L4", "gpus": 1})
+    assert record.state == RunState.SUCCEEDED, record.failure_reason
+    assert (record.cloud, record.region, record.gpu, record.gpus) == ("aws", "us-east-2", "L4", 1)
+    assert record.price_usd_per_hour == Decimal("1.3232") and "g6.4xlarge" in record.price_source
+    assert any("launched 1x L4 on aws us-east-2" in getattr(e, "message", "") for e in events)
+
+
+def test_an_offer_outside_the_priced_clouds_cannot_be_launched(sky, tmp_path):
+    """The task pins ``infra:`` to skypilot.clouds: an optimizer choice elsewhere is not acceptable (the fake
+    fails it as SkyPilot does when nothing acceptable is left)."""
+    provider, fake, clock, ledger = sky
+    fake.optimizer_picks = ("Lambda", "us-east-1", {"L4": 1}, "gpu_1x_l4")
+    provider.options = replace(provider.options, clouds=("aws", "gcp"))
+    record = run_lifecycle(smoke_spec(name="elsewhere", resources={"gpu": "L4"}), provider, ledger, clock,
+                           tmp_path / "runs", change_plan={"gpu": "L4", "gpus": 1})
+    assert record.state == RunState.FAILED and "not among the task's resources" in record.failure_reason

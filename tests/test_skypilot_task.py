@@ -78,12 +78,15 @@ def test_multi_gpu_task_names_each_clouds_own_card(written):
     assert [r.accelerators for r in runpod] == [{"H100-SXM": 8}], "RunPod's 'H100' is the PCIe card"
 
 
-def test_acceptable_gpus_become_a_set_when_their_names_mean_one_card_everywhere():
-    assert acceptable_resources(["A10G", "L4", "T4"], 1, ("aws", "gcp", "runpod")) == {
-        "accelerators": {"A10G": 1, "L4": 1, "T4": 1}}
+def test_acceptable_gpus_are_pinned_to_the_clouds_we_priced():
+    """Issue 23 item 5: plain ``accelerators:`` let the optimizer use any enabled cloud (skypilot.clouds was
+    not enforced); every entry now carries ``infra:`` and is an offer our catalog prices."""
+    entries = acceptable_resources(["A10G", "L4", "T4"], 1, ("aws", "gcp", "runpod"))["any_of"]
+    assert {"infra": "aws", "accelerators": "A10G:1"} in entries and {"infra": "gcp", "accelerators": "L4:1"} in entries
+    assert all(entry["infra"] in ("aws", "gcp", "runpod") for entry in entries)
+    assert {"infra": "gcp", "accelerators": "A10G:1"} not in entries, "GCP has no A10G: not a priced offer"
     mixed = acceptable_resources(["A100-80GB", "L40S"], 2, ("aws", "runpod"))
     assert {"infra": "runpod", "accelerators": "A100-80GB-SXM:2"} in mixed["any_of"]
-    assert {"infra": "aws", "accelerators": "A100-80GB:2"} in mixed["any_of"]
     with pytest.raises(ValueError, match="GH200"):
         acceptable_resources(["GH200"], 1, ("runpod",))
 
@@ -94,9 +97,13 @@ def test_the_spec_gpu_list_and_hourly_cap_reach_the_task(tmp_path):
     provider = SkyPilotProvider(TaskOptions(clouds=("aws", "gcp")))
     bundle = Harness(provider, tmp_path).bundle(RUN_ID, resources={"gpu": ["L4", "A10G"], "max_usd_per_hour": 1.5})
     config = provider.task_dict(bundle, plan(secrets=()))
-    assert config["resources"]["accelerators"] == {"L4": 1, "A10G": 1}
+    assert "accelerators" not in config["resources"]
+    offered = {(entry["infra"], entry["accelerators"]) for entry in config["resources"]["any_of"]}
+    assert {("aws", "L4:1"), ("gcp", "L4:1"), ("aws", "A10G:1")} <= offered
     assert config["resources"]["max_hourly_cost"] == 1.5 and "secrets" not in config
-    assert next(iter(sky.Task.from_yaml_config(config).resources)).accelerators in ({"L4": 1}, {"A10G": 1})
+    loaded = sky.Task.from_yaml_config(config).resources
+    assert {(str(r.cloud), next(iter(r.accelerators))) for r in loaded} >= {("AWS", "L4"), ("GCP", "L4"), ("AWS", "A10G")}
+    assert {str(r.cloud) for r in loaded} == {"AWS", "GCP"}, "no cloud outside skypilot.clouds"
 
 
 def test_spot_without_a_bucket_is_a_one_line_error(tmp_path):
@@ -272,3 +279,22 @@ def test_the_hourly_cap_follows_the_priced_rate(written):
     _, config, task = written(plan(usd_per_hour=Decimal("2.64")))
     assert config["resources"]["max_hourly_cost"] == 2.91  # 2.64 × 1.10, rounded up to the cent
     assert next(iter(task.resources)).accelerators == {"L4": 1}
+
+
+def test_the_launched_machine_is_read_from_the_record_as_literals_only():
+    from decimal import Decimal
+
+    from providers.skypilot.launched import launched_on
+
+    cluster = {"cloud": "GCP", "region": "us-east4", "accelerators": "{'L4': 1}",
+               "resources_str_full": "1x(gpus=L4:1, cpus=4, mem=16, g2-standard-4, disk=100)"}
+    machine = launched_on(cluster, spot=False)
+    assert (machine.cloud, machine.region, machine.gpu, machine.gpus) == ("gcp", "us-east4", "L4", 1)
+    assert machine.usd_per_hour == Decimal("0.70452") and "g2-standard-4" in machine.source
+    spot = launched_on({"cloud": "AWS", "region": "us-east-2", "accelerators": {"L4": 1},
+                        "cluster_resources_full": "1x(gpus=L4:1, g6.xlarge, ...)"}, spot=True)
+    assert spot.usd_per_hour == Decimal("0.2599")  # the spot rate of the launched instance type
+    for hostile in ("__import__('os').system('id')", "{'L4': 10**100}", "[" * 10_000, "{'L4': -1}", None):
+        assert launched_on({"cloud": "AWS", "accelerators": hostile}, spot=False) is None
+    unknown = launched_on({"cloud": "Kubernetes", "accelerators": {"L4": 1}}, spot=False)
+    assert unknown.usd_per_hour is None and unknown.gpu == "L4"

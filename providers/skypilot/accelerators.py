@@ -1,11 +1,13 @@
 """Which GPUs a SkyPilot task accepts, in SkyPilot's own names, cloud by cloud.
 
 SkyPilot's accelerator names are not the same on every cloud: its RunPod catalog calls the PCIe card
-"H100" and the SXM card "H100-SXM", while AWS and GCP call the SXM card "H100". A task that lists
-``{H100: 1}`` without naming a cloud would therefore accept either card. So the acceptable set is
-written as one ``accelerators`` mapping only when every name means the same card everywhere; otherwise
-it becomes ``any_of`` with one entry per (cloud, name). Names come only from the planner's table
-(``planner.catalog.gpus.provider_gpu_name``). Pure: no SDK, no I/O.
+"H100" and the SXM card "H100-SXM", while AWS and GCP call the SXM card "H100". And a task that names
+no cloud may be placed on **any** cloud the user's credentials enable (``skypilot.clouds`` is ours, not
+SkyPilot's): Lambda's H100 PCIe for a plan priced as H100 SXM. So the acceptable set is always written
+as ``any_of`` with one entry per (cloud, name), each pinned with ``infra:``: SkyPilot may choose only
+among the clouds we priced, and only the card we priced there. Names come only from the planner's table
+(``planner.catalog.gpus.provider_gpu_name``), and only offers our price catalog holds are
+acceptable. No SDK.
 """
 
 from __future__ import annotations
@@ -27,31 +29,28 @@ def names_by_cloud(canonical: str, clouds: tuple[str, ...]) -> dict[str, str]:
     return found
 
 
-def _ambiguous(name: str, canonical: str, clouds: tuple[str, ...]) -> bool:
-    """Does ``name`` mean another card on one of ``clouds``?"""
-    for other in gpu_catalog():
-        if other != canonical and name in names_by_cloud(other, clouds).values():
-            return True
-    return False
-
-
 def acceptable_resources(gpus: list[str], count: int, clouds: tuple[str, ...]) -> dict:
-    """The part of a task's ``resources`` that says which GPUs are acceptable.
-
-    Returns ``{"accelerators": {name: count, ...}}`` when the names are unambiguous on ``clouds``, else
-    ``{"any_of": [{"infra": cloud, "accelerators": "name:count"}, ...]}``. Raises ValueError when no
-    acceptable GPU has a SkyPilot name on any of ``clouds``.
+    """The part of a task's ``resources`` that says which GPUs are acceptable, and where:
+    ``{"any_of": [{"infra": cloud, "accelerators": "name:count"}, ...]}``, in the order of ``gpus`` (the
+    priced GPU first). Raises ValueError when no acceptable GPU has a SkyPilot name on any of ``clouds``.
     """
     canonical = list(dict.fromkeys(find_gpu(g).name for g in gpus))
-    per_gpu = {gpu: names_by_cloud(gpu, clouds) for gpu in canonical}
+    priced = _priced_offers()
+    per_gpu = {gpu: {cloud: name for cloud, name in names_by_cloud(gpu, clouds).items() if (cloud, gpu) in priced}
+               for gpu in canonical}
     if not any(per_gpu.values()):
-        raise ValueError(f"none of {', '.join(canonical)} is offered through SkyPilot on {', '.join(clouds)}")
-    simple = all(len(set(names.values())) <= 1 and not any(_ambiguous(n, gpu, clouds) for n in names.values())
-                 for gpu, names in per_gpu.items())
-    if simple:
-        return {"accelerators": {next(iter(names.values())): count for names in per_gpu.values() if names}}
+        raise ValueError(f"none of {', '.join(canonical)} is offered through SkyPilot on "
+                         f"{', '.join(clouds)} in our price catalog")
     return {"any_of": [{"infra": cloud, "accelerators": f"{name}:{count}"}
                        for gpu, names in per_gpu.items() for cloud, name in names.items()]}
+
+
+def _priced_offers() -> set[tuple[str, str]]:
+    """(cloud, canonical GPU) of every card our price catalog prices on that cloud: a card SkyPilot could
+    choose there but we never priced (GCP has no A10G; our table's name for it is AWS's) is left out."""
+    from providers.prices_refresh import current_prices
+
+    return {(row.cloud, row.gpu) for row in current_prices()}
 
 
 def canonical_from_sky(cloud: str, name: str) -> str | None:

@@ -10,9 +10,11 @@ A mixin of ``SkyPilotProvider``: it uses the provider's SDK handle, poll interva
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from providers.skypilot import fetch, sdk
 from providers.skypilot import states as st
+from providers.skypilot.launched import launched_on
 from providers.skypilot.outcome import with_log
 from providers.types import TERMINAL_STATES, ProviderError, RunHandle, RunState, RunStatus, TransientProviderError
 
@@ -32,8 +34,8 @@ class ManagedJobs:
         status = with_log(state, message, lines, job.get("status"), job.get("start_at"), job.get("end_at"))
         if state == RunState.FAILED and job.get("failure_reason") and not status.error:
             reason = sdk.scrub(job.get("failure_reason"))
-            return RunStatus(state, reason, True, status.progress, None, reason, status.started_at, status.ended_at)
-        return status
+            status = replace(status, message=reason, error=reason)
+        return replace(status, launched=launched_on(job, spot=True))
 
     def _outcome_after_autostop(self, handle: RunHandle) -> RunStatus | None:
         """A managed job the queue no longer shows: the jobs controller autostops ~10 minutes after the last

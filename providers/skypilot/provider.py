@@ -19,6 +19,7 @@ There is no bill to ask: SkyPilot's ``cost-report`` is itself rate × time from 
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 import os
 import time
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from providers.base import Provider
 from providers.log_lines import last_lines, split_lines
 from providers.pull_limits import PullLimits
 from providers.skypilot import fetch, sdk
+from providers.skypilot.launched import launched_on
 from providers.skypilot.managed import CANCEL_WAIT_S, ManagedJobs
 from providers.skypilot.outcome import job_tags, managed_handle, with_log
 from providers.skypilot import states as st
@@ -201,14 +203,16 @@ class SkyPilotProvider(ManagedJobs, Provider):
             failed = self._failed_launch(handle)
             if failed is not None:
                 return failed
+        launched = launched_on(record, spot=False)
         if state != RunState.RUNNING:
-            return RunStatus(state, message)
+            return RunStatus(state, message, launched=launched)
         job = self._cluster_job(handle.resource_id)
         if job is None:
-            return RunStatus(RunState.PROVISIONING, "cluster up; job not submitted yet")
+            return RunStatus(RunState.PROVISIONING, "cluster up; job not submitted yet", launched=launched)
         state, message = st.job_state(job.get("status"))
         lines = self._tail(handle) if state in (RunState.RUNNING, *TERMINAL_STATES) else []
-        return with_log(state, message, lines, job.get("status"), job.get("start_at"), job.get("end_at"))
+        status = with_log(state, message, lines, job.get("status"), job.get("start_at"), job.get("end_at"))
+        return replace(status, launched=launched)
 
     def _without_resource(self, handle: RunHandle) -> RunStatus:
         """No cluster/job by that name: still launching, the launch failed, or it is gone."""

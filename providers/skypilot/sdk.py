@@ -41,7 +41,8 @@ LIVE_REQUEST_STATES = ("PENDING", "WAITING", "RUNNING")
 
 # What the managed-jobs queue is asked for, and what to say when the local API server is down.
 QUEUE_FIELDS = ["job_id", "job_name", "status", "recovery_count", "failure_reason", "start_at", "end_at",
-                "submitted_at", "labels", "cluster_resources", "region"]
+                "submitted_at", "labels", "cluster_resources", "cluster_resources_full", "cloud", "region",
+                "accelerators"]
 SERVER_DOWN = ("SkyPilot's local API server is not running, so tuneplan cannot see your clusters and managed "
                "jobs without starting one: start it with `sky api start` to check")
 

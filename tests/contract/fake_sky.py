@@ -55,6 +55,16 @@ class Machine:
     process: subprocess.Popen | None = None
     start_at: float | None = None
     end_at: float | None = None
+    placed: tuple[str, str, dict, str] = ("AWS", "us-east-1", {}, "m6i.large")
+    """(cloud, region, accelerators, instance type) the optimizer chose: what ``status`` reports from the
+    handle's ``launched_resources``."""
+
+    @property
+    def resources_full(self) -> str:
+        """As sky/utils/resources_utils.py ``format_resource`` writes it, for one node."""
+        cloud, _, accelerators, instance = self.placed
+        gpus = "".join(f"gpus={name}:{count}, " for name, count in accelerators.items())
+        return f"1x({gpus}cpus=4, mem=16, {instance}, disk=100)"
 
 
 class FakeSky:
@@ -71,6 +81,7 @@ class FakeSky:
         self.fail_launch: BaseException | None = None
         self.fail_after_init: BaseException | None = None
         self.ignore_cancel = False
+        self.optimizer_picks: tuple[str, str, dict, str] | None = None  # else the first acceptable resource
         self.cancel_delay_s = 0.5  # the real controller acts on a cancel signal within ~15 s
         self.hold = threading.Event()  # cleared: the API server takes requests but never finishes them
         self.hold.set()
@@ -132,8 +143,9 @@ class FakeSky:
     def _provision(self, task, name: str):
         if self.fail_launch is not None:
             raise self.fail_launch
+        placed = self._place(task)
         machine = self.clusters[name] = Machine(name, self.root / "clusters" / name, _labels(task),
-                                                time.time())
+                                                time.time(), placed=placed)
         if self.fail_after_init is not None:  # provisioning failed half-way: the record stays INIT
             raise self.fail_after_init
         time.sleep(self.provisioning_s)
@@ -141,6 +153,23 @@ class FakeSky:
         machine.job_status = "PENDING"
         threading.Thread(target=self._run_job, args=(machine, task, {}), daemon=True).start()
         return 1, None
+
+    def _place(self, task) -> tuple[str, str, dict, str]:
+        """The optimizer's choice among the task's acceptable resources (``task.resources``: one entry per
+        ``any_of`` item, each with its ``cloud`` pinned by ``infra``; sky/optimizer.py picks the cheapest by
+        its own catalog). A test sets ``optimizer_picks`` to a dearer or other offer; one the task does not
+        accept cannot be chosen, and the launch fails as sky/exceptions.py ResourcesUnavailableError does."""
+        from sky.exceptions import ResourcesUnavailableError
+
+        acceptable = [(str(r.cloud) if r.cloud else None, dict(r.accelerators or {})) for r in task.resources]
+        if self.optimizer_picks is None:
+            cloud, accelerators = sorted(acceptable, key=str)[0]
+            return cloud or "AWS", "us-east-1", accelerators, "an-instance"
+        cloud, region, accelerators, _ = self.optimizer_picks
+        if not any((c is None or c.lower() == cloud.lower()) and a == accelerators for c, a in acceptable):
+            raise ResourcesUnavailableError(f"Failed to provision all possible launchable resources: {cloud} "
+                                            f"{accelerators} is not among the task's resources")
+        return self.optimizer_picks
 
     def _run_job(self, machine: Machine, task, mounts: dict[str, Path]) -> str:
         """setup, then run, in a copy of the workdir, with the task's envs and secrets and nothing else."""
@@ -184,7 +213,10 @@ class FakeSky:
             return [StatusResponse(name=m.name, launched_at=int(m.launched_at), status=ClusterStatus(m.status),
                                    autostop=15, to_down=True, cluster_hash="h", cluster_ever_up=m.status == "UP",
                                    user_hash="u", user_name="tester", workspace="default", is_managed=False,
-                                   nodes=1, labels=m.labels, credentials=None) for m in wanted]
+                                   nodes=1, labels=m.labels, credentials=None, cloud=m.placed[0],
+                                   region=m.placed[1], accelerators=f"{m.placed[2]}" if m.placed[2] else None,
+                                   resources_str_full=m.resources_full)
+                    for m in wanted]
         return self._submit("sky.status", work)
 
     def queue(self, cluster_name, skip_finished=False, all_users=False):
@@ -268,7 +300,7 @@ class FakeJobs:
             if job.status == "CANCELLED":  # cancelled while SkyPilot was still finding a machine
                 break
             disk = self.sky.root / "managed" / f"{job.name}-{job.job_id}-{job.recovery_count}"
-            job.machine = Machine(job.name, disk, job.labels, time.time(), status="UP")
+            job.machine = Machine(job.name, disk, job.labels, time.time(), status="UP", placed=self.sky._place(job.task))
             disk.mkdir(parents=True)
             job.log = disk / "run.log"
             job.status, job.start_at = "RUNNING", job.start_at or time.time()
@@ -305,6 +337,7 @@ class FakeJobs:
                                         recovery_count=j.recovery_count, submitted_at=j.submitted_at,
                                         start_at=j.start_at, end_at=j.end_at,
                                         labels=j.labels if j.status == "RUNNING" and j.machine else None,
+                                        **_placed(j),
                                         user_yaml=j.user_yaml if fields and "user_yaml" in fields else None)
                        for j in jobs]
             if skip_finished:
@@ -349,6 +382,16 @@ class FakeJobs:
             kill(job.machine)
         time.sleep(self.sky.cancel_delay_s / 2)
         job.status = "CANCELLED"
+
+
+def _placed(job: ManagedJob) -> dict:
+    """The launched machine's facts, set from the handle once the job has one (sky/jobs/utils.py
+    ``_populate_job_record_from_handle``: ``accelerators`` stays a dict here)."""
+    if job.machine is None or job.status != "RUNNING" and job.end_at is None:
+        return {}
+    cloud, region, accelerators, _ = job.machine.placed
+    return {"cloud": cloud, "region": region, "accelerators": accelerators or None,
+            "cluster_resources_full": job.machine.resources_full}
 
 
 def _user_yaml(task, name: str) -> str:
