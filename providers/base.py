@@ -17,7 +17,17 @@ from decimal import Decimal
 from pathlib import Path
 
 from providers.pull_limits import PullLimits
-from providers.types import Bundle, Capability, CheckResult, LaunchPlan, Offer, Resource, RunHandle, RunStatus
+from providers.types import (
+    Bundle,
+    Capability,
+    CheckResult,
+    LaunchPlan,
+    Offer,
+    Overhead,
+    Resource,
+    RunHandle,
+    RunStatus,
+)
 
 
 class Provider(ABC):
@@ -81,6 +91,16 @@ class Provider(ABC):
         ``ended_at`` is when the ledger saw the run's machine go (its teardown), for a provider that cannot
         tell by itself when a run it did not end in this process ended (``tuneplan bills`` passes it).
         """
+        return None
+
+    def overheads(self, spot: bool) -> list[Overhead]:
+        """What a run on this provider bills besides its machine (none by default)."""
+        return []
+
+    def ends_itself_after_s(self, handle: RunHandle) -> float | None:
+        """How long after the job ends its machine goes away without us (autodown, a container scaling to
+        zero); None when only our teardown ends it. The ledger bills the machine until the earlier of that
+        and our teardown."""
         return None
 
     def capability(self, name: str) -> Capability | None:

@@ -182,8 +182,13 @@ class LocalProvider(Provider):
         for rel, path in regular_files(source, on_other=lambda name, kind: None):
             if rel.startswith("checkpoints/") and not include_checkpoints:
                 continue
-            budget.expect(path.stat().st_size, rel)
-            write_limited(file_chunks(path), inside(dest, rel), budget, rel)
+            try:
+                budget.expect(path.stat().st_size, rel)
+                write_limited(file_chunks(path), inside(dest, rel), budget, rel)
+            except FileNotFoundError:
+                if not rel.startswith("checkpoints/"):
+                    raise
+                continue  # a job still running rotates old checkpoints away while they are copied
             copied.append(rel)
         return copied
 

@@ -159,6 +159,9 @@ class SkyPilotSettings(_Section):
     """A finished cluster deletes itself after this many idle minutes (autostop with down)."""
     bucket: str | None = None
     """Bucket for spot runs' outputs and checkpoints, e.g. s3://my-bucket/tuneplan (spot needs one)."""
+    controller_usd_per_hour: Annotated[Decimal, Field(ge=0)] | None = None
+    """What your jobs controller VM costs per hour (spot runs need it); default: a 4 vCPU / 16 GiB machine
+    from SkyPilot's catalog ($0.20/h)."""
 
 
 class BudgetSettings(_Section):

@@ -181,6 +181,22 @@ class RunHandle:
 
 
 @dataclass(frozen=True)
+class Overhead:
+    """Something billed for a run besides its own machine (SkyPilot's jobs controller VM): its rate while
+    the run lasts, and how long it goes on billing after the run ends (``tail_s``)."""
+
+    what: str
+    usd_per_hour: Decimal
+    tail_s: float
+    source: str
+    as_of: str
+
+    @property
+    def tail_usd(self) -> Decimal:
+        return (self.usd_per_hour * Decimal(repr(self.tail_s)) / 3600).quantize(Decimal("0.000001"))
+
+
+@dataclass(frozen=True)
 class LaunchedOn:
     """The machine a provider actually started, when it chose among several (SkyPilot's optimizer), and
     its rate by our catalog (None when the catalog does not price that machine)."""

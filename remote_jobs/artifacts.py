@@ -145,5 +145,8 @@ def already_verified(run_dir: Path, recorded: list[dict]) -> bool:
 
 
 def latest_checkpoint(folder: Path) -> Path | None:
-    found = [p for p in (folder / "checkpoints").glob("checkpoint-*") if p.name[11:].isdigit()]
+    """The newest complete checkpoint: one with its ``trainer_state.json`` (written last; a checkpoint copied
+    while the job was writing or rotating it may lack it)."""
+    found = [p for p in (folder / "checkpoints").glob("checkpoint-*")
+             if p.name[11:].isdigit() and (p / "trainer_state.json").is_file()]
     return max(found, key=lambda p: int(p.name[11:])) if found else None

@@ -10,6 +10,7 @@ teardown is held back until the teardown is done.
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from decimal import Decimal
 import signal
 import threading
@@ -36,6 +37,7 @@ from remote_jobs.artifacts import (
 )
 from remote_jobs.events import StateChanged
 from remote_jobs.money import cost_for
+from remote_jobs.overheads import billed_life_usd, tail_usd
 from remote_jobs.records import RunRecord
 from remote_jobs.run_facts import read_facts
 
@@ -193,6 +195,10 @@ def teardown(run: ActiveRun) -> None:
     changes = {} if run.record.torn_down_at else {"torn_down_at": run.clock.now()}
     if billed is not None:
         changes["billed_usd"] = billed
+    if changes.get("torn_down_at") and run.record.finished:  # the machine billed until it went, not until the job ended
+        life = billed_life_usd(replace(run.record, **changes), run.provider)
+        if life is not None and life != run.record.actual_usd:
+            changes["actual_usd"] = life
     if changes:
         run.update(message="torn down", **changes)
     run.note("machine torn down" if handle is not None else "nothing to tear down")
@@ -219,7 +225,8 @@ def _record_end(run: ActiveRun, state: RunState, reason: str | None, status: Run
     changes = {"state": state, "ended_at": ended, "running_s": round(max(0.0, total_s - provisioning_s), 3),
                "provisioning_s": provisioning_s,
                "failure_reason": reason if state != RunState.SUCCEEDED else None,
-               "actual_usd": cost_for(record.price_usd_per_hour, total_s) if record.started_at else None,
+               "actual_usd": (cost_for(record.price_usd_per_hour, total_s) + tail_usd(run.provider, record.spot)
+                              if record.started_at else None),
                "tokens": facts.tokens, "metrics": facts.metrics, "versions": facts.versions, "push": facts.push}
     run.ledger.update(run.run_id, only_if_open=True, message=reason or state.value, **changes)
     run.refresh()

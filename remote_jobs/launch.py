@@ -32,6 +32,7 @@ from remote_jobs.estimate import LaunchEstimate, estimate_launch, runtime_limit_
 from remote_jobs.events import EventSink, ignore
 from remote_jobs.ledger import Ledger
 from remote_jobs.money import dollars
+from remote_jobs.overheads import with_overheads
 from remote_jobs.records import RunRecord
 from remote_jobs.resolve import ResolvedJob, resolve_job
 from remote_jobs.runids import new_run_id
@@ -95,12 +96,14 @@ def prepare(spec: JobSpec, spec_path: Path | None, provider: Provider, clock: Cl
     """Resolve the job, estimate it on ``provider`` and name the run; nothing is started or written."""
     job = resolve_job(spec, spec_path)
     estimate = estimate_launch(job, provider, clock.now().date(), prefer)
+    machine_rate = estimate.usd_per_hour  # the plan caps the machine's own rate; the record charges the overheads too
+    estimate = with_overheads(estimate, provider.overheads(estimate.spot))
     cap = dollars(spec.resources.max_total_usd)
     run_id = new_run_id(spec.name, clock.now())
     plan = LaunchPlan(run_id=run_id, owner=spec.owner, host=host_id(),
                       max_runtime_s=runtime_limit_s(estimate, cap, max_hours), gpu=estimate.gpu, gpus=estimate.gpus,
                       spot=estimate.spot, region=estimate.region, secrets=tuple(spec.secrets),
-                      usd_per_hour=estimate.usd_per_hour, offering=estimate.offering,
+                      usd_per_hour=machine_rate, offering=estimate.offering,
                       gpu_choices=_gpu_choices(estimate.gpu, spec.resources.gpu))
     request = LaunchRequest(job, provider, estimate, run_id, plan, cap, provider.destination(plan))
     request.notes += _secret_notes(spec)

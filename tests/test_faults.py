@@ -26,9 +26,16 @@ SMOKE = str(ROOT / "examples" / "tiny-smoke.yaml")
 CLI = [sys.executable, "-c", "from tuneplan.cli.app import main; main()"]
 
 
+def as_in_a_terminal() -> None:
+    """A foreground command in a terminal gets Ctrl-C; a suite started in the background by a non-interactive
+    shell passes SIGINT ignored to its children, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def cli(*args: str, failpoint: str | None = None) -> subprocess.Popen:
     env = dict(os.environ, TUNEPLAN_FAILPOINT=failpoint or "")
-    return subprocess.Popen([*CLI, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([*CLI, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=as_in_a_terminal)
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

@@ -18,7 +18,7 @@ from providers.local import LocalProvider
 from providers.types import RunState
 from remote_jobs.ledger import Ledger
 from tests.cli_inprocess import run_cli
-from tests.test_faults import CLI, SMOKE, assert_story_finished, run
+from tests.test_faults import CLI, SMOKE, as_in_a_terminal, assert_story_finished, run
 
 LONG = ("--set", "smoke.step_seconds=0.2", "--set", "training.max_steps=60", "--set", "training.save_steps=1")
 
@@ -26,7 +26,7 @@ LONG = ("--set", "smoke.step_seconds=0.2", "--set", "training.max_steps=60", "--
 def _sigint(args: list[str], after_s: float, ready=None) -> subprocess.CompletedProcess:
     """Run the CLI and send it SIGINT, as a terminal's Ctrl-C does, once ``ready()`` (or after ``after_s``)."""
     proc = subprocess.Popen([*CLI, *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=as_in_a_terminal)
     deadline = time.monotonic() + 30
     while ready is not None and not ready() and time.monotonic() < deadline:
         time.sleep(0.05)

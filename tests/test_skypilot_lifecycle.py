@@ -190,3 +190,64 @@ def test_an_offer_outside_the_priced_clouds_cannot_be_launched(sky, tmp_path):
     record = run_lifecycle(smoke_spec(name="elsewhere", resources={"gpu": "L4"}), provider, ledger, clock,
                            tmp_path / "runs", change_plan={"gpu": "L4", "gpus": 1})
     assert record.state == RunState.FAILED and "not among the task's resources" in record.failure_reason
+
+
+def test_a_spot_run_pays_for_the_jobs_controller_and_a_cluster_for_its_idle_minutes(tmp_path):
+    """Issue 23 item 6: the jobs controller VM a managed job needs bills during the run and 10 idle minutes
+    after (sky/jobs/constants.py); a cluster left to end itself bills until its autodown, not its job's end."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from providers.skypilot import SkyPilotProvider, TaskOptions
+    from providers.types import RunHandle
+    from remote_jobs.estimate import LaunchEstimate
+    from remote_jobs.overheads import billed_life_usd, with_overheads
+    from remote_jobs.records import RunRecord
+    from tests.contract.harness import FakeClock
+
+    provider = SkyPilotProvider(TaskOptions(idle_minutes=15))
+    [controller] = provider.overheads(True)
+    assert controller.usd_per_hour == Decimal("0.20") and controller.tail_s == 600 and "cpu_4x_general" in controller.source
+    assert provider.overheads(False) == []
+    estimate = LaunchEstimate("skypilot", "aws", "us-east-2", "L4", 1, True, "L4", 2.0, Decimal("0.5198"),
+                              Decimal("0.2599"), None, "catalog", "2026-11-01", 0)
+    priced = with_overheads(estimate, [controller])
+    assert priced.usd_per_hour == Decimal("0.4599") and "jobs controller" in priced.price_source
+    assert priced.usd == Decimal("0.5198") + Decimal("0.40") + Decimal("0.033333")  # 2 h + 10 idle minutes
+
+    start = FakeClock().now()
+    def record(mode: str, torn_down_after_h: float, spot: bool) -> RunRecord:
+        return RunRecord(run_id="r", price_usd_per_hour=Decimal("1.00"), spot=spot, started_at=start,
+                         ended_at=start + timedelta(hours=1), torn_down_at=start + timedelta(hours=torn_down_after_h),
+                         handle=RunHandle("skypilot", "r", "tp-r", {"mode": mode}))
+    assert billed_life_usd(record("cluster", 3, False), provider) == Decimal("1.25")  # autodown after 15 idle min
+    assert billed_life_usd(record("cluster", 1.1, False), provider) == Decimal("1.10")  # our teardown came first
+    assert billed_life_usd(record("managed", 3, True), provider) == Decimal("1.00") + Decimal("0.033333")
+
+
+def test_a_cluster_run_is_charged_until_its_teardown_not_only_until_the_job_ended(sky, tmp_path):
+    provider, fake, _, _ = sky
+    class Minutes(FakeClock):
+        """Wall time × 60: the pull after the job's end takes minutes of billed machine time."""
+
+        def __init__(self) -> None:
+            super().__init__(speed=60)
+            self.began = time.monotonic()
+
+        def now(self):
+            from datetime import timedelta
+
+            return self._now + timedelta(seconds=(time.monotonic() - self.began) * 60)
+
+    clock = Minutes()
+    ledger = Ledger(tmp_path / "life.sqlite3", clock)
+    record = run_lifecycle(smoke_spec(name="life", steps=3), provider, ledger, clock, tmp_path / "runs")
+    assert record.state == RunState.SUCCEEDED
+    from decimal import Decimal
+
+    from remote_jobs.money import cost_for
+
+    life_s = (record.torn_down_at - record.started_at).total_seconds()
+    assert record.torn_down_at > record.ended_at
+    assert abs(record.actual_usd - cost_for(record.price_usd_per_hour, life_s)) <= Decimal("0.000002")  # ms-stored times
+    assert record.actual_usd > cost_for(record.price_usd_per_hour, (record.ended_at - record.started_at).total_seconds())

@@ -109,6 +109,8 @@ def test_a_stuck_api_server_is_a_transient_error_not_a_hang(tmp_path):
     try:
         with pytest.raises(TransientProviderError, match="no answer from the API server in 0.3 s"):
             provider.status(handle)
+        with pytest.raises(ProviderError, match="logs of"):
+            list(provider.logs(handle))  # the log read is bounded too (issue 23 item 9)
         with pytest.raises(TransientProviderError, match="no answer"):
             provider.teardown(handle)
     finally:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from providers.base import Provider
 from providers.modal import billing, calls, volume_io
-from providers.modal.app import TAG_CALL, TAG_SEGMENT, app_name, build_app, tag_value
+from providers.modal.app import SCALEDOWN_S, TAG_CALL, TAG_SEGMENT, app_name, build_app, tag_value
 from providers.modal.calls import LOGIN_HINT, Outcome, sdk, sdk_errors
 from providers.modal.segments import MODAL_MAX_TIMEOUT_S
 from providers.log_lines import split_lines
@@ -187,6 +187,10 @@ class ModalProvider(Provider):
             copied = volume_io.download_outputs(volume, folder, dest, include_checkpoints, limits)
         self._pulled.add(handle.run_id)
         return copied
+
+    def ends_itself_after_s(self, handle: RunHandle) -> float | None:
+        """The container scales to zero ``scaledown_window`` after the call returns; outputs are on the Volume."""
+        return float(SCALEDOWN_S)
 
     def teardown(self, handle: RunHandle) -> None:
         name = _app(handle)

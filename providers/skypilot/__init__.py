@@ -18,7 +18,8 @@ def options_from_settings() -> TaskOptions:
     if section is None:
         return TaskOptions()
     return TaskOptions(clouds=tuple(section.clouds), disk_gib=section.disk_gib, image=section.image,
-                       idle_minutes=section.idle_minutes, bucket=section.bucket)
+                       idle_minutes=section.idle_minutes, bucket=section.bucket,
+                       controller_usd_per_hour=section.controller_usd_per_hour)
 
 
 def make_provider() -> SkyPilotProvider:

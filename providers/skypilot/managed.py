@@ -10,6 +10,7 @@ A mixin of ``SkyPilotProvider``: it uses the provider's SDK handle, poll interva
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 from dataclasses import replace
 
 from providers.skypilot import fetch, sdk
@@ -35,7 +36,15 @@ class ManagedJobs:
         if state == RunState.FAILED and job.get("failure_reason") and not status.error:
             reason = sdk.scrub(job.get("failure_reason"))
             status = replace(status, message=reason, error=reason)
-        return replace(status, launched=launched_on(job, spot=True))
+        return replace(status, launched=self._with_controller(launched_on(job, spot=True)))
+
+    def _with_controller(self, machine):
+        """The rate of a managed job's machine plus the jobs controller's (as the estimate counted it)."""
+        if machine is None or machine.usd_per_hour is None:
+            return machine
+        extra = sum((o.usd_per_hour for o in self.overheads(True)), Decimal(0))
+        return replace(machine, usd_per_hour=machine.usd_per_hour + extra,
+                       source=f"{machine.source} + jobs controller ${extra}/h")
 
     def _outcome_after_autostop(self, handle: RunHandle) -> RunStatus | None:
         """A managed job the queue no longer shows: the jobs controller autostops ~10 minutes after the last

@@ -29,6 +29,7 @@ from providers.base import Provider
 from providers.log_lines import last_lines, split_lines
 from providers.pull_limits import PullLimits
 from providers.skypilot import fetch, sdk
+from providers.skypilot.controller import controller_overhead, disk_note
 from providers.skypilot.launched import launched_on
 from providers.skypilot.managed import CANCEL_WAIT_S, ManagedJobs
 from providers.skypilot.outcome import job_tags, managed_handle, with_log
@@ -52,6 +53,7 @@ from providers.types import (
     CheckResult,
     LaunchPlan,
     Offer,
+    Overhead,
     ProviderError,
     Resource,
     RunHandle,
@@ -125,9 +127,18 @@ class SkyPilotProvider(ManagedJobs, Provider):
         return [Offer(row.gpu, row.gpus, row.usd_per_hour, False, row.source, row.as_of.isoformat(), row.region)
                 for row in current_prices() if LAUNCHER_OF_CLOUD.get(row.cloud) == self.name]
 
+    def overheads(self, spot: bool) -> list[Overhead]:
+        """A spot run is a managed job: SkyPilot's jobs controller VM bills alongside it."""
+        return [controller_overhead(self.options.controller_usd_per_hour)] if spot else []
+
+    def ends_itself_after_s(self, handle: RunHandle) -> float | None:
+        """A managed job's machine goes as the job ends (the controller downs it; outputs are in the bucket);
+        a cluster autodowns after ``idle_minutes`` without jobs."""
+        return 0.0 if managed_handle(handle) else self.options.idle_minutes * 60.0
+
     def destination(self, plan: LaunchPlan) -> str:
         kind = "a managed spot job" if is_managed(plan) else "a cluster"
-        store = f"; outputs and checkpoints go to {self.options.bucket}" if is_managed(plan) else ""
+        store = f"; outputs and checkpoints go to {self.options.bucket}; {disk_note()}" if is_managed(plan) else ""
         return (f"uploaded by SkyPilot to {kind} named {plan.resource_name} on whichever of "
                 f"{', '.join(self.options.clouds)} is cheapest for the task{store}")
 
@@ -241,8 +252,13 @@ class SkyPilotProvider(ManagedJobs, Provider):
     def logs(self, handle: RunHandle, follow: bool = False, tail_bytes: int | None = None) -> Iterator[str]:
         if follow:
             self._wait_for_job(handle)
+        if follow:  # a quiet job may print nothing for a long time: only the stream's own end stops it
+            chunks = sdk.until_none(self._log_stream(handle, follow))
+        else:  # a finished log streams without pauses: a silent stream is a stuck server, not a quiet job
+            chunks = sdk.until_none(sdk.idle_bounded(lambda: self._log_stream(handle, False), self.request_timeout_s,
+                                                     f"logs of {handle.resource_id}"))
         try:
-            lines = (sdk.clean_line(line) for line in split_lines(sdk.until_none(self._log_stream(handle, follow))))
+            lines = (sdk.clean_line(line) for line in split_lines(chunks))
             if tail_bytes is not None and not follow:
                 lines = iter(last_lines(lines, tail_bytes)[0])
             yield from lines

@@ -235,6 +235,36 @@ def missing_cloud_extras(clouds) -> list[str]:
     return missing
 
 
+def idle_bounded(make_stream: Callable[[], Any], idle_s: float, what: str) -> Iterator[Any]:
+    """The chunks of ``make_stream()``, read in a daemon helper thread: NoAnswer when no chunk (or end) comes
+    for ``idle_s``. A finished job's log streams without pauses, so a silent stream is a stuck server; the
+    helper is left to end with the process, as in ``bounded``."""
+    import queue
+
+    chunks: queue.Queue = queue.Queue(maxsize=64)
+    done = object()
+
+    def work() -> None:
+        try:
+            for chunk in make_stream():
+                chunks.put(("chunk", chunk))
+            chunks.put(("end", done))
+        except BaseException as exc:  # handed to the reader below
+            chunks.put(("error", exc))
+
+    threading.Thread(target=contextvars.copy_context().run, args=(work,), name=f"skypilot {what}", daemon=True).start()
+    while True:
+        try:
+            kind, value = chunks.get(timeout=idle_s)
+        except queue.Empty:
+            raise NoAnswer(what) from None
+        if kind == "error":
+            raise value
+        if kind == "end":
+            return
+        yield value
+
+
 def until_none(stream) -> Iterator[str]:
     """The chunks of a ``tail_logs(..., preload_content=False)`` stream, which ends with a None."""
     for chunk in stream:

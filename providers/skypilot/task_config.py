@@ -52,6 +52,7 @@ class TaskOptions:
     python: str = "python3"
     gpu_choices: tuple[str, ...] = ()
     max_usd_per_hour: Decimal | None = None
+    controller_usd_per_hour: Decimal | None = None
 
 
 def is_managed(plan: LaunchPlan) -> bool:

@@ -235,6 +235,8 @@ class FakeSky:
 
     def tail_logs(self, cluster_name, job_id, follow, tail=0, output_stream=None, *, preload_content=True):
         self.calls.append("tail_logs")
+        if not preload_content and not self.hold.is_set():  # a stuck server: the streamed response never comes
+            return _held(self.hold)
         return _tail(lambda: self._cluster(cluster_name), lambda m: m.job_status, follow, tail, output_stream,
                      preload_content, {"SUCCEEDED": 0})
 
@@ -405,6 +407,13 @@ def _user_yaml(task, name: str) -> str:
 
 def _labels(task) -> dict:
     return dict(next(iter(task.resources)).labels or {})
+
+
+def _held(hold: threading.Event):
+    """A ``preload_content=False`` stream (sky/client/sdk.py ``stream_response``) from a server that accepted
+    the request and sends nothing: the first read blocks until the server is released."""
+    hold.wait()
+    yield None
 
 
 def _tail(machine_of, status_of, follow, tail, output_stream, preload_content, codes, log=None):

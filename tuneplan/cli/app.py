@@ -11,8 +11,8 @@ import sys
 import typer
 
 from planner.errors import TuneplanError
-from tuneplan.cli import (bills_cmd, gc_cmd, jobs_cmd, launch_cmd, plan_cmd, prices_cmd, reap_cmd, recommend_cmd, rent_cmd,
-                          push_cmd, report_cmd, resume_cmd, tui_cmd)
+from tuneplan.cli import (bills_cmd, doctor_cmd, gc_cmd, jobs_cmd, launch_cmd, plan_cmd, prices_cmd, reap_cmd,
+                          recommend_cmd, rent_cmd, push_cmd, report_cmd, resume_cmd, tui_cmd)
 
 app = typer.Typer(
     name="tuneplan",
@@ -48,6 +48,9 @@ app.command("gc", help="List (and with --yes remove) what in the runs folder no 
 app.command("report", help="Spending from the ledger: per run and totals, estimate vs actual.")(report_cmd.report)
 app.command("bills", help="Ask the providers again for bills of finished runs that have none yet (they come late).")(
     bills_cmd.bills)
+
+app.command("doctor", help="Check each launcher here; --online PROVIDER runs the smoke job there for cents and "
+            "records what the real service did.")(doctor_cmd.doctor)
 
 # --- the terminal app (issue 6); `tuneplan` with no arguments opens it too ---
 app.command("tui", help="Open the terminal app: plan, compare, launch and watch from one screen set.")(tui_cmd.tui)
