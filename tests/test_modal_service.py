@@ -104,3 +104,27 @@ def test_the_segment_commits_its_volume_before_it_returns_in_a_modal_container(m
     monkeypatch.setenv("MODAL_TASK_ID", "ta-fake")  # what Modal sets in its containers
     assert built.function.local(local_job(built))["state"] == "succeeded"
     assert fake.commits == ["team-runs"]
+
+
+def test_a_long_log_is_read_in_parts_never_whole_again(modal_harness, monkeypatch):
+    """Issue 23 item 14: the SDK reads a Volume file only whole, so a poller that re-read ``run.log`` downloaded
+    the whole log every poll. The container writes it in parts; a tail reads the last parts, a follow the parts
+    after what it has seen, and the parts together are the log in order."""
+    harness, fake = modal_harness()
+    fake.container_prelude = "remote_job.LOG_PART_BYTES = 300\n"  # small parts, so a short run has many
+    run_id = harness.run_id("parts")
+    handle = harness.launch(harness.bundle(run_id, steps=30), harness.plan(run_id))
+    assert harness.wait(handle, timeout_s=30).state == RunState.SUCCEEDED
+    folder = fake.existing_volume(ModalSettings().volume) / f"tp-{run_id}" / "log"
+    parts = sorted(folder.glob("part-*"))
+    assert len(parts) > 5 and all(p.stat().st_size <= 300 for p in parts[:-1])
+    whole = "".join(p.read_text() for p in parts)
+    fake.reads.clear()
+    lines = list(harness.provider.logs(handle))
+    assert "\n".join(lines) + "\n" == whole and 'TUNEPLAN_DONE {"ok": true}' in lines[-1]
+    read_parts = [r for r in fake.reads if "/log/part-" in r]
+    assert len(read_parts) == len(parts), "each part read once"
+    fake.reads.clear()
+    tail = list(harness.provider.logs(handle, tail_bytes=200))
+    assert tail and tail[-1] == lines[-1]
+    assert len([r for r in fake.reads if "/log/part-" in r]) <= 2, "a tail reads only the last parts"

@@ -35,6 +35,7 @@ from providers.modal import billing, calls, volume_io
 from providers.modal.app import SCALEDOWN_S, TAG_CALL, TAG_SEGMENT, app_name, build_app, tag_value
 from providers.modal.calls import LOGIN_HINT, Outcome, sdk, sdk_errors
 from providers.modal.segments import MODAL_MAX_TIMEOUT_S
+from providers.modal.remote_job import LOG_DIR
 from providers.log_lines import split_lines
 from providers.protocol import last_messages
 from providers.pull_limits import PullLimits
@@ -157,12 +158,11 @@ class ModalProvider(Provider):
         return _status(outcome, progress, segment, int(handle.data.get("segments") or 1), handle)
 
     def logs(self, handle: RunHandle, follow: bool = False, tail_bytes: int | None = None) -> Iterator[str]:
-        """The log lives on the Volume, read from its start each time (the SDK has no ranged read); what was
-        already seen streams past, and nothing is held whole."""
+        """The log lives on the Volume in parts of at most 1 MiB (the SDK reads a file only whole): a follow
+        reads only the parts after what it has seen, a tail only the last parts."""
         yield from split_lines(self._log_chunks(handle, follow, tail_bytes))
 
     def _log_chunks(self, handle: RunHandle, follow: bool, tail_bytes: int | None) -> Iterator[bytes]:
-        path = f"{_folder(handle)}/run.log"
         if tail_bytes is not None and not follow:
             with sdk_errors("reading the log"):
                 yield self._log_tail(handle, tail_bytes)
@@ -170,7 +170,8 @@ class ModalProvider(Provider):
         position = 0
         while True:
             with sdk_errors("reading the log"):
-                for chunk in volume_io.read_from(self._volume(handle), path, position):
+                for chunk in volume_io.read_log_from(self._volume(handle), f"{_folder(handle)}/{LOG_DIR}", position,
+                                                     f"{_folder(handle)}/run.log"):
                     position += len(chunk)
                     yield chunk
             if not follow or self._finished(handle):
@@ -272,7 +273,8 @@ class ModalProvider(Provider):
         return sdk().Volume.from_name(handle.data.get("volume") or self.settings.volume)
 
     def _log_tail(self, handle: RunHandle, max_bytes: int) -> bytes:
-        return volume_io.read_tail(self._volume(handle), f"{_folder(handle)}/run.log", max_bytes) or b""
+        return volume_io.read_log_tail(self._volume(handle), f"{_folder(handle)}/{LOG_DIR}", max_bytes,
+                                       f"{_folder(handle)}/run.log") or b""
 
 
 def _status(outcome: Outcome, progress: dict | None, segment: int, segments: int, handle: RunHandle) -> RunStatus:

@@ -7,7 +7,9 @@ source; nothing else of tuneplan is there, so this module must never import it).
 2. unpacks it once into the run's folder on the Volume (``<volume>/tp-<run id>/work``), so the template's
    output dir, checkpoints included, lives on the Volume and survives the container;
 3. runs the template there with the container's environment (the named Modal secrets are in it), its
-   output copied line by line to stdout (Modal's log) and to ``run.log`` on the Volume (readable later);
+   output copied line by line to stdout (Modal's log) and to ``log/part-NNNNNN`` files on the Volume, each
+   at most ``LOG_PART_BYTES`` (the SDK reads a Volume file only whole, so a poller reads just the parts it
+   has not seen and the last one, never the whole log again);
 4. stops the template with SIGTERM when its segment time is up (before Modal's own timeout) or at the run's
    absolute deadline (``deadline_at``, fixed at launch: a container Modal restarts after a preemption does
    not get a fresh clock), so the template ends after its last checkpoint and the next call resumes from
@@ -34,6 +36,8 @@ from pathlib import Path
 ROOT_ENV = "TUNEPLAN_CONTAINER_ROOT"
 STOP_GRACE_S = 10.0
 MAX_STARTS = 3  # a segment Modal has started more often than this is given up
+LOG_DIR = "log"
+LOG_PART_BYTES = 1 << 20
 
 
 def run_segment(job: dict) -> dict:
@@ -52,7 +56,7 @@ def run_segment(job: dict) -> dict:
         if time.time() >= stop_at:
             raise GiveUp("the run's hard runtime limit had passed when this segment started")
         work = _unpack(root / job["bundle_path"].lstrip("/"), job["bundle_sha256"], run_dir / "work")
-        state, code, error = _run(job, work, run_dir / "run.log", stop_at)
+        state, code, error = _run(job, work, LogParts(run_dir / LOG_DIR), stop_at)
     except GiveUp as exc:
         state, code, error = ("stopped" if "limit" in str(exc) else "failed"), None, str(exc)
     except BundleError as exc:
@@ -117,23 +121,68 @@ def _unpack(tarball: Path, sha256: str, work: Path) -> Path:
     return work
 
 
-def _run(job: dict, work: Path, log_path: Path, stop_at: float) -> tuple[str, int | None, str | None]:
+class LogParts:
+    """The job's output as numbered files of at most ``LOG_PART_BYTES`` (split at line ends), continued
+    across segments and restarts: part-000001, part-000002, ... in order are the whole log."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        numbers = [int(p.name[5:]) for p in folder.glob("part-*") if p.name[5:].isdigit()]
+        self.number = max(numbers, default=1)
+        self.file = None
+
+    def _path(self, number: int) -> Path:
+        return self.folder / f"part-{number:06d}"
+
+    def write(self, line: bytes) -> None:
+        if self.file is None:
+            self.file = self._path(self.number).open("ab")
+        if self.file.tell() and self.file.tell() + len(line) > LOG_PART_BYTES:
+            self.file.close()
+            self.number += 1
+            self.file = self._path(self.number).open("ab")
+        self.file.write(line)
+
+    def flush(self) -> None:
+        if self.file is not None:
+            self.file.flush()
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+    def tail(self, max_bytes: int) -> bytes:
+        """The last ``max_bytes`` of the log (from the last two parts at most)."""
+        data = b""
+        for number in (self.number - 1, self.number):
+            try:
+                data += self._path(number).read_bytes()
+            except OSError:
+                continue
+        return data[-max_bytes:]
+
+
+def _run(job: dict, work: Path, log: LogParts, stop_at: float) -> tuple[str, int | None, str | None]:
     """(state, exit code, error): state is succeeded, failed or stopped (segment time up)."""
     command = [sys.executable, str(work / job["entrypoint"]), *job["args"]]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TUNEPLAN_RUN_ID": job["run_id"]}
     env.pop(ROOT_ENV, None)
-    with log_path.open("ab") as log:
+    try:
         child = subprocess.Popen(command, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, start_new_session=True)
         copier = threading.Thread(target=_copy_lines, args=(child.stdout, log), daemon=True)
         copier.start()
         stopped = _wait(child, stop_at)
         copier.join(timeout=5)
+    finally:
+        log.close()
     if stopped:
         return "stopped", child.returncode, f"segment time of {job['stop_after_s']:.0f} s used up"
     if child.returncode == 0:
         return "succeeded", 0, None
-    return "failed", child.returncode, _done_error(log_path) or f"exit code {child.returncode}"
+    return "failed", child.returncode, _done_error(log.tail(256 * 1024)) or f"exit code {child.returncode}"
 
 
 def _copy_lines(stream, log) -> None:
@@ -165,11 +214,8 @@ def _wait(child: subprocess.Popen, stop_at: float) -> bool:
         return True
 
 
-def _done_error(log_path: Path) -> str | None:
-    try:
-        lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-200:]
-    except OSError:
-        return None
+def _done_error(tail: bytes) -> str | None:
+    lines = tail.decode("utf-8", "replace").splitlines()[-200:]
     for line in reversed(lines):
         if line.startswith("TUNEPLAN_DONE "):
             try:

@@ -69,6 +69,61 @@ def read_from(volume, path: str, position: int) -> Iterator[bytes]:
         return
 
 
+MAX_LOG_PARTS = 100_000
+
+
+def log_parts(volume, folder: str) -> list[tuple[str, int]] | None:
+    """(path, size) of a run's log parts in order (``remote_job.LogParts``); None for a run without them."""
+    from modal.types import FileEntryType
+
+    try:
+        with missing_is_file_not_found(folder):
+            entries = volume.listdir(folder, recursive=False)
+    except FileNotFoundError:
+        return None
+    parts = []
+    for entry in entries:
+        name = PurePosixPath(str(entry.path)).name
+        if entry.type == FileEntryType.FILE and name.startswith("part-") and name[5:].isdigit():
+            parts.append((f"{folder}/{name}", int(entry.size)))
+    return sorted(parts)[:MAX_LOG_PARTS]
+
+
+def read_log_from(volume, folder: str, position: int, legacy: str) -> Iterator[bytes]:
+    """The log after its first ``position`` bytes, reading only the parts that hold them (a part that is full
+    never changes; the last one may have grown since it was listed). ``legacy``: the one-file log of a run
+    launched before logs came in parts."""
+    parts = log_parts(volume, folder)
+    if parts is None:
+        yield from read_from(volume, legacy, position)
+        return
+    start = 0
+    for path, size in parts:
+        last = path == parts[-1][0]
+        if start + size <= position and not last:
+            start += size
+            continue
+        yield from read_from(volume, path, max(0, position - start))
+        position = start = start + size  # the next part starts where this one's listed size ends
+        if last:
+            return
+
+
+def read_log_tail(volume, folder: str, max_bytes: int, legacy: str) -> bytes | None:
+    """The last ``max_bytes`` of the log, from its last parts only."""
+    parts = log_parts(volume, folder)
+    if parts is None:
+        return read_tail(volume, legacy, max_bytes)
+    wanted, covered = [], 0
+    for path, size in reversed(parts):
+        wanted.append(path)
+        covered += size
+        if covered >= max_bytes:
+            break
+    data = b"".join(b"".join(read_from(volume, path, 0)) for path in reversed(wanted))
+    return data[-max_bytes:]
+
+
 def read_tail(volume, path: str, max_bytes: int) -> bytes | None:
     """The last ``max_bytes`` of a file (a log), streamed past; None when it is not there."""
     try:

@@ -69,6 +69,7 @@ class FakeModal:
         self.commits: list[str] = []  # Volume.commit() calls made from inside a "container"
         self.truncate: dict[str, int] = {}     # path suffix -> how many reads come back short
         self.reads: list[str] = []
+        self.container_prelude = ""  # Python run in each container before the segment (a test's setting)
         self.volumes: set[str] = set()          # created volumes (deploying an app creates its volumes)
         self.billing_rows: list[tuple[datetime, str, str]] = []  # (hour start UTC, cost, run tag): Modal's meter
         self.billing_error: BaseException | None = None
@@ -181,7 +182,7 @@ class FakeModal:
             name = secret._name
             if name in os.environ:
                 env[name] = os.environ[name]
-        script = ("import json, sys\nfrom providers.modal import remote_job\n"
+        script = ("import json, sys\nfrom providers.modal import remote_job\n" + self.container_prelude +
                   "print('FAKE_RESULT ' + json.dumps(remote_job.run_segment(json.loads(sys.argv[1]))))\n")
         call.process = subprocess.Popen([sys.executable, "-c", script, json.dumps(args[0])], cwd=container, env=env,
                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
