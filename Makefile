@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 EXTRAS := train,skypilot,modal,runpod,dev
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench install clean templates
 
 install: $(STAMP)
 
@@ -36,6 +36,11 @@ test: $(STAMP)
 	      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; }; } || \
 	  echo "chromium is missing and could not be installed here: run 'sudo apt-get install chromium'"
 	$(BIN)/python -m pytest -q
+
+# Each standalone templates/<task>.py from templates/source/ (standard library only; the generated files are
+# committed, and a test fails when one is out of date).
+templates:
+	$(PYTHON) templates/build.py
 
 # The performance figures of the closing notes: cold start and estimate, ranking, TUI first paint and
 # re-estimate (needs tmux for the first paint), report generation on 10,000 runs.

@@ -1,0 +1,287 @@
+"""What every training template shares: reading rows (local files or the Hub) with one-line errors, the
+tokenizer and length report, the main flow (validate, load, check, train, finish), the device and precision
+choice, LoRA and trainer settings, the progress/ETA callback, metrics, and pointing an adapter at its real
+base model, and the Hub push.
+
+``make templates`` copies the lines between the ``# >>> ml-common`` and ``# <<< ml-common`` markers into the
+training templates (``templates/build.py``), after the common part; the lines above them only make this an
+ordinary module for its tests.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import os
+import time
+from pathlib import Path
+
+from templates.source.common import *  # noqa: F403 - the common part comes first in every template
+
+
+# Each training template defines these itself (its data and its trainer); here they only say so.
+def load_data(cfg: dict):
+    raise NotImplementedError("each training template defines load_data")
+
+
+def check_data(cfg: dict, tokenizer, data: tuple) -> dict:
+    raise NotImplementedError("each training template defines check_data")
+
+
+def train(cfg: dict, out: Path, tokenizer, data: tuple, resume, started: float, torch) -> None:
+    raise NotImplementedError("each training template defines train")
+
+
+# >>> ml-common
+def read_rows(spec: str, what: str) -> list[dict]:
+    """Rows of a local jsonl/json/csv/parquet file or of hub:org/name[:split], with one-line errors."""
+    path, suffix = Path(spec), Path(spec).suffix.lower()
+    try:
+        if spec.startswith("hub:"):
+            name, _, split = spec[4:].partition(":")
+            rows = __import__("datasets").load_dataset(name, split=split or "train").to_list()
+        elif suffix in (".jsonl", ".ndjson"):
+            rows = []
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                try:
+                    rows += [json.loads(line)] if line.strip() else []
+                except ValueError as e:
+                    raise ValueError(f"line {number}: {e}") from e
+        elif suffix in (".json", ".csv"):
+            with path.open(encoding="utf-8", newline="") as f:
+                rows = json.load(f) if suffix == ".json" else list(csv.DictReader(f))
+        elif suffix == ".parquet":
+            rows = __import__("pyarrow.parquet").parquet.read_table(path).to_pylist()
+        else:
+            raise BadInput(f"{what}: unsupported file type '{suffix}' (use jsonl, json, csv or parquet)")
+    except (OSError, ValueError) as e:
+        raise BadInput(f"{what}: cannot read {spec}: {' '.join(str(e).split())[:200]}") from e
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+        raise BadInput(f"{what}: {spec} must hold at least one row, each an object with named columns")
+    return rows
+
+
+def require_columns(rows: list[dict], columns: tuple[str, ...], what: str) -> None:
+    for number, row in enumerate(rows, 1):
+        missing = [c for c in columns if row.get(c) in (None, "", [])]
+        if missing:
+            raise BadInput(f"{what}: row {number} has no '{missing[0]}' (needs: {', '.join(columns)})")
+
+
+def check_packages(cfg: dict) -> None:
+    """Optional accelerations fail before any download, in one line, when their package is missing."""
+    for key, value, module, package in (("training.kernels", "liger", "liger_kernel", "liger-kernel"),
+                                        ("training.attn", "flash", "flash_attn", "flash-attn")):
+        if cfg[key] == value and importlib.util.find_spec(module) is None:
+            raise BadInput(f"{key} '{value}' needs the {package} package (pip install {package})")
+
+
+def load_tokenizer(cfg: dict):
+    """Tokenizer and config only (no weights). A model that cannot be found, or a seq_len beyond what it
+    allows, is an input error."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    quiet_libraries()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(cfg["model"])
+        config = AutoConfig.from_pretrained(cfg["model"])
+    except (OSError, ValueError) as e:
+        reason = str(e).splitlines()[0]
+        raise BadInput(f"model {cfg['model']}: cannot load its tokenizer/config: {reason}") from e
+    limit, seq_len = getattr(config, "max_position_embeddings", None), cfg["training.seq_len"]
+    if limit and seq_len > limit:
+        raise BadInput(f"training.seq_len {seq_len} exceeds the model's max_position_embeddings {limit}")
+    return tokenizer
+
+
+def length_report(lengths: list[int], seq_len: int, fatal: bool) -> dict:
+    """Token lengths of sampled examples. When truncation would cut away what is learned (a response), every
+    example being too long is an error; otherwise a note says how many get truncated."""
+    shortest, longest = min(lengths), max(lengths)
+    if fatal and shortest > seq_len:
+        raise BadInput(f"every example is longer than training.seq_len={seq_len} (shortest: {shortest})")
+    if longest > seq_len:
+        log(f"note: {sum(n > seq_len for n in lengths)} of {len(lengths)} sampled examples will be truncated")
+    return {"sampled": len(lengths), "mean_tokens": round(sum(lengths) / len(lengths), 1),
+            "max_tokens": longest}
+
+
+def main(argv: list[str]) -> None:
+    """The same flow for every training template; load_data, check_data and train are the task's own.
+    Everything that can be refused without ML imports is refused first."""
+    started, args = time.monotonic(), parse_args(argv)
+    cfg = resolve_config(args)
+    validate_config(cfg)
+    data = load_data(cfg)
+    out = Path(cfg["output_dir"])
+    resume = None if args.validate_only else find_resume(out, args.require_resume)
+    check_packages(cfg)
+    import torch
+
+    tokenizer = load_tokenizer(cfg)
+    summary = check_data(cfg, tokenizer, data)
+    if args.validate_only:
+        print(f"validate-only: ok {json.dumps(summary)}", flush=True)
+        return
+    prepare_output(out)
+    torch.manual_seed(cfg["training.seed"])  # a new head or LoRA adapter starts the same on every run
+    train(cfg, out, tokenizer, data, resume, started, torch)
+
+
+def device_plan(torch, precision: str) -> tuple[str, bool, bool]:
+    """(device, bf16, fp16): CUDA, else Apple mps, else CPU; mixed precision only where the device has it."""
+    mps = getattr(torch.backends, "mps", None)
+    device = "mps" if mps is not None and mps.is_available() else "cpu"
+    device = "cuda" if torch.cuda.is_available() else device
+    if device == "cuda" and precision == "bf16" and torch.cuda.is_bf16_supported():
+        return device, True, False
+    if device == "cuda" and precision != "fp32":
+        log("note: fp16 mixed precision" + (" (this GPU has no bf16)" if precision == "bf16" else ""))
+        return device, False, True
+    if precision != "fp32":
+        log(f"note: {precision} is not used on {device}; computing in fp32")
+    return device, False, False
+
+
+def attn_implementation(cfg: dict, device: str) -> str:
+    attn = {"sdpa": "sdpa", "flash": "flash_attention_2", "eager": "eager"}[cfg["training.attn"]]
+    if attn == "flash_attention_2" and device != "cuda":
+        log(f"note: flash attention needs CUDA; using sdpa on {device}")
+        return "sdpa"
+    return attn
+
+
+def lora_kwargs(cfg: dict) -> dict:
+    """peft.LoraConfig arguments; targets are 'all-linear', a list, or a comma-separated string."""
+    targets = cfg["lora.targets"]
+    if isinstance(targets, str) and targets != "all-linear":
+        targets = [t.strip() for t in targets.split(",") if t.strip()]
+    return {"r": cfg["lora.r"], "lora_alpha": cfg["lora.alpha"], "lora_dropout": cfg["lora.dropout"],
+            "target_modules": targets}
+
+
+def trainer_kwargs(cfg: dict, out: Path, device: str, bf16: bool, fp16: bool, has_eval: bool) -> dict:
+    """TrainingArguments shared by every template. TRL's own defaults (bf16, gradient checkpointing) are
+    overridden on purpose: only what the job says, and what the device can do, applies."""
+    names = {"adamw": "adamw_torch_fused" if device == "cuda" else "adamw_torch",
+             "adamw_8bit": "adamw_bnb_8bit"}
+    optim = names.get(cfg["training.optimizer"], cfg["training.optimizer"])
+    if device != "cuda" and ("8bit" in optim or "paged" in optim):
+        log(f"note: optimizer {optim} needs CUDA; using adamw on {device}")
+        optim = "adamw_torch"
+    t = {key.removeprefix("training."): value for key, value in cfg.items() if key.startswith("training.")}
+    eval_steps = t["eval_steps"] if has_eval else None
+    return {
+        "output_dir": str(out / "checkpoints"), "num_train_epochs": t["epochs"],
+        "max_steps": t["max_steps"] or -1, "learning_rate": t["learning_rate"],
+        "per_device_train_batch_size": t["micro_batch_size"],
+        "per_device_eval_batch_size": t["micro_batch_size"], "gradient_accumulation_steps": t["grad_accum"],
+        "optim": optim, "seed": t["seed"], "bf16": bf16, "fp16": fp16, "warmup_steps": t["warmup_ratio"],
+        "logging_steps": t["logging_steps"], "logging_first_step": True, "save_strategy": "steps",
+        "save_steps": t["save_steps"], "save_total_limit": 2, "use_cpu": device == "cpu",
+        "eval_strategy": "steps" if eval_steps else "no", "eval_steps": eval_steps, "disable_tqdm": True,
+        "gradient_checkpointing": bool(t["grad_ckpt"]),
+        "gradient_checkpointing_kwargs": {"use_reentrant": False},
+        "dataloader_pin_memory": device == "cuda", "use_liger_kernel": t["kernels"] == "liger",
+        "include_num_input_tokens_seen": "non_padding", "report_to": "none",
+    }
+
+
+def progress_callback(tokens_seen=lambda state: state.num_input_tokens_seen):
+    """A TrainerCallback printing one TUNEPLAN_PROGRESS line per logging step. It also keeps this session's
+    tokens and time, so a resumed run reports its own throughput."""
+    from transformers import TrainerCallback
+
+    class Progress(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.start = (time.monotonic(), state.global_step, tokens_seen(state))
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                elapsed = max(time.monotonic() - self.start[0], 1e-9)
+                emit("PROGRESS", {
+                    "step": state.global_step, "total_steps": state.max_steps,
+                    "epoch": round(state.epoch or 0, 4), "loss": logs["loss"],
+                    "lr": logs.get("learning_rate"),
+                    "tokens_per_s": round((tokens_seen(state) - self.start[2]) / elapsed, 1),
+                    "eta_s": round((state.max_steps - state.global_step) * elapsed
+                                   / max(state.global_step - self.start[1], 1)),
+                })
+
+        def on_train_end(self, args, state, control, **kwargs):
+            self.tokens, elapsed = int(tokens_seen(state)), max(time.monotonic() - self.start[0], 1e-9)
+            self.tokens_per_s = round((self.tokens - self.start[2]) / elapsed, 1)
+
+    return Progress()
+
+
+def quiet_libraries() -> None:
+    """Progress bars of downloads and dataset maps would bury the protocol lines in the launcher's log."""
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+
+
+def train_and_eval(trainer, progress, resume: str | None, has_eval: bool) -> dict:
+    """Train (from the checkpoint when resuming) and gather the train/eval sections of metrics.json. The
+    Trainer's own log printer goes: stdout carries the protocol lines only."""
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)
+    train = trainer.train(resume_from_checkpoint=resume).metrics
+    history = [e for e in trainer.state.log_history if any(k.startswith("eval_") for k in e)]
+    at_end = history and history[-1]["step"] == trainer.state.global_step
+    final = history[-1] if at_end else trainer.evaluate() if has_eval else {}
+    return {"train": train, "eval": {**final, "history": history}, "resumed_from": resume,
+            "tokens": progress.tokens, "tokens_per_s": progress.tokens_per_s}
+
+
+def finish(cfg: dict, out: Path, result: dict, torch, device: str, started: float) -> None:
+    """metrics.json and resolved_config.json, the adapter pointed at its base as the user names it, the optional
+    Hub upload (its outcome in push.json), then the manifest (last)."""
+    cuda = device == "cuda"
+    write_json(out / "metrics.json", {
+        "task": TASK, "method": cfg["method"], **result, "wall_s": round(time.monotonic() - started, 3),
+        "peak_mem_allocated_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
+        "peak_mem_reserved_gib": torch.cuda.max_memory_reserved() / 2**30 if cuda else None, "device": device,
+        "versions": package_versions(),
+    })
+    write_json(out / "resolved_config.json", nested(cfg))
+    point_adapters_at_base(out, cfg["base_model"])
+    if cfg["outputs.push_to_hub"]:
+        write_json(out / "push.json", push_to_hub(out, cfg["outputs.push_to_hub"]))
+    write_manifest(out)
+
+
+def point_adapters_at_base(out: Path, base_model: str | None) -> None:
+    """PEFT records the folder it loaded the base model from, here a scratch folder of this machine that is
+    deleted with it; the adapter must name the model the way the user knows it (a Hub id, or their own local
+    folder) so that ``AutoPeftModel*.from_pretrained(adapter)`` loads it where it is pulled to."""
+    if not base_model:
+        return
+    for path in out.rglob("adapter_config.json"):
+        if path.relative_to(out).parts[0] == "checkpoints":
+            continue
+        config = json.loads(path.read_text(encoding="utf-8"))
+        config["base_model_name_or_path"] = base_model
+        write_json(path, config)
+
+
+def push_to_hub(out: Path, repo_id: str) -> dict:
+    """Upload the outputs (checkpoints left out). Training succeeded whatever happens here: a failed push is an
+    outcome of its own, reported in push.json, and ``tuneplan push RUN`` retries it from the pulled copy."""
+    try:
+        from huggingface_hub import HfApi
+
+        api = HfApi()
+        repo = api.create_repo(repo_id, private=True, exist_ok=True).repo_id
+        api.upload_folder(repo_id=repo, folder_path=out, ignore_patterns=["checkpoints/*", "push.json"])
+    except Exception as e:  # noqa: BLE001 - any failure of the push; the trained adapter is kept either way
+        error = " ".join(f"{type(e).__name__}: {e}".split())[:400]
+        log(f"the push to the Hub ({repo_id}) failed: {error}")
+        return {"repo": repo_id, "ok": False, "error": error, "endpoint": os.environ.get("HF_ENDPOINT", "")}
+    return {"repo": repo, "ok": True, "url": f"{api.endpoint}/{repo}"}
+# <<< ml-common
