@@ -551,6 +551,7 @@ def push_to_hub(out: Path, repo_id: str) -> dict:
 # <<< ml-common
 
 
+# >>> hold-out: from templates/source/hold_out.py (the same in classify and embed)
 def hold_out(rows: list[dict], seed: int) -> tuple[list[dict], list[dict]]:
     """Without data.eval, a seeded 10 % (at least one row) is kept aside so the reported scores are honest."""
     if len(rows) < 2:
@@ -559,6 +560,7 @@ def hold_out(rows: list[dict], seed: int) -> tuple[list[dict], list[dict]]:
     cut = max(len(rows) // 10, 1)
     log(f"note: no data.eval; holding out {cut} train rows for evaluation")
     return rows[cut:], rows[:cut]
+# <<< hold-out
 
 
 def load_data(cfg: dict) -> tuple[list[dict], list[dict], list[str]]:

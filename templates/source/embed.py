@@ -25,7 +25,6 @@ from tuneplan.
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 TASK = "embed"
@@ -41,14 +40,7 @@ from templates.source.common import *  # noqa: F403 - `make templates` puts sour
 from templates.source.ml_common import *  # noqa: F403 - `make templates` puts source/ml_common.py here
 
 
-def hold_out(rows: list[dict], seed: int) -> tuple[list[dict], list[dict]]:
-    """Without data.eval, a seeded 10 % (at least one row) is kept aside so the reported scores are honest."""
-    if len(rows) < 2:
-        raise BadInput("data.train: need at least 2 rows to hold some out for evaluation (or give data.eval)")
-    rows = random.Random(seed).sample(rows, len(rows))
-    cut = max(len(rows) // 10, 1)
-    log(f"note: no data.eval; holding out {cut} train rows for evaluation")
-    return rows[cut:], rows[:cut]
+from templates.source.hold_out import *  # noqa: F403 - `make templates` puts source/hold_out.py here
 
 
 def loss_rows(rows: list[dict], columns: tuple[str, ...], what: str) -> list[dict]:
