@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from planner.errors import BadInput
 from planner.validation import first_problem
@@ -35,8 +35,8 @@ MAX_SPEC_BYTES = 1024 * 1024
 BIG = 1_000_000_000
 # The largest value each size may take (the CLI's flags check against the same numbers).
 LIMITS = {"seq_len": 100_000_000, "micro_batch_size": 1_000_000, "grad_accum": 1_000_000, "lora_r": 8192,
-          "gpus": 1024, "examples": 1_000 * BIG, "avg_tokens": 100_000_000, "epochs": 10_000}
-TEMPLATE_ONLY_KEYS = ("output_dir", "base_model")  # what a bundle's job.json adds to the spec for its template
+          "gpus": 1024, "nodes": 64, "cpu_processes": 64, "examples": 1_000 * BIG, "avg_tokens": 100_000_000, "epochs": 10_000}
+TEMPLATE_ONLY_KEYS = ("output_dir", "base_model", "distributed")  # what a bundle's job.json adds to the spec for its template
 SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
 
@@ -121,7 +121,22 @@ class ResourceSettings(_Strict):
     provider: ProviderName = "auto"
     gpu: str | list[str] = Field("auto", max_length=64)
     gpus: int = Field(1, gt=0, le=LIMITS["gpus"])
+    """GPUs per node."""
+    nodes: int = Field(1, gt=0, le=LIMITS["nodes"])
+    """Machines, each with ``gpus`` GPUs, in one torch.distributed run."""
     sharding: Sharding = "none"
+    """How the processes split the work: ddp (a full copy each), fsdp (FSDP2), zero2 / zero3 (DeepSpeed)."""
+    cpu_processes: int | None = Field(None, gt=0, le=LIMITS["cpu_processes"])
+    """Local provider without GPUs: run the job as this many CPU processes over gloo, a rehearsal of a
+    distributed run before renting one."""
+
+    @model_validator(mode="after")
+    def _sharding_for_several(self) -> "ResourceSettings":
+        processes = self.nodes * (self.cpu_processes or self.gpus)
+        if processes > 1 and self.sharding == "none":
+            raise ValueError(f"{processes} processes need resources.sharding: ddp (a full copy each), fsdp "
+                             "(weights sharded), zero2 or zero3")
+        return self
     spot: bool = False
     max_usd_per_hour: float | None = _amount(1_000_000)
     max_total_usd: float | None = _amount(100_000_000)

@@ -122,13 +122,16 @@ class LocalProvider(Provider):
         with tarfile.open(bundle.tarball) as tar:
             tar.extractall(workdir / "bundle", filter="data")
         restrict_tree(workdir / "bundle")
-        command = [self.python, str(workdir / "bundle" / bundle.entrypoint), *bundle.args]
+        if bundle.nodes > 1:
+            raise ProviderError("the local provider runs one machine: use resources.nodes: 1 (with cpu_processes "
+                                "or this machine's GPUs)")
+        command = bundle.command(self.python, str(workdir / "bundle" / bundle.entrypoint))
         watchdog_log = os.open(workdir / "watchdog.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:  # umask 077: the job's own outputs and log are private too
             child = subprocess.Popen(
                 [self.python, str(WATCHDOG), "--workdir", str(workdir), "--max-runtime-s", str(plan.max_runtime_s),
                  "--grace-s", str(self.grace_s), "--", *command],
-                cwd=workdir, env=job_env(plan), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                cwd=workdir, env=job_env(plan, bundle), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=watchdog_log, start_new_session=True, umask=0o077)
         finally:
             os.close(watchdog_log)
@@ -249,13 +252,16 @@ class LocalProvider(Provider):
         return RunStatus(RunState.FAILED, "the watchdog never started", error="the watchdog never started (see watchdog.log)")
 
 
-def job_env(plan: LaunchPlan, environ: dict[str, str] | None = None) -> dict[str, str]:
-    """The job's environment: the allow-list, minus anything credential-like, plus the named secrets."""
+def job_env(plan: LaunchPlan, bundle: Bundle | None = None, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The job's environment: the allow-list, minus anything credential-like, plus the named secrets. A CPU
+    rehearsal of a distributed run sees no GPU and one thread per process (the processes share the cores)."""
     environ = dict(os.environ if environ is None else environ)
     env = {k: v for k, v in environ.items()
            if (k in ENV_NAMES or k.startswith(ENV_PREFIXES)) and not any(h in k.upper() for h in SECRET_HINTS)}
     env.update({name: environ[name] for name in plan.secrets if name in environ})
     env.update(PYTHONUNBUFFERED="1", TUNEPLAN_RUN_ID=plan.run_id)
+    if bundle is not None and bundle.cpu_only:
+        env.update(CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS=env.get("OMP_NUM_THREADS", "1"))
     return env
 
 

@@ -97,6 +97,9 @@ class Offer:
     offering: str = ""  # the provider's product line where it has several (RunPod: secure-cloud, community-cloud)
 
 
+DEFAULT_MASTER_PORT = 29500
+
+
 @dataclass(frozen=True)
 class BundleFile:
     path: str
@@ -121,10 +124,27 @@ class Bundle:
     tarball: Path
     sha256: str
     secrets: tuple[str, ...] = ()
+    launcher: tuple[str, ...] = ()
+    """What goes between the interpreter and the template: empty for one process, else torchrun's arguments
+    (``remote_jobs.distributed``) with ``{node_rank}``, ``{master_addr}``, ``{master_port}`` to fill."""
+    cpu_only: bool = False
+    """A CPU rehearsal of a distributed run (processes over gloo): the job must not see a GPU."""
 
     @property
     def bytes(self) -> int:
         return sum(f.bytes for f in self.files)
+
+    @property
+    def nodes(self) -> int:
+        return int(self.launcher[self.launcher.index("--nnodes") + 1]) if "--nnodes" in self.launcher else 1
+
+    def command(self, python: str, entrypoint_path: str | None = None, node_rank: int | str = 0,
+                master_addr: str = "127.0.0.1", master_port: int | str = DEFAULT_MASTER_PORT) -> list[str]:
+        """The command that starts the job on one node: the provider supplies that node's facts (values a shell
+        may still expand, for a run script)."""
+        facts = {"node_rank": node_rank, "master_addr": master_addr, "master_port": master_port}
+        launcher = [part.format(**facts) if "{" in part else part for part in self.launcher]
+        return [python, *launcher, entrypoint_path or self.entrypoint, *self.args]
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from pathlib import Path
 from planner.errors import BadInput
 from providers.private_files import private_dir, restrict_tree
 from providers.types import Bundle, BundleFile
+from remote_jobs.distributed import RunShape, launcher_args, shape_of
 from remote_jobs.resolve import OUTPUT_DIR, ResolvedJob
 
 MANIFEST = "bundle.json"
@@ -41,8 +42,10 @@ def template_text(name: str) -> bytes:
     return entry.read_bytes()
 
 
-def build_bundle(job: ResolvedJob, run_id: str, root: Path) -> Bundle:
-    """Write the bundle directory at ``root`` and the tarball next to it; return both, with the manifest."""
+def build_bundle(job: ResolvedJob, run_id: str, root: Path, shape: RunShape | None = None) -> Bundle:
+    """Write the bundle directory at ``root`` and the tarball next to it; return both, with the manifest.
+    ``shape`` (default: the spec's own) is how many processes start where: job.json says it to the template
+    and the launcher arguments start them. A smoke job is always one process."""
     if root.exists():  # run ids carry 16 random bits: a clash is rare, and must not clobber another run
         raise BadInput(f"{root} already exists (run id clash): launch again")
     private_dir(root.parent)
@@ -50,27 +53,32 @@ def build_bundle(job: ResolvedJob, run_id: str, root: Path) -> Bundle:
     task = job.spec.task
     entrypoint = f"{task}.py"
     (root / entrypoint).write_bytes(template_text(entrypoint))
-    (root / "job.json").write_text(json.dumps(job.job_json(), indent=2) + "\n", encoding="utf-8")
+    shape = RunShape() if task == "smoke" else shape or shape_of(job.spec)
+    (root / "job.json").write_text(json.dumps({**job.job_json(), "distributed": shape.job_json()}, indent=2) + "\n",
+                                   encoding="utf-8")
     (root / "requirements.txt").write_bytes(_requirements(task))
     for item in job.inputs:
         place(item.source, root / item.bundle_path)
-    return seal_bundle(root, run_id, task, entrypoint, job.template_args(), tuple(job.spec.secrets))
+    return seal_bundle(root, run_id, task, entrypoint, job.template_args(), tuple(job.spec.secrets),
+                       launcher=launcher_args(shape), cpu_only=shape.cpu and shape.world_size > 1)
 
 
 def seal_bundle(root: Path, run_id: str, task: str, entrypoint: str, args: tuple[str, ...],
-                secrets: tuple[str, ...] = (), output_dir: str = OUTPUT_DIR) -> Bundle:
+                secrets: tuple[str, ...] = (), output_dir: str = OUTPUT_DIR, launcher: tuple[str, ...] = (),
+                cpu_only: bool = False) -> Bundle:
     """Write the manifest of a filled bundle directory and its tarball (also for hand-made bundles)."""
     (root / MANIFEST).unlink(missing_ok=True)
     files = tuple(_describe(root, path) for path in sorted(root.rglob("*")) if path.is_file())
     manifest = {"format": FORMAT, "run_id": run_id, "task": task, "entrypoint": entrypoint, "args": list(args),
                 "output_dir": output_dir, "requirements": "requirements.txt", "secrets": list(secrets),
-                "files": [asdict(f) for f in files]}
+                "launcher": list(launcher), "cpu_only": cpu_only, "files": [asdict(f) for f in files]}
     (root / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     restrict_tree(root)
     tarball = root.with_name(root.name + ".tar.gz")
     _tar(root, tarball)
     return Bundle(root=root, task=task, entrypoint=entrypoint, args=tuple(args), output_dir=output_dir,
-                  files=files, tarball=tarball, sha256=sha256_file(tarball), secrets=tuple(secrets))
+                  files=files, tarball=tarball, sha256=sha256_file(tarball), secrets=tuple(secrets),
+                  launcher=tuple(launcher), cpu_only=cpu_only)
 
 
 def verify_bundle(bundle: Bundle) -> list[str]:

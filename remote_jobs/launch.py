@@ -27,6 +27,7 @@ from providers.types import Bundle, LaunchPlan, RunState
 from remote_jobs import failpoints
 from remote_jobs.active import ActiveRun
 from remote_jobs.bundle import build_bundle
+from remote_jobs.distributed import shape_of
 from remote_jobs.clock import Clock
 from remote_jobs.estimate import LaunchEstimate, estimate_launch, runtime_limit_s
 from remote_jobs.events import EventSink, ignore
@@ -124,7 +125,8 @@ def bundle_and_validate(request: LaunchRequest, runs_root: Path, validate: bool 
     run folder is left without a ledger row."""
     folder = runs_root / request.run_id
     try:
-        bundle = (build or (lambda root: build_bundle(request.job, request.run_id, root)))(folder / "bundle")
+        shape = shape_of(request.job.spec, request.plan.gpus or None)
+        bundle = (build or (lambda root: build_bundle(request.job, request.run_id, root, shape)))(folder / "bundle")
         if validate and (request.job.local_data or request.job.spec.task == "smoke"):
             note = validate_locally(bundle, request.provider.name == "local")
             if note:

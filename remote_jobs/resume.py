@@ -56,7 +56,8 @@ def resume_bundle(record: RunRecord, runs_root: Path, checkpoint: Path, run_id: 
     if REQUIRE_RESUME not in args:
         args.append(REQUIRE_RESUME)
     return seal_bundle(root, run_id, str(meta["task"]), str(meta["entrypoint"]), tuple(args),
-                       tuple(meta.get("secrets") or ()), output_dir)
+                       tuple(meta.get("secrets") or ()), output_dir, tuple(str(a) for a in meta.get("launcher") or ()),
+                       bool(meta.get("cpu_only")))
 
 
 def _run_dir(record: RunRecord, runs_root: Path) -> Path:

@@ -73,6 +73,7 @@ DEFAULTS = {  # the JobSpec keys, flattened; project/owner/resources/secrets bel
     "training.packing": False, "training.kernels": "none", "training.max_steps": None,
     "training.logging_steps": 10, "training.save_steps": 200, "training.eval_steps": None,
     "training.seed": 42, "training.warmup_ratio": 0.03,
+    "distributed.nodes": 1, "distributed.gpus_per_node": 1, "distributed.sharding": "none",
 }
 IGNORED = ("project", "owner", "resources", "secrets")
 CHOICES = {
@@ -82,9 +83,11 @@ CHOICES = {
     "training.precision": ("bf16", "fp16", "fp32"), "training.kernels": ("none", "liger", "unsloth"),
     "data.format": (None, "chat", "prompt-completion", "text", "preference", "text-label", "pairs",
                     "triplets"),
+    "distributed.sharding": ("none", "ddp", "fsdp", "zero2", "zero3"),
 }
 POSITIVE = ("training.epochs", "training.seq_len", "training.micro_batch_size", "training.grad_accum",
-            "training.learning_rate", "training.logging_steps", "training.save_steps", "lora.r", "lora.alpha")
+            "training.learning_rate", "training.logging_steps", "training.save_steps", "lora.r", "lora.alpha",
+            "distributed.nodes", "distributed.gpus_per_node")
 
 
 class JobError(Exception):
@@ -100,13 +103,21 @@ class NoCheckpoint(JobError):
 
 
 def log(message: str) -> None:
-    """Notes go to stderr, so stdout carries only the TUNEPLAN_* protocol."""
-    print(f"[{TASK}] {message}", file=sys.stderr, flush=True)
+    """Notes go to stderr, so stdout carries only the TUNEPLAN_* protocol; under torchrun rank 0's are enough."""
+    if rank() == 0:
+        print(f"[{TASK}] {message}", file=sys.stderr, flush=True)
+
+
+def rank() -> int:
+    """This process's global rank under torchrun (``RANK``); 0 when it runs alone."""
+    return int(os.environ.get("RANK") or 0)
 
 
 def emit(kind: str, payload: dict) -> None:
-    """One protocol line, flushed so a launcher tailing the log sees it at once."""
-    print(f"TUNEPLAN_{kind} {json.dumps(payload)}", flush=True)
+    """One protocol line, flushed so a launcher tailing the log sees it at once. Under torchrun only global
+    rank 0 speaks for the run (never a node's rank 0: with c10d rendezvous node ranks come in any order)."""
+    if rank() == 0:
+        print(f"TUNEPLAN_{kind} {json.dumps(payload)}", flush=True)
 
 
 def parse_args(argv: list[str], extra: tuple = ()) -> argparse.Namespace:
@@ -293,7 +304,7 @@ def run(main) -> None:
     except Exception as e:  # noqa: BLE001 - the one place that reports unexpected failures, with a traceback
         traceback.print_exc()
         code, message = 1, " ".join(f"{type(e).__name__}: {e}".split())[:400]
-    print(f"error: {message}", file=sys.stderr, flush=True)
+    print(f"error: {message}" if rank() == 0 else f"error (rank {rank()}): {message}", file=sys.stderr, flush=True)
     emit("DONE", {"ok": False, "error": message})
     sys.exit(code)
 # <<< common
@@ -335,10 +346,21 @@ def require_columns(rows: list[dict], columns: tuple[str, ...], what: str) -> No
             raise BadInput(f"{what}: row {number} has no '{missing[0]}' (needs: {', '.join(columns)})")
 
 
+def world() -> dict:
+    """Where this process stands in a torchrun job (``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``,
+    ``LOCAL_WORLD_SIZE``): one process alone is rank 0 of a world of 1 on 1 node."""
+    size = int(os.environ.get("WORLD_SIZE") or 1)
+    per_node = int(os.environ.get("LOCAL_WORLD_SIZE") or size)
+    return {"rank": rank(), "local_rank": int(os.environ.get("LOCAL_RANK") or 0), "world_size": size,
+            "nodes": max(1, size // max(per_node, 1))}
+
+
 def check_packages(cfg: dict) -> None:
     """Optional accelerations fail before any download, in one line, when their package is missing."""
     for key, value, module, package in (("training.kernels", "liger", "liger_kernel", "liger-kernel"),
-                                        ("training.attn", "flash", "flash_attn", "flash-attn")):
+                                        ("training.attn", "flash", "flash_attn", "flash-attn"),
+                                        ("distributed.sharding", "zero2", "deepspeed", "deepspeed"),
+                                        ("distributed.sharding", "zero3", "deepspeed", "deepspeed")):
         if cfg[key] == value and importlib.util.find_spec(module) is None:
             raise BadInput(f"{key} '{value}' needs the {package} package (pip install {package})")
 
@@ -400,6 +422,8 @@ def device_plan(torch, precision: str) -> tuple[str, bool, bool]:
     mps = getattr(torch.backends, "mps", None)
     device = "mps" if mps is not None and mps.is_available() else "cpu"
     device = "cuda" if torch.cuda.is_available() else device
+    if device == "cuda" and world()["world_size"] > 1:  # every rank on its own GPU, never all on GPU 0
+        torch.cuda.set_device(world()["local_rank"])
     if device == "cuda" and precision == "bf16" and torch.cuda.is_bf16_supported():
         return device, True, False
     if device == "cuda" and precision != "fp32":
@@ -451,7 +475,62 @@ def trainer_kwargs(cfg: dict, out: Path, device: str, bf16: bool, fp16: bool, ha
         "gradient_checkpointing_kwargs": {"use_reentrant": False},
         "dataloader_pin_memory": device == "cuda", "use_liger_kernel": t["kernels"] == "liger",
         "include_num_input_tokens_seen": "non_padding", "report_to": "none",
+        **engine_kwargs(cfg),
     }
+
+
+def sharded(cfg: dict) -> bool:
+    """FSDP or ZeRO-3: the weights themselves are split between the ranks."""
+    return world()["world_size"] > 1 and cfg["distributed.sharding"] in ("fsdp", "zero3")
+
+
+def engine_kwargs(cfg: dict) -> dict:
+    """The distributed engine, for a run under torchrun: DDP (a full copy per rank), FSDP2 (weights,
+    gradients and optimizer state sharded; checkpoints sharded, the final save gathered) or DeepSpeed ZeRO-2/3.
+    Alone (a world of 1) there is nothing to add."""
+    sharding = cfg["distributed.sharding"]
+    if world()["world_size"] == 1:
+        return {}
+    if sharding in ("none", "ddp"):
+        return {"ddp_find_unused_parameters": False}
+    if sharding == "fsdp":  # gradient checkpointing stays the model's own: FSDP's activation_checkpointing wraps
+        # every layer in a CheckpointWrapper, and PEFT then finds no adapter keys in the gathered state dict
+        return {"fsdp": True,
+                "fsdp_config": {"version": 2, "reshard_after_forward": True, "state_dict_type": "SHARDED_STATE_DICT"}}
+    stage = 2 if sharding == "zero2" else 3
+    return {"deepspeed": {
+        "zero_optimization": {"stage": stage, "overlap_comm": True,
+                              **({"stage3_gather_16bit_weights_on_model_save": True} if stage == 3 else {})},
+        "train_micro_batch_size_per_gpu": "auto", "gradient_accumulation_steps": "auto",
+        "gradient_clipping": "auto", "bf16": {"enabled": "auto"}, "fp16": {"enabled": "auto"}}}
+
+
+def engine_ready(args, device: str, cfg: dict) -> None:
+    """Call after the training arguments, before the trainer. Accelerate turns FSDP on only for GPU-like
+    distributed types, so on CPU (the gloo rehearsal) FSDP would silently become DDP: declare the state
+    multi-GPU once the arguments have set it up, and FSDP2 really shards."""
+    if device == "cpu" and cfg["distributed.sharding"] == "fsdp" and world()["world_size"] > 1:
+        from accelerate import PartialState
+        from accelerate.utils import DistributedType
+
+        _ = args.device  # sets up the process group and the shared state first
+        PartialState().distributed_type = DistributedType.MULTI_GPU
+
+
+def save_final(trainer, out: Path) -> None:
+    """Every rank takes part; rank 0 writes. Under FSDP the shards are gathered into one full state dict first
+    (the trainer's own save of a sharded PEFT model writes an empty adapter), so the final adapter or model
+    is whole. Checkpoints stay sharded: a resume on the same shape reads them back."""
+    if not getattr(trainer, "is_fsdp_enabled", False):
+        trainer.save_model(str(out))
+        return
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    full = get_model_state_dict(trainer.model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    if rank() == 0:
+        trainer.model.save_pretrained(str(out), state_dict=full)
+        if trainer.processing_class is not None:
+            trainer.processing_class.save_pretrained(str(out))
 
 
 def progress_callback(tokens_seen=lambda state: state.num_input_tokens_seen):
@@ -502,18 +581,47 @@ def train_and_eval(trainer, progress, resume: str | None, has_eval: bool) -> dic
     at_end = history and history[-1]["step"] == trainer.state.global_step
     final = history[-1] if at_end else trainer.evaluate() if has_eval else {}
     return {"train": train, "eval": {**final, "history": history}, "resumed_from": resume,
-            "tokens": progress.tokens, "tokens_per_s": progress.tokens_per_s}
+            "tokens": progress.tokens, "tokens_per_s": progress.tokens_per_s, "distributed": engine_facts(trainer)}
+
+
+def engine_facts(trainer) -> dict:
+    """Which engine ran and what rank 0 held of the weights: under FSDP2 each parameter is a DTensor whose
+    local shard is a fraction of it, so a run that fell back to plain DDP shows here (held == total)."""
+    total = held = 0
+    for parameter in trainer.model.parameters():
+        total += parameter.numel()
+        held += parameter.to_local().numel() if hasattr(parameter, "to_local") else parameter.numel()
+    where = world()
+    engine = ("fsdp" if getattr(trainer, "is_fsdp_enabled", False) else
+              "deepspeed" if getattr(trainer, "is_deepspeed_enabled", False) else
+              "ddp" if where["world_size"] > 1 else "none")
+    return {"engine": engine, "world_size": where["world_size"], "nodes": where["nodes"],
+            "parameters": total, "parameters_held_by_rank0": held}
+
+
+def peak_memory(torch, device: str) -> tuple[float | None, float | None]:
+    """(allocated, reserved) peak GiB on CUDA, the largest over every rank (each rank calls this); else None."""
+    if device != "cuda":
+        return None, None
+    peaks = torch.tensor([torch.cuda.max_memory_allocated(), torch.cuda.max_memory_reserved()],
+                         dtype=torch.float64, device="cuda")
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.all_reduce(peaks, op=torch.distributed.ReduceOp.MAX)
+    return float(peaks[0]) / 2**30, float(peaks[1]) / 2**30
 
 
 def finish(cfg: dict, out: Path, result: dict, torch, device: str, started: float) -> None:
     """metrics.json and resolved_config.json, the adapter pointed at its base as the user names it, the optional
-    Hub upload (its outcome in push.json), then the manifest (last)."""
-    cuda = device == "cuda"
+    Hub upload (its outcome in push.json), then the manifest (last). Every rank calls it (the peak memory is
+    gathered); only global rank 0 writes."""
+    allocated, reserved = peak_memory(torch, device)
+    if rank() != 0:
+        return
+    where = world()
     write_json(out / "metrics.json", {
         "task": TASK, "method": cfg["method"], **result, "wall_s": round(time.monotonic() - started, 3),
-        "peak_mem_allocated_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
-        "peak_mem_reserved_gib": torch.cuda.max_memory_reserved() / 2**30 if cuda else None, "device": device,
-        "versions": package_versions(),
+        "peak_mem_allocated_gib": allocated, "peak_mem_reserved_gib": reserved, "device": device,
+        "world_size": where["world_size"], "nodes": where["nodes"], "versions": package_versions(),
     })
     write_json(out / "resolved_config.json", nested(cfg))
     point_adapters_at_base(out, cfg["base_model"])
@@ -614,8 +722,11 @@ def quantization_config(cfg: dict, dtype):
         return None  # a GPTQ checkpoint carries its own quantization config
     if quant == "int8":
         return BitsAndBytesConfig(load_in_8bit=True)
+    # Sharded (FSDP/ZeRO-3): the packed 4-bit weights are stored in the compute dtype (same bytes), so the
+    # engine can flatten and shard them with the rest, as PEFT and bitsandbytes document.
+    storage = {"bnb_4bit_quant_storage": dtype} if sharded(cfg) else {}
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                              bnb_4bit_compute_dtype=dtype)
+                              bnb_4bit_compute_dtype=dtype, **storage)
 
 
 def load_model(cfg: dict, torch, device: str, bf16: bool, fp16: bool):
@@ -626,7 +737,7 @@ def load_model(cfg: dict, torch, device: str, bf16: bool, fp16: bool):
     dtype = torch.bfloat16 if bf16 else torch.float16 if fp16 and "lora" in cfg["method"] else torch.float32
     kwargs = {"dtype": dtype, "attn_implementation": attn_implementation(cfg, device),
               "quantization_config": quantization_config(cfg, dtype)}
-    if kwargs["quantization_config"] is not None:
+    if kwargs["quantization_config"] is not None and not sharded(cfg):  # sharded: the engine places the shards
         kwargs["device_map"] = {"": torch.cuda.current_device() if device == "cuda" else device}
     return AutoModelForCausalLM.from_pretrained(cfg["model"], **kwargs), dtype
 
@@ -704,14 +815,15 @@ def train(cfg: dict, out: Path, tokenizer, data: tuple, resume: str | None, star
     )
     lora = LoraConfig(**lora_kwargs(cfg), task_type="CAUSAL_LM") if "lora" in cfg["method"] else None
     progress = progress_callback()
+    engine_ready(sft_args, device, cfg)
     trainer = SFTTrainer(
         model=model, args=sft_args, processing_class=tokenizer, callbacks=[progress], peft_config=lora,
         train_dataset=Dataset.from_list(data[0]),
         eval_dataset=Dataset.from_list(data[1]) if has_eval else None,
     )
     result = train_and_eval(trainer, progress, resume, has_eval)
-    trainer.save_model(str(out))
-    if cfg["outputs.merge_adapter"] and "lora" in cfg["method"]:
+    save_final(trainer, out)
+    if cfg["outputs.merge_adapter"] and "lora" in cfg["method"] and rank() == 0:
         merge_adapter(cfg, out, dtype)
         tokenizer.save_pretrained(out / "merged")
     finish(cfg, out, result, torch, device, started)

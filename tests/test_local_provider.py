@@ -80,7 +80,7 @@ def test_the_job_environment_is_an_allow_list_plus_named_secrets():
     environ = {"PATH": "/bin", "HOME": "/home/a", "HF_HOME": "/cache", "HF_TOKEN": "hf_x", "AWS_SECRET_ACCESS_KEY": "k",
                "WANDB_API_KEY": "w", "OMP_NUM_THREADS": "2", "RANDOM_THING": "r", "LC_ALL": "C"}
     plan = LaunchPlan(run_id="e-20261115-120000-0001", owner="o", host="h", max_runtime_s=60, secrets=("HF_TOKEN",))
-    env = job_env(plan, environ)
+    env = job_env(plan, environ=environ)
     assert env["HF_TOKEN"] == "hf_x" and env["HF_HOME"] == "/cache" and env["PATH"] == "/bin"
     assert env["OMP_NUM_THREADS"] == "2" and env["LC_ALL"] == "C" and env["TUNEPLAN_RUN_ID"] == plan.run_id
     assert not {"AWS_SECRET_ACCESS_KEY", "WANDB_API_KEY", "RANDOM_THING"} & set(env)

@@ -43,6 +43,8 @@ class TrainingSetup:
     spectrum_fraction: float = 0.25
     kernels: str = "none"
     gpus: int = 1
+    """GPUs (processes) per node."""
+    nodes: int = 1
     sharding: str = "none"
     framework: str = "hf"
     # TRL >= 1.0 SFT/DPO trainers (tuneplan's templates) score tokens in tiles and never hold the
@@ -72,9 +74,14 @@ class TrainingSetup:
         return self.seq_len * self.micro_batch * pairs
 
     @property
+    def world_size(self) -> int:
+        return self.gpus * self.nodes
+
+    @property
     def shards(self) -> int:
-        """How many ways parameters/grads/states are split (1 unless FSDP or ZeRO over several GPUs)."""
-        return self.gpus if self.sharding in ("fsdp", "zero2", "zero3") and self.gpus > 1 else 1
+        """How many ways parameters/grads/states are split (1 unless FSDP or ZeRO over several GPUs, on every
+        node: FSDP full-shard and ZeRO shard across the whole world)."""
+        return self.world_size if self.sharding in ("fsdp", "zero2", "zero3") and self.world_size > 1 else 1
 
     def validated(self) -> TrainingSetup:
         """Self, after rejecting combinations no training stack can run (BadInput, exit code 2)."""
@@ -88,9 +95,9 @@ class TrainingSetup:
              "qlora needs quantized base weights (nf4, int8 or gptq4)"),
             (self.task in ("classify", "embed") and self.method not in ("full", "lora"),
              f"task {self.task} supports methods full and lora"),
-            (self.sharding != "none" and self.gpus == 1 and self.sharding != "ddp",
-             f"--sharding {self.sharding} needs --gpus 2 or more"),
-            (self.gpus > 1 and self.sharding == "none", "several GPUs need a sharding: ddp, fsdp, zero2 or zero3"),
+            (self.sharding != "none" and self.world_size == 1 and self.sharding != "ddp",
+             f"--sharding {self.sharding} needs --gpus 2 or more (or --nodes 2 or more)"),
+            (self.world_size > 1 and self.sharding == "none", "several GPUs need a sharding: ddp, fsdp, zero2 or zero3"),
             (self.kernels == "unsloth" and self.gpus > 1, "unsloth kernels run on one GPU"),
             (self.attn == "flash" and self.precision == "fp32", "flash attention needs bf16 or fp16"),
         ]
@@ -110,8 +117,8 @@ class TrainingSetup:
 def setup_from_spec(spec: "JobSpec") -> TrainingSetup:
     """The estimator inputs a JobSpec describes."""
     t, r = spec.training, spec.resources
-    gpus, sharding = r.gpus, r.sharding
-    if gpus > 1 and sharding == "none":
+    gpus, sharding = r.cpu_processes or r.gpus, r.sharding  # a CPU rehearsal's processes stand for its GPUs
+    if gpus * r.nodes > 1 and sharding == "none":
         sharding = "ddp"
     return TrainingSetup(
         task=spec.task, method=spec.method,
@@ -119,6 +126,6 @@ def setup_from_spec(spec: "JobSpec") -> TrainingSetup:
         optimizer=t.optimizer, seq_len=t.seq_len, micro_batch=t.micro_batch_size, grad_accum=t.grad_accum,
         grad_ckpt=t.grad_ckpt, attn=t.attn, packing=t.packing, lora_r=spec.lora.r,
         lora_targets=spec.lora.target_tuple(), lora_dropout=spec.lora.dropout,
-        spectrum_fraction=spec.spectrum.top_fraction, kernels=t.kernels, gpus=gpus, sharding=sharding,
+        spectrum_fraction=spec.spectrum.top_fraction, kernels=t.kernels, gpus=gpus, nodes=r.nodes, sharding=sharding,
     ).validated()
 

@@ -106,14 +106,16 @@ def train(cfg: dict, out: Path, tokenizer, data: tuple, resume: str | None, star
         **tokenizer([str(r["text"]) for r in rows], truncation=True, max_length=cfg["training.seq_len"]),
         "labels": [label_ids[str(r["label"])] for r in rows]}) for rows in data[:2])
     model, progress = load_model(cfg, torch, device, bf16, data[2]), progress_callback()
+    args = TrainingArguments(**trainer_kwargs(cfg, out, device, bf16, fp16, True))
+    engine_ready(args, device, cfg)
     trainer = Trainer(
-        model=model, args=TrainingArguments(**trainer_kwargs(cfg, out, device, bf16, fp16, True)),
+        model=model, args=args,
         train_dataset=train_set, eval_dataset=eval_set, processing_class=tokenizer, compute_metrics=scores,
         data_collator=DataCollatorWithPadding(tokenizer), callbacks=[progress],
     )
     result = train_and_eval(trainer, progress, resume, True)
-    trainer.save_model(str(out))
-    if cfg["method"] == "lora":
+    save_final(trainer, out)
+    if cfg["method"] == "lora" and rank() == 0:
         model.config.save_pretrained(out)  # the adapter alone would lose the label names
         if cfg["outputs.merge_adapter"]:
             model.merge_and_unload().save_pretrained(out / "merged")

@@ -39,6 +39,7 @@ DEFAULTS = {  # the JobSpec keys, flattened; project/owner/resources/secrets bel
     "training.packing": False, "training.kernels": "none", "training.max_steps": None,
     "training.logging_steps": 10, "training.save_steps": 200, "training.eval_steps": None,
     "training.seed": 42, "training.warmup_ratio": 0.03,
+    "distributed.nodes": 1, "distributed.gpus_per_node": 1, "distributed.sharding": "none",
 }
 IGNORED = ("project", "owner", "resources", "secrets")
 CHOICES = {
@@ -48,9 +49,11 @@ CHOICES = {
     "training.precision": ("bf16", "fp16", "fp32"), "training.kernels": ("none", "liger", "unsloth"),
     "data.format": (None, "chat", "prompt-completion", "text", "preference", "text-label", "pairs",
                     "triplets"),
+    "distributed.sharding": ("none", "ddp", "fsdp", "zero2", "zero3"),
 }
 POSITIVE = ("training.epochs", "training.seq_len", "training.micro_batch_size", "training.grad_accum",
-            "training.learning_rate", "training.logging_steps", "training.save_steps", "lora.r", "lora.alpha")
+            "training.learning_rate", "training.logging_steps", "training.save_steps", "lora.r", "lora.alpha",
+            "distributed.nodes", "distributed.gpus_per_node")
 
 
 class JobError(Exception):
@@ -66,13 +69,21 @@ class NoCheckpoint(JobError):
 
 
 def log(message: str) -> None:
-    """Notes go to stderr, so stdout carries only the TUNEPLAN_* protocol."""
-    print(f"[{TASK}] {message}", file=sys.stderr, flush=True)
+    """Notes go to stderr, so stdout carries only the TUNEPLAN_* protocol; under torchrun rank 0's are enough."""
+    if rank() == 0:
+        print(f"[{TASK}] {message}", file=sys.stderr, flush=True)
+
+
+def rank() -> int:
+    """This process's global rank under torchrun (``RANK``); 0 when it runs alone."""
+    return int(os.environ.get("RANK") or 0)
 
 
 def emit(kind: str, payload: dict) -> None:
-    """One protocol line, flushed so a launcher tailing the log sees it at once."""
-    print(f"TUNEPLAN_{kind} {json.dumps(payload)}", flush=True)
+    """One protocol line, flushed so a launcher tailing the log sees it at once. Under torchrun only global
+    rank 0 speaks for the run (never a node's rank 0: with c10d rendezvous node ranks come in any order)."""
+    if rank() == 0:
+        print(f"TUNEPLAN_{kind} {json.dumps(payload)}", flush=True)
 
 
 def parse_args(argv: list[str], extra: tuple = ()) -> argparse.Namespace:
@@ -259,7 +270,7 @@ def run(main) -> None:
     except Exception as e:  # noqa: BLE001 - the one place that reports unexpected failures, with a traceback
         traceback.print_exc()
         code, message = 1, " ".join(f"{type(e).__name__}: {e}".split())[:400]
-    print(f"error: {message}", file=sys.stderr, flush=True)
+    print(f"error: {message}" if rank() == 0 else f"error (rank {rank()}): {message}", file=sys.stderr, flush=True)
     emit("DONE", {"ok": False, "error": message})
     sys.exit(code)
 # <<< common

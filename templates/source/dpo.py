@@ -82,14 +82,15 @@ def train(cfg: dict, out: Path, tokenizer, data: tuple, resume: str | None, star
     kwargs = trainer_kwargs(cfg, out, device, bf16, fp16, has_eval)
     dpo_args = DPOConfig(**kwargs, max_length=cfg["training.seq_len"])
     lora = LoraConfig(**lora_kwargs(cfg), task_type="CAUSAL_LM") if cfg["method"] == "lora" else None
+    engine_ready(dpo_args, device, cfg)
     trainer = DPOTrainer(
         model=model, args=dpo_args, processing_class=tokenizer, callbacks=[progress], peft_config=lora,
         train_dataset=Dataset.from_list(data[0]),
         eval_dataset=Dataset.from_list(data[1]) if has_eval else None,
     )
     result = train_and_eval(trainer, progress, resume, has_eval)
-    trainer.save_model(str(out))
-    if cfg["outputs.merge_adapter"] and cfg["method"] == "lora":  # the base is unquantized: merge in memory
+    save_final(trainer, out)
+    if cfg["outputs.merge_adapter"] and cfg["method"] == "lora" and rank() == 0:  # unquantized base: merge in memory
         trainer.model.merge_and_unload().save_pretrained(out / "merged")
         tokenizer.save_pretrained(out / "merged")
     finish(cfg, out, result, torch, device, started)

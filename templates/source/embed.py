@@ -118,10 +118,11 @@ def train(cfg: dict, out: Path, tokenizer, data: tuple, resume: str | None, star
     kwargs = {**trainer_kwargs(cfg, out, device, bf16, fp16, False), "include_num_input_tokens_seen": "no"}
     tokens = [0]  # counted here: the Trainer cannot, the inputs are per column (anchor_input_ids, ...)
     progress = progress_callback(lambda state: tokens[0])
+    args = SentenceTransformerTrainingArguments(
+        **kwargs, batch_sampler=BatchSamplers.BATCH_SAMPLER if scored else BatchSamplers.NO_DUPLICATES)
+    engine_ready(args, device, cfg)
     trainer = SentenceTransformerTrainer(
-        model=model, train_dataset=Dataset.from_list(data[0]), callbacks=[progress],
-        args=SentenceTransformerTrainingArguments(
-            **kwargs, batch_sampler=BatchSamplers.BATCH_SAMPLER if scored else BatchSamplers.NO_DUPLICATES),
+        model=model, train_dataset=Dataset.from_list(data[0]), callbacks=[progress], args=args,
         loss=losses.CosineSimilarityLoss(model) if scored else losses.MultipleNegativesRankingLoss(model),
     )
 
@@ -134,7 +135,7 @@ def train(cfg: dict, out: Path, tokenizer, data: tuple, resume: str | None, star
     trainer.data_collator.__class__ = CountingCollator
     result = train_and_eval(trainer, progress, resume, False)
     result["eval"] = {**evaluator(model), "before": before}
-    trainer.save_model(str(out))
+    save_final(trainer, out)
     finish(cfg, out, result, torch, device, started)
 
 

@@ -102,8 +102,11 @@ def quantization_config(cfg: dict, dtype):
         return None  # a GPTQ checkpoint carries its own quantization config
     if quant == "int8":
         return BitsAndBytesConfig(load_in_8bit=True)
+    # Sharded (FSDP/ZeRO-3): the packed 4-bit weights are stored in the compute dtype (same bytes), so the
+    # engine can flatten and shard them with the rest, as PEFT and bitsandbytes document.
+    storage = {"bnb_4bit_quant_storage": dtype} if sharded(cfg) else {}
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                              bnb_4bit_compute_dtype=dtype)
+                              bnb_4bit_compute_dtype=dtype, **storage)
 
 
 def load_model(cfg: dict, torch, device: str, bf16: bool, fp16: bool):
@@ -114,7 +117,7 @@ def load_model(cfg: dict, torch, device: str, bf16: bool, fp16: bool):
     dtype = torch.bfloat16 if bf16 else torch.float16 if fp16 and "lora" in cfg["method"] else torch.float32
     kwargs = {"dtype": dtype, "attn_implementation": attn_implementation(cfg, device),
               "quantization_config": quantization_config(cfg, dtype)}
-    if kwargs["quantization_config"] is not None:
+    if kwargs["quantization_config"] is not None and not sharded(cfg):  # sharded: the engine places the shards
         kwargs["device_map"] = {"": torch.cuda.current_device() if device == "cuda" else device}
     return AutoModelForCausalLM.from_pretrained(cfg["model"], **kwargs), dtype
 
@@ -192,14 +195,15 @@ def train(cfg: dict, out: Path, tokenizer, data: tuple, resume: str | None, star
     )
     lora = LoraConfig(**lora_kwargs(cfg), task_type="CAUSAL_LM") if "lora" in cfg["method"] else None
     progress = progress_callback()
+    engine_ready(sft_args, device, cfg)
     trainer = SFTTrainer(
         model=model, args=sft_args, processing_class=tokenizer, callbacks=[progress], peft_config=lora,
         train_dataset=Dataset.from_list(data[0]),
         eval_dataset=Dataset.from_list(data[1]) if has_eval else None,
     )
     result = train_and_eval(trainer, progress, resume, has_eval)
-    trainer.save_model(str(out))
-    if cfg["outputs.merge_adapter"] and "lora" in cfg["method"]:
+    save_final(trainer, out)
+    if cfg["outputs.merge_adapter"] and "lora" in cfg["method"] and rank() == 0:
         merge_adapter(cfg, out, dtype)
         tokenizer.save_pretrained(out / "merged")
     finish(cfg, out, result, torch, device, started)
