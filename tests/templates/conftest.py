@@ -26,6 +26,7 @@ from template_helpers import (
     opposite_rows,
     preference_rows,
     prompt_completion_rows,
+    run_distributed,
     run_in_process,
     run_template,
     scored_opposite_rows,
@@ -103,6 +104,48 @@ def sft_lora_run(ws: Workspace) -> tuple[Result, Result]:
                               "eval_steps": 10})
     first = run_template("sft", args, ws.home, out)
     return first, run_template("sft", [*args, "--max-steps", "36", "--require-resume"], ws.home, out)
+
+
+DIST_TRAINING = {**TINY, "max_steps": 12, "logging_steps": 2, "learning_rate": 5e-3, "save_steps": 6,
+                 "grad_ckpt": False}
+
+
+def dist_job(ws: Workspace, name: str, sharding: str, nodes: int = 1, per_node: int = 2, **spec):
+    return job(ws, name, "sft", model="../llama", method="lora",
+               data={"train": "../data/chat.jsonl", "format": "chat"}, training=DIST_TRAINING,
+               distributed={"nodes": nodes, "gpus_per_node": per_node, "sharding": sharding}, **spec)
+
+
+@launcher_run
+def sft_ddp_run(ws: Workspace) -> Result:
+    """2 CPU processes, DDP: each rank a full copy, the data split between them."""
+    args, out = dist_job(ws, "sft-ddp", "ddp")
+    return run_distributed("sft", args, ws.home, out, sharding="ddp")
+
+
+@launcher_run
+def sft_fsdp_run(ws: Workspace) -> tuple[Result, Result]:
+    """2 CPU processes, FSDP2; then the same job with more steps, which resumes from the sharded checkpoint."""
+    args, out = dist_job(ws, "sft-fsdp", "fsdp")
+    first = run_distributed("sft", args, ws.home, out, sharding="fsdp")
+    return first, run_distributed("sft", [*args, "--max-steps", "16", "--require-resume"], ws.home, out,
+                                  sharding="fsdp")
+
+
+@launcher_run
+def sft_qlora_fsdp_run(ws: Workspace) -> Result:
+    args, out = job(ws, "sft-qlora-fsdp", "sft", model="../llama", method="qlora", quantization="nf4",
+                    data={"train": "../data/text.jsonl", "format": "text"},
+                    training={**DIST_TRAINING, "learning_rate": 1e-2},
+                    distributed={"nodes": 1, "gpus_per_node": 2, "sharding": "fsdp"})
+    return run_distributed("sft", args, ws.home, out, sharding="fsdp")
+
+
+@launcher_run
+def sft_two_nodes_run(ws: Workspace) -> Result:
+    """2 "nodes" × 1 process on this machine, static rendezvous: the command a multi-node cloud run gets."""
+    args, out = dist_job(ws, "sft-two-nodes", "ddp", nodes=2, per_node=1)
+    return run_distributed("sft", args, ws.home, out, nodes=2, per_node=1, sharding="ddp")
 
 
 @launcher_run

@@ -182,6 +182,35 @@ def run_template(task: str, args: list[str], home: Path, out: Path | None = None
     return parse_result(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start, out)
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def run_distributed(task: str, args: list[str], home: Path, out: Path, nodes: int = 1, per_node: int = 2,
+                    sharding: str = "ddp", timeout: float = 300) -> Result:
+    """Run templates/<task>.py as a distributed launch does: the command from the one builder the providers use
+    (``remote_jobs.distributed`` + ``Bundle.command``), CPU processes over gloo, each "node" a process group
+    of its own on this machine with a static rendezvous at 127.0.0.1. The nodes' outputs are joined."""
+    from providers.types import Bundle
+    from remote_jobs.distributed import RunShape, launcher_args
+
+    shape = RunShape(nodes, per_node, sharding, cpu=True)
+    bundle = Bundle(root=TEMPLATES, task=task, entrypoint=str(TEMPLATES / f"{task}.py"), args=tuple(args),
+                    output_dir="out", files=(), tarball=TEMPLATES, sha256="", launcher=launcher_args(shape),
+                    cpu_only=True)
+    env, port, start = {**subprocess_env(home), "CUDA_VISIBLE_DEVICES": ""}, free_port(), time.monotonic()
+    procs = [subprocess.Popen(bundle.command(sys.executable, node_rank=rank, master_port=port), cwd=home, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for rank in range(nodes)]
+    outputs = [proc.communicate(timeout=timeout) for proc in procs]
+    code = max(proc.returncode for proc in procs)
+    return parse_result(code, "".join(o for o, _ in outputs), "".join(e for _, e in outputs),
+                        time.monotonic() - start, out)
+
+
 def run_in_process(task: str, args: list[str], out: Path | None = None) -> Result:
     """Run a template through its own `run(main)` inside the test process: the same code from argv to exit
     code, minus the process start. The ML imports (about 8 s of one core here) are then paid once per session
