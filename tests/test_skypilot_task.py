@@ -298,3 +298,30 @@ def test_the_launched_machine_is_read_from_the_record_as_literals_only():
         assert launched_on({"cloud": "AWS", "accelerators": hostile}, spot=False) is None
     unknown = launched_on({"cloud": "Kubernetes", "accelerators": {"L4": 1}}, spot=False)
     assert unknown.usd_per_hour is None and unknown.gpu == "L4"
+
+
+def test_a_two_node_task_loads_in_skypilot_and_each_node_finds_the_head(tmp_path):
+    """Issue 14: nodes × GPUs become ``num_nodes`` and ``accelerators: X:N``; every node starts the bundle's
+    torchrun command with its rank and the head's address from SkyPilot's variables (0.14: SKYPILOT_NODE_RANK,
+    SKYPILOT_NODE_IPS one per line, head first)."""
+    import subprocess
+    from dataclasses import replace
+
+    import sky
+
+    from providers.skypilot.task_config import job_command
+    from remote_jobs.distributed import RunShape, launcher_args
+
+    provider = SkyPilotProvider(TaskOptions(clouds=("aws", "gcp")))
+    bundle = replace(Harness(provider, tmp_path).bundle(RUN_ID), launcher=launcher_args(RunShape(2, 8, "fsdp")))
+    path = tmp_path / "task.yaml"
+    path.write_text(provider.render_task(bundle, plan(gpu="H100", gpus=8, secrets=())))
+    task = sky.Task.from_yaml(str(path))
+    assert task.num_nodes == 2
+    assert {next(iter(r.accelerators.values())) for r in task.resources} == {8}
+    assert "-m torch.distributed.run --nproc_per_node 8 --nnodes 2" in task.run
+    facts, command = job_command(bundle, "python3")
+    script = "\n".join([*facts, 'echo "$TUNEPLAN_NODE_RANK $TUNEPLAN_MASTER_ADDR"'])
+    env = {"PATH": "/usr/bin:/bin", "SKYPILOT_NODE_RANK": "1", "SKYPILOT_NODE_IPS": "10.0.0.7\n10.0.0.9"}
+    assert subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True).stdout == "1 10.0.0.7\n"
+    assert '--node_rank "$TUNEPLAN_NODE_RANK" --master_addr "$TUNEPLAN_MASTER_ADDR"' in command

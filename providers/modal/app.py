@@ -113,6 +113,7 @@ def build_app(bundle: Bundle, plan: LaunchPlan, settings: ModalSettings, cap_s: 
     )(remote_job.run_segment)
     job = {"run_id": plan.run_id, "run_folder": name, "volume_path": VOLUME_PATH, "bundle_path": BUNDLE_PATH,
            "bundle_sha256": bundle.sha256, "entrypoint": bundle.entrypoint, "args": list(bundle.args),
+           "launcher": list(bundle.launcher),
            "output_dir": bundle.output_dir, "segment": 0, "segments": segments.count,
            "stop_after_s": segments.stop_after_s, "deadline_at": time.time() + plan.max_runtime_s,
            "volume_name": settings.volume}

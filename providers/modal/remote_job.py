@@ -166,7 +166,7 @@ class LogParts:
 
 def _run(job: dict, work: Path, log: LogParts, stop_at: float) -> tuple[str, int | None, str | None]:
     """(state, exit code, error): state is succeeded, failed or stopped (segment time up)."""
-    command = [sys.executable, str(work / job["entrypoint"]), *job["args"]]
+    command = [sys.executable, *job.get("launcher", ()), str(work / job["entrypoint"]), *job["args"]]  # torchrun
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TUNEPLAN_RUN_ID": job["run_id"]}
     env.pop(ROOT_ENV, None)
     try:

@@ -74,6 +74,7 @@ def pod_env(bundle: Bundle, plan: LaunchPlan, client_public_key: str, host_priva
         "TUNEPLAN_POD_SHA256": bundle.sha256,
         "TUNEPLAN_POD_ENTRYPOINT": bundle.entrypoint,
         "TUNEPLAN_POD_ARGS": json.dumps(list(bundle.args)),
+        "TUNEPLAN_POD_LAUNCHER": json.dumps(list(bundle.launcher)),  # torchrun's arguments, one pod (no facts to fill)
         "TUNEPLAN_POD_MAX_RUNTIME_S": str(int(plan.max_runtime_s)),
         "TUNEPLAN_POD_PULL_WINDOW_S": str(int(pull_window_s)),
         "TUNEPLAN_POD_BOOT_TIMEOUT_S": str(int(boot_timeout_s)),

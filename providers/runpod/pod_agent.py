@@ -195,7 +195,9 @@ def run_job(agent: Agent, limit_s: float, life: dict) -> None:
     if failed is not None:
         agent.write(state=failed[0], phase="ended", ended_at=time.time(), exit_code=None, error=failed[1])
         return
-    child = spawn(agent, [sys.executable, os.path.join(agent.path("bundle"), entry)] + list(args), log_path)
+    launcher = json.loads(agent.env.get("TUNEPLAN_POD_LAUNCHER") or "[]")  # torchrun, one process per GPU
+    child = spawn(agent, [sys.executable] + list(launcher) + [os.path.join(agent.path("bundle"), entry)] + list(args),
+                  log_path)
     agent.write(phase="running", child_pid=child.pid)
     state, reason = supervise(agent, child, deadline, limit_s)
     done = last_done(log_path)

@@ -133,6 +133,9 @@ class RunpodProvider(Provider):
     # --- launching ----------------------------------------------------------------------------------------
     def launch(self, bundle: Bundle, plan: LaunchPlan) -> RunHandle:
         """Idempotent by name: a pod already called ``tp-<run id>`` is adopted, not made again."""
+        if bundle.nodes > 1:
+            raise ProviderError("RunPod runs one pod per run (up to 8 GPUs): several machines are Instant Clusters, "
+                                "which tuneplan does not drive yet; use resources.nodes: 1 or the skypilot launcher")
         api, choices = self.api(), gpu_type_ids(plan)
         secrets = {name: os.environ[name] for name in plan.secrets if name in os.environ}
         api.scrub(secrets.values())

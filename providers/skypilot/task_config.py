@@ -75,6 +75,8 @@ def task_config(bundle: Bundle, plan: LaunchPlan, options: TaskOptions = TaskOpt
         "setup": _setup(plan, options),
         "run": _run(bundle, plan, options),
     }
+    if bundle.nodes > 1:  # every node runs setup, then run; torchrun meets at the head node (SKYPILOT_NODE_IPS)
+        config["num_nodes"] = bundle.nodes
     secrets = sorted(set(plan.secrets) | set(bundle.secrets))
     if secrets:
         config["secrets"] = {name: None for name in secrets}
@@ -180,10 +182,27 @@ def _setup(plan: LaunchPlan, options: TaskOptions) -> str:
     return "\n".join(lines) + "\n"
 
 
+NODE_FACTS = {  # what SkyPilot tells every node (0.14: SKYPILOT_NODE_RANK; SKYPILOT_NODE_IPS, head first)
+    "__TP_NODE_RANK__": "$TUNEPLAN_NODE_RANK", "__TP_MASTER_ADDR__": "$TUNEPLAN_MASTER_ADDR"}
+
+
+def job_command(bundle: Bundle, python: str) -> tuple[list[str], str]:
+    """(shell lines that fix this node's facts, the command): the bundle's torchrun launcher filled from
+    SkyPilot's variables, every other part quoted."""
+    command = bundle.command(python, bundle.entrypoint, node_rank="__TP_NODE_RANK__", master_addr="__TP_MASTER_ADDR__")
+    text = " ".join(shlex.quote(part) for part in command)
+    for mark, variable in NODE_FACTS.items():
+        text = text.replace(mark, f'"{variable}"')
+    if bundle.nodes == 1:
+        return [], text
+    return ['TUNEPLAN_NODE_RANK="${SKYPILOT_NODE_RANK:-0}"',
+            'TUNEPLAN_MASTER_ADDR="$(printf \'%s\\n\' "${SKYPILOT_NODE_IPS:-127.0.0.1}" | head -n1)"'], text
+
+
 def _run(bundle: Bundle, plan: LaunchPlan, options: TaskOptions) -> str:
-    command = " ".join(shlex.quote(part) for part in (options.python, bundle.entrypoint, *bundle.args))
+    facts, command = job_command(bundle, options.python)
     out = shlex.quote(bundle.output_dir)
-    lines = _deadline(plan)
+    lines = [*_deadline(plan), *facts]
     if is_managed(plan):
         shared = f"{BUCKET_MOUNT}/{plan.resource_name}"
         lines += [f"mkdir -p {shared}", f"rm -rf {out} && ln -sfn {shared} {out}"]
