@@ -50,6 +50,8 @@ class GpuFit:
     gpus: int
     tokens_per_s: float
     approximate: bool
+    nodes: int = 1
+    """Machines, each with ``gpus`` of this GPU."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class Plan:
             "model": {"id": self.model.model_id, "arch": arch.model_type, "source": self.model.source,
                       "gated": self.model.gated},
             "job": _setup_json(self.setup),
+            "nodes": self.setup.nodes,
             "params": {"total": self.memory.static.params_total,
                        "trainable": self.memory.static.params_trainable, "active": arch.active_params},
             "peak_vram_gib": self.peak_vram_gib,
@@ -104,7 +107,7 @@ class Plan:
 
 def _setup_json(setup: TrainingSetup) -> dict[str, Any]:
     keys = ("task", "method", "quant", "precision", "optimizer", "seq_len", "micro_batch", "grad_accum",
-            "grad_ckpt", "attn", "packing", "lora_r", "kernels", "gpus", "sharding")
+            "grad_ckpt", "attn", "packing", "lora_r", "kernels", "gpus", "nodes", "sharding")
     out = {key: getattr(setup, key) for key in keys}
     out["lora_targets"] = "all-linear" if setup.lora_targets is None else ",".join(setup.lora_targets)
     return out
@@ -112,7 +115,7 @@ def _setup_json(setup: TrainingSetup) -> dict[str, Any]:
 
 def _fit_json(fit: GpuFit) -> dict[str, Any]:
     return {"fits": fit.fits, "memory_gib": fit.memory_gib, "headroom_gib": fit.headroom_gib,
-            "hours": round(fit.hours, 3), "gpus": fit.gpus, "tokens_per_s": round(fit.tokens_per_s, 1),
+            "hours": round(fit.hours, 3), "gpus": fit.gpus, "nodes": fit.nodes, "tokens_per_s": round(fit.tokens_per_s, 1),
             "approximate": fit.approximate}
 
 
@@ -130,7 +133,7 @@ def fit_on_gpu(model: ResolvedModel, setup: TrainingSetup, memory: MemoryEstimat
                                        data.avg_tokens)
     headroom = round(gpu.smi_memory_gib - peak, 2)
     return GpuFit(gpu.name, headroom >= 0, gpu.smi_memory_gib, headroom, time.hours, setup.gpus,
-                  time.tokens_per_s, time.approximate)
+                  time.tokens_per_s, time.approximate, setup.nodes)
 
 
 def make_plan(model: ResolvedModel, setup: TrainingSetup, data: DataSize, gpus: list[GpuSpec] | None = None,

@@ -166,6 +166,8 @@ class LaunchPlan:
     """The offering the price came from (RunPod: secure-cloud / community-cloud): launch on the one priced."""
     gpu_choices: tuple[str, ...] = ()
     """Every GPU the spec accepts (canonical names, ``gpu`` first) for a provider that can fall back."""
+    nodes: int = 1
+    """Machines, each with ``gpus`` GPUs; ``usd_per_hour`` is the rate of all of them together."""
 
     @property
     def resource_name(self) -> str:

@@ -38,14 +38,19 @@ class RunShape:
         return {"nodes": self.nodes, "gpus_per_node": self.per_node, "sharding": self.sharding}
 
 
-def shape_of(spec: JobSpec, gpus_per_node: int | None = None) -> RunShape:
+def shape_of(spec: JobSpec, gpus_per_node: int | None = None, priced_sharding: str = "none") -> RunShape:
     """The run's shape from its spec: ``resources.cpu_processes`` (a CPU rehearsal) or the GPUs per node the
-    launch was priced with (``gpus_per_node``, else ``resources.gpus``), on ``resources.nodes`` machines."""
+    launch was priced with (``gpus_per_node``, else ``resources.gpus``), on ``resources.nodes`` machines. The
+    engine is the spec's; where it names none, the one the estimate assumed (FSDP when one GPU cannot hold
+    the job: DDP there would run out of memory), else DDP."""
     r = spec.resources
     if r.cpu_processes:
         return RunShape(r.nodes, r.cpu_processes, r.sharding, cpu=True)
-    per_node = gpus_per_node if gpus_per_node is not None else r.gpus
-    return RunShape(r.nodes, max(1, per_node), r.sharding)
+    per_node = max(1, gpus_per_node if gpus_per_node is not None else r.gpus)
+    sharding = r.sharding
+    if sharding == "none" and per_node * r.nodes > 1:
+        sharding = priced_sharding if priced_sharding not in ("", "none") else "ddp"
+    return RunShape(r.nodes, per_node, sharding)
 
 
 def launcher_args(shape: RunShape) -> tuple[str, ...]:

@@ -50,6 +50,10 @@ class LaunchEstimate:
     price_as_of: str
     tokens: int
     offering: str = ""
+    nodes: int = 1
+    """Machines; ``gpus`` is per machine and ``usd_per_hour`` is for all of them."""
+    sharding: str = "none"
+    """The engine the estimate assumed on several GPUs (DDP, or FSDP where one GPU cannot hold the job)."""
 
 
 def estimate_launch(job: ResolvedJob, provider: Provider, today: date,
@@ -115,7 +119,7 @@ def _planned_estimate(job: ResolvedJob, provider: str, today: date,
     return LaunchEstimate(best.provider, best.cloud, best.region, best.gpu, best.gpus, best.spot, best.device,
                           hours, usd, best.cost.usd_per_hour,
                           best.peak_gib, best.price_source, best.price_as_of.isoformat(), int(result.job.data.tokens),
-                          best.offering)
+                          best.offering, best.nodes, best.sharding)
 
 
 def _model(job: ResolvedJob):
@@ -207,4 +211,5 @@ def _constraints(job: ResolvedJob, provider: str | None):
     return Constraints(deadline_hours=r.deadline_hours, spot=r.spot,
                        providers=frozenset({provider}) if provider else None,
                        gpu_types=gpu_types, gpu_counts=frozenset({r.gpus}) if r.gpus > 1 else None,
-                       max_usd_per_hour=Decimal(str(r.max_usd_per_hour)) if r.max_usd_per_hour else None)
+                       max_usd_per_hour=Decimal(str(r.max_usd_per_hour)) if r.max_usd_per_hour else None,
+                       nodes=frozenset({r.nodes}))  # the bundle starts exactly these machines: price exactly them

@@ -86,8 +86,8 @@ def choose_provider(spec: JobSpec, spec_path: Path | None, flag: str | None, clo
     from remote_jobs.estimate import top_option
 
     best = top_option(resolve_job(spec, spec_path), clock.now().date())
-    wanted = (best.cloud, best.gpu, best.gpus, best.spot, best.offering)
-    return ProviderChoice(best.provider, lambda c: (c.cloud, c.gpu, c.gpus, c.spot, c.offering) == wanted,
+    wanted = (best.cloud, best.gpu, best.gpus, best.spot, best.offering, best.nodes)
+    return ProviderChoice(best.provider, lambda c: (c.cloud, c.gpu, c.gpus, c.spot, c.offering, c.nodes) == wanted,
                           f"provider auto: the top-ranked option that fits and can launch is {best.device} on "
                           f"{best.provider} (tuneplan recommend lists the others)")
 
@@ -104,7 +104,7 @@ def prepare(spec: JobSpec, spec_path: Path | None, provider: Provider, clock: Cl
     plan = LaunchPlan(run_id=run_id, owner=spec.owner, host=host_id(),
                       max_runtime_s=runtime_limit_s(estimate, cap, max_hours), gpu=estimate.gpu, gpus=estimate.gpus,
                       spot=estimate.spot, region=estimate.region, secrets=tuple(spec.secrets),
-                      usd_per_hour=machine_rate, offering=estimate.offering,
+                      usd_per_hour=machine_rate, offering=estimate.offering, nodes=estimate.nodes,
                       gpu_choices=_gpu_choices(estimate.gpu, spec.resources.gpu))
     request = LaunchRequest(job, provider, estimate, run_id, plan, cap, provider.destination(plan))
     request.notes += _secret_notes(spec)
@@ -125,7 +125,7 @@ def bundle_and_validate(request: LaunchRequest, runs_root: Path, validate: bool 
     run folder is left without a ledger row."""
     folder = runs_root / request.run_id
     try:
-        shape = shape_of(request.job.spec, request.plan.gpus or None)
+        shape = shape_of(request.job.spec, request.plan.gpus or None, request.estimate.sharding)
         bundle = (build or (lambda root: build_bundle(request.job, request.run_id, root, shape)))(folder / "bundle")
         if validate and (request.job.local_data or request.job.spec.task == "smoke"):
             note = validate_locally(bundle, request.provider.name == "local")

@@ -68,7 +68,10 @@ def test_every_offer_and_local_device_is_a_candidate(qlora):
     kinds = {(c.provider, c.kind) for c in qlora.candidates}
     assert {("local", "cpu"), ("local", "mac"), ("local", "gpu"), ("runpod", "gpu"), ("skypilot", "gpu"),
             ("modal", "gpu")} <= kinds
-    assert len([c for c in qlora.candidates if c.provider != "local"]) == len(snapshot())
+    assert len([c for c in qlora.candidates if c.provider != "local" and c.nodes == 1]) == len(snapshot())
+    several = [c for c in qlora.candidates if c.nodes > 1]
+    assert several and {c.provider for c in several} == {"skypilot"} and all(c.gpus >= 4 for c in several)
+    assert all(c.nodes in (2, 4) and c.device.startswith(f"{c.nodes} nodes × ") for c in several)
 
 
 def test_ranked_fitting_within_constraints_first_cheapest_first(qlora):
@@ -243,3 +246,25 @@ def test_spot_is_never_offered_as_launchable_where_the_launcher_cannot_get_it():
     assert launchable("skypilot", 1, False, "lambda") == (True, "")
     assert launchable("skypilot", 1, True, "aws") == (True, "")
     assert launchable("runpod", 1, True, "runpod") == (True, "")
+
+
+
+def test_several_machines_cost_their_count_and_their_network_and_only_skypilot_launches_them():
+    """Issue 14: a 2-node candidate pays for two machines, and the all-reduce between them (100 Gb/s between
+    machines) makes it slower than twice one node; Modal and RunPod say why they cannot run it."""
+    job = Job(resolve_local("meta-llama/Llama-3.1-70B-Instruct"), TrainingSetup(method="lora").validated(),
+              DataSize(20000, 1024, 1))
+    nodes_any = recommend(job, snapshot(), LocalMachine(), Constraints(gpu_types=frozenset({"H100"}),
+                                                                          gpu_counts=frozenset({8})), TODAY,
+                          Electricity(Decimal("0.30"), "test", False))
+    by = {(c.provider, c.cloud, c.device.split(" nodes × ")[-1], c.nodes): c for c in nodes_any.candidates}
+    one = next(c for key, c in by.items() if key[0] == "skypilot" and key[3] == 1)
+    two = by[(one.provider, one.cloud, one.device, 2)]
+    assert two.cost.usd_per_hour == one.cost.usd_per_hour * 2
+    assert two.tokens_per_s < 2 * one.tokens_per_s, "two nodes are never twice as fast for free"
+    assert two.launchable and two.sharding in ("ddp", "fsdp")
+    pinned = recommend(job, snapshot(), LocalMachine(), Constraints(nodes=frozenset({2}), gpu_counts=frozenset({8})),
+                       TODAY, Electricity(Decimal("0.30"), "test", False))
+    assert {c.nodes for c in pinned.candidates if c.kind == "gpu" and c.provider != "local"} == {2}
+    refused = [c for c in pinned.candidates if c.provider in ("modal", "runpod")]
+    assert refused and all(not c.launchable and "nodes" in c.why for c in refused)

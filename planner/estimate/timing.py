@@ -44,6 +44,9 @@ PADDING_OVERHEAD = 1.2
 COMPILED_EFFICIENCY_GAIN = 1.45
 # Share of FSDP/ZeRO/DDP communication hidden behind compute (assumption: bucketed overlap).
 COMM_OVERLAP = 0.5
+# Between machines: 100 Gb/s Ethernet, what a cloud VM without EFA/InfiniBand gets (assumption; p5/a3-mega
+# class instances have far more). Two nodes are therefore never planned as twice as fast for free.
+INTER_NODE_GB_S = 12.5
 
 
 @dataclass(frozen=True)
@@ -110,15 +113,21 @@ def _paging_seconds(arch: Architecture, setup: TrainingSetup, target: ComputeTar
 
 
 def _communication_seconds(arch: Architecture, setup: TrainingSetup, target: ComputeTarget) -> float:
-    """Bytes each GPU moves per micro-step: gradients (DDP, ZeRO) and, when sharded, weights twice."""
-    if setup.gpus < 2 or not target.link_gb_s:
+    """Bytes moved per micro-step: gradients (DDP, ZeRO) and, when sharded, weights twice. A ring inside a
+    node over its GPU link; across nodes the same bytes cross each machine's network once more, which is
+    the slow part (``INTER_NODE_GB_S``)."""
+    if setup.world_size < 2:
         return 0.0
     grad_bytes = trainable_params(arch, setup) * (4 if setup.is_lora else 2) / setup.grad_accum
     moved = grad_bytes
     if setup.sharding in ("fsdp", "zero3"):
         moved += 2 * base_weight_bytes(arch, setup)
-    ring = (setup.gpus - 1) / setup.gpus
-    return 2 * ring * moved / (target.link_gb_s * 1e9)
+    seconds = 0.0
+    if setup.gpus > 1 and target.link_gb_s:
+        seconds += 2 * (setup.gpus - 1) / setup.gpus * moved / (target.link_gb_s * 1e9)
+    if setup.nodes > 1:
+        seconds += 2 * (setup.nodes - 1) / setup.nodes * moved / (INTER_NODE_GB_S * 1e9)
+    return seconds
 
 
 def _optimizer_seconds(arch: Architecture, setup: TrainingSetup, target: ComputeTarget) -> float:
@@ -135,8 +144,8 @@ def estimate_time(arch: Architecture, setup: TrainingSetup, target: ComputeTarge
     useful_per_step = setup.micro_batch * (min(avg_tokens, setup.seq_len) if avg_tokens and not setup.packing
                                            else setup.seq_len)
     per_device = useful_per_step / step
-    total_rate = per_device * setup.gpus
-    steps = math.ceil(tokens_total / (useful_per_step * setup.gpus)) if tokens_total else 0
+    total_rate = per_device * setup.world_size
+    steps = math.ceil(tokens_total / (useful_per_step * setup.world_size)) if tokens_total else 0
     flops = flops_per_token(arch, setup, int(seq_tokens)).total
     return TimeEstimate(target.name, setup.gpus, total_rate, step, steps, tokens_total / total_rate / 3600,
                         flops, target.approximate)

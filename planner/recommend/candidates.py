@@ -19,11 +19,15 @@ from planner.estimate.devices import ComputeTarget, cpu_target, gpu_target, mac_
 from planner.estimate.memory import BREAKDOWN_KEYS, MemoryEstimate, estimate_memory
 from planner.estimate.setup import TrainingSetup
 from planner.estimate.timing import estimate_time
-from planner.recommend.capabilities import launchable
+from planner.recommend.capabilities import launchable, multi_node
 from planner.recommend.costs import cloud_cost, local_cost
 from planner.recommend.local import LocalGpu, LocalMachine
 from planner.recommend.result import Candidate, Constraints, Job
 from planner.units import GIB
+
+
+MULTI_NODE_COUNTS = (2, 4)  # several machines are considered for full 8-GPU (or 4-GPU) machines only
+MULTI_NODE_MIN_GPUS = 4
 
 
 @dataclass(frozen=True)
@@ -49,34 +53,34 @@ class Estimates:
         self._fits: dict[tuple[str, int, float], Fit] = {}
 
     def memory(self, setup: TrainingSetup) -> MemoryEstimate:
-        key = (setup.gpus, setup.sharding, setup.precision, setup.attn, setup.kernels)
+        key = (setup.gpus, setup.nodes, setup.sharding, setup.precision, setup.attn, setup.kernels)
         if key not in self._memory:
             self._memory[key] = estimate_memory(self.job.model.arch, setup)
         return self._memory[key]
 
-    def setup(self, gpus: int, sharding: str) -> TrainingSetup:
-        return replace(self.job.setup, gpus=gpus, sharding=sharding).validated()
+    def setup(self, gpus: int, sharding: str, nodes: int = 1) -> TrainingSetup:
+        return replace(self.job.setup, gpus=gpus, nodes=nodes, sharding=sharding).validated()
 
     def time(self, setup: TrainingSetup, target: ComputeTarget):
         data = self.job.data
         return estimate_time(self.job.model.arch, setup, target, data.tokens, data.avg_tokens)
 
-    def gpu_fit(self, gpu: GpuSpec, gpus: int, card_gib: float) -> Fit:
-        """Fit on ``gpus`` cards; several cards use DDP if one card holds the job, else FSDP."""
-        key = (gpu.name, gpus, card_gib)
+    def gpu_fit(self, gpu: GpuSpec, gpus: int, card_gib: float, nodes: int = 1) -> Fit:
+        """Fit on ``nodes`` × ``gpus`` cards; several cards use DDP if one card holds the job, else FSDP."""
+        key = (gpu.name, gpus, card_gib, nodes)
         if key not in self._fits:
-            self._fits[key] = self._gpu_fit(gpu, gpus, card_gib)
+            self._fits[key] = self._gpu_fit(gpu, gpus, card_gib, nodes)
         return self._fits[key]
 
-    def _gpu_fit(self, gpu: GpuSpec, gpus: int, card_gib: float) -> Fit:
+    def _gpu_fit(self, gpu: GpuSpec, gpus: int, card_gib: float, nodes: int) -> Fit:
         try:
             single = self.setup(1, "none")
-            setup = single if gpus == 1 else self.setup(gpus, self._sharding_for(single, card_gib))
+            setup = single if gpus * nodes == 1 else self.setup(gpus, self._sharding_for(single, card_gib), nodes)
         except BadInput as exc:
             return Fit(False, 0.0, "none", 0.0, 0.0, True, str(exc))
         peak = smi_gib(self.memory(setup))
-        if gpus > 1 and setup.sharding == "ddp" and peak > card_gib:
-            setup = self.setup(gpus, "fsdp")
+        if gpus * nodes > 1 and setup.sharding == "ddp" and peak > card_gib:
+            setup = self.setup(gpus, "fsdp", nodes)
             peak = smi_gib(self.memory(setup))
         time = self.time(setup, gpu_target(gpu, setup.precision))
         return Fit(peak <= card_gib, peak, setup.sharding, time.hours, time.tokens_per_s, time.approximate)
@@ -113,21 +117,43 @@ def cloud_candidates(est: Estimates, rows: list[PriceRow], constraints: Constrai
         if not _offer_allowed(row, constraints):
             continue
         gpu = gpu_catalog()[row.gpu]
-        fit = est.gpu_fit(gpu, row.gpus, gpu.smi_memory_gib)
-        spots = (False, True) if constraints.spot and row.spot_usd_per_hour is not None else (False,)
-        for spot in spots:
-            cost = cloud_cost(row, spot, fit.hours, params)
-            ok, why = launchable(row.launcher, row.gpus, spot, row.cloud)
-            out.append(Candidate(
-                provider=row.launcher, cloud=row.cloud, gpu=row.gpu, gpus=row.gpus, spot=spot, region=row.region,
-                device=_cloud_device(row), kind="gpu", sharding=fit.sharding, fits=fit.fits, peak_gib=fit.peak_gib,
-                memory_gib=gpu.smi_memory_gib, train_hours=fit.hours, tokens_per_s=fit.tokens_per_s, cost=cost,
-                price_source=row.source, price_as_of=row.as_of, price_approx=row.approx,
-                price_stale=row.is_stale(today, stale_days), launchable=ok and not fit.problem,
-                why=fit.problem or why,
-                approximate=fit.approximate, offering=row.offering,
-            ))
+        for nodes in _node_counts(row, constraints):
+            out += _row_candidates(est, row, gpu, nodes, constraints, today, stale_days, params)
     return out
+
+
+def _node_counts(row: PriceRow, constraints: Constraints) -> tuple[int, ...]:
+    """One machine always; several (2, 4) of a full multi-GPU machine where the launcher runs several."""
+    if constraints.nodes is not None:
+        return tuple(sorted(constraints.nodes))
+    return (1, *MULTI_NODE_COUNTS) if row.gpus >= MULTI_NODE_MIN_GPUS and multi_node(row.launcher) else (1,)
+
+
+def _row_candidates(est: Estimates, row: PriceRow, gpu: GpuSpec, nodes: int, constraints: Constraints, today: date,
+                    stale_days: int, params: int) -> list[Candidate]:
+    out = []
+    fit = est.gpu_fit(gpu, row.gpus, gpu.smi_memory_gib, nodes)
+    machines = _machines(row, nodes)
+    spots = (False, True) if constraints.spot and row.spot_usd_per_hour is not None else (False,)
+    for spot in spots:
+        ok, why = launchable(row.launcher, row.gpus, spot, row.cloud, nodes)
+        out.append(Candidate(
+            provider=row.launcher, cloud=row.cloud, gpu=row.gpu, gpus=row.gpus, spot=spot, region=row.region,
+            device=_cloud_device(row, nodes), kind="gpu", sharding=fit.sharding, fits=fit.fits, peak_gib=fit.peak_gib,
+            memory_gib=gpu.smi_memory_gib, train_hours=fit.hours, tokens_per_s=fit.tokens_per_s,
+            cost=cloud_cost(machines, spot, fit.hours, params), price_source=row.source, price_as_of=row.as_of,
+            price_approx=row.approx, price_stale=row.is_stale(today, stale_days), launchable=ok and not fit.problem,
+            why=fit.problem or why, approximate=fit.approximate, offering=row.offering, nodes=nodes,
+        ))
+    return out
+
+
+def _machines(row: PriceRow, nodes: int) -> PriceRow:
+    """``nodes`` machines of one offer, priced as one row (every rate × nodes)."""
+    if nodes == 1:
+        return row
+    spot = row.spot_usd_per_hour * nodes if row.spot_usd_per_hour is not None else None
+    return replace(row, usd_per_hour=row.usd_per_hour * nodes, spot_usd_per_hour=spot)
 
 
 def _offer_allowed(row: PriceRow, constraints: Constraints) -> bool:
@@ -136,13 +162,14 @@ def _offer_allowed(row: PriceRow, constraints: Constraints) -> bool:
             and (constraints.gpu_counts is None or row.gpus in constraints.gpu_counts))
 
 
-def _cloud_device(row: PriceRow) -> str:
-    """'1× RTX4090 runpod community', '8× H100 aws p5.48xlarge', '1× H100 modal'."""
+def _cloud_device(row: PriceRow, nodes: int = 1) -> str:
+    """'1× RTX4090 runpod community', '8× H100 aws p5.48xlarge', '2 nodes × 8× H100 aws p5.48xlarge'."""
     if row.cloud == "runpod":
         where = row.offering.removesuffix("-cloud")
     else:
         where = row.instance_type if row.cloud != "modal" else ""
-    return f"{row.gpus}× {row.gpu} {row.cloud}" + (f" {where}" if where else "")
+    machine = f"{row.gpus}× {row.gpu} {row.cloud}" + (f" {where}" if where else "")
+    return f"{nodes} nodes × {machine}" if nodes > 1 else machine
 
 
 @dataclass(frozen=True)

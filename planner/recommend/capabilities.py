@@ -66,3 +66,9 @@ def launchable(launcher: str, gpus: int, spot: bool, cloud: str = "", nodes: int
     if not cap.built:
         return False, cap.why_not_built
     return True, ""
+
+
+def multi_node(launcher: str) -> bool:
+    """Can this launcher run one job on several machines?"""
+    cap = CAPABILITIES.get(launcher)
+    return cap is not None and cap.multi_node

@@ -38,6 +38,8 @@ class Constraints:
     gpu_types: frozenset[str] | None = None
     gpu_counts: frozenset[int] | None = None
     sharding: str | None = None
+    nodes: frozenset[int] | None = None
+    """Machines per run to consider; None: one, and several where one node is not enough or too slow."""
 
     @property
     def deadline(self) -> float:
@@ -78,6 +80,7 @@ class Candidate:
     reason: str = ""
     tags: tuple[str, ...] = field(default=())
     offering: str = ""  # the price row's offering (RunPod: secure-cloud / community-cloud), for the launcher
+    nodes: int = 1  # machines, each with ``gpus`` GPUs (cost and time are for all of them)
 
     @property
     def headroom_gib(self) -> float:
@@ -94,7 +97,8 @@ class Candidate:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "provider": self.provider, "cloud": self.cloud, "gpu": self.gpu, "gpus": self.gpus, "spot": self.spot,
+            "provider": self.provider, "cloud": self.cloud, "gpu": self.gpu, "gpus": self.gpus, "nodes": self.nodes,
+            "spot": self.spot,
             "region": self.region, "device": self.device, "kind": self.kind, "sharding": self.sharding,
             "fits": self.fits, "peak_gib": self.peak_gib, "memory_gib": self.memory_gib,
             "headroom_gib": self.headroom_gib, "hours": round(self.hours, 3),

@@ -123,7 +123,8 @@ def _resources(plan: LaunchPlan, options: TaskOptions) -> dict:
         resources.update(acceptable_resources(wanted, plan.gpus, options.clouds))
     else:
         resources["cpus"] = "2+"
-    cap = options.max_usd_per_hour or (plan.usd_per_hour * PRICE_TOLERANCE if plan.usd_per_hour else None)
+    priced = plan.usd_per_hour / max(plan.nodes, 1)  # SkyPilot caps the hourly cost of one node's resources
+    cap = options.max_usd_per_hour or (priced * PRICE_TOLERANCE if plan.usd_per_hour else None)
     if cap:  # the optimizer may not pick an offer dearer than the one the plan was priced at (10 % leeway)
         resources["max_hourly_cost"] = float(Decimal(cap).quantize(Decimal("0.01"), rounding=ROUND_UP))
     if options.image:

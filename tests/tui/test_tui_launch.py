@@ -145,7 +145,8 @@ async def test_a_cloud_option_without_credentials_says_how_to_fix_them(build_app
         await pilot.press("enter")
         await app.workers.wait_for_complete()
         await pilot.pause(0.2)
-        assert isinstance(app.screen, LaunchDialog) and app.screen.query_one("#launch", Button).disabled
+        assert isinstance(app.screen, LaunchDialog), getattr(app.screen, "_message", "")
+        assert app.screen.query_one("#launch", Button).disabled
         problem = str(app.screen.query_one("#launch-problem", Static).render())
         assert problem.startswith("runpod is not ready:") and "RUNPOD_API_KEY" in problem
         picked, estimate = options.ordered()[runpod], app.screen.request.estimate

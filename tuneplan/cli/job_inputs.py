@@ -24,7 +24,7 @@ _SETUP_FLAGS = {
     "task": "task", "method": "method", "quant": "quant", "precision": "precision", "optimizer": "optimizer",
     "seq_len": "seq_len", "batch_size": "micro_batch", "grad_accum": "grad_accum", "grad_ckpt": "grad_ckpt",
     "attn": "attn", "packing": "packing", "lora_r": "lora_r", "kernels": "kernels", "gpus": "gpus",
-    "sharding": "sharding",
+    "nodes": "nodes", "sharding": "sharding",
 }
 _CHOICES = {
     "task": ("sft", "dpo", "classify", "embed"), "method": ("full", "lora", "qlora", "spectrum"),
@@ -75,7 +75,8 @@ def _check_flags(flags: dict[str, Any]) -> None:
     from planner.spec import LIMITS
 
     most = {**LIMITS, "batch_size": LIMITS["micro_batch_size"], "context": LIMITS["seq_len"]}
-    for name in ("seq_len", "batch_size", "grad_accum", "lora_r", "gpus", "examples", "avg_tokens", "context", "epochs"):
+    for name in ("seq_len", "batch_size", "grad_accum", "lora_r", "gpus", "nodes", "examples", "avg_tokens", "context",
+                 "epochs"):
         if name not in flags:
             continue
         flag = f"--{name.replace('_', '-')}"
@@ -99,7 +100,7 @@ def _finish(setup: TrainingSetup) -> TrainingSetup:
     """Fill implied settings (qlora → nf4; several GPUs → ddp) and reject impossible ones."""
     if setup.method == "qlora" and setup.quant == "none":
         setup = replace(setup, quant="nf4")
-    if setup.gpus > 1 and setup.sharding == "none":
+    if setup.world_size > 1 and setup.sharding == "none":
         setup = replace(setup, sharding="ddp")
     return setup.validated()
 

@@ -34,6 +34,8 @@ def launch(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before launching."),
     allow_over_budget: bool = typer.Option(False, "--allow-over-budget",
                                            help="Launch even when the estimate exceeds resources.max_total_usd."),
+    nodes: Optional[int] = typer.Option(None, "--nodes", min=1, max=64,
+                                        help="Machines in one distributed run (resources.nodes; SkyPilot only)."),
     max_hours: Optional[float] = typer.Option(None, "--max-hours",
                                               help="Hard runtime limit (default: estimate × 3 + 10 min, within budget)."),
     validate: bool = typer.Option(True, "--validate/--no-validate", help="Run the template's --validate-only here first."),
@@ -49,6 +51,10 @@ def launch(
 
     path = _spec_path(spec_arg, spec)
     overrides = _overrides(set_)
+    if nodes is not None:
+        from planner.spec import deep_merge
+
+        overrides = deep_merge(overrides, {"resources": {"nodes": nodes}})
     job = _load(path, overrides)
     at, root = clock(), runs_root(runs_dir)
     book = None if dry_run else open_ledger(ledger, at).checked()  # a run that cannot be recorded never starts

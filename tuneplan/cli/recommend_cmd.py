@@ -85,7 +85,14 @@ def _constraints(job: dict, inputs: JobInputs, settings, deadline: float | None,
         gpu_types=_gpu_types(job.get("gpu"), resources),
         gpu_counts=frozenset({job["gpus"]}) if "gpus" in job else None,
         sharding=inputs.setup.sharding if inputs.setup.sharding not in ("none", "ddp") else None,
+        nodes=_nodes(job.get("nodes"), resources),
     )
+
+
+def _nodes(flag: int | None, resources) -> frozenset[int] | None:
+    """--nodes, else the spec's resources.nodes when it set one; else every count the launchers allow."""
+    given = flag if flag is not None else _given(resources, "nodes")
+    return frozenset({given}) if given is not None else None
 
 
 def _given(section, name: str) -> Any:

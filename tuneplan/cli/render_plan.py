@@ -34,8 +34,11 @@ def breakdown_table(plan: dict[str, Any]) -> Table:
 
 
 def fits_table(plan: dict[str, Any], limit: int = 12) -> Table:
-    gpus = plan["job"]["gpus"]
-    title = f"Where it fits ({gpus} GPU{'s' if gpus > 1 else ''} per run, fastest first)"
+    gpus, nodes = plan["job"]["gpus"], plan.get("nodes", 1)
+    shape = f"{gpus} GPU{'s' if gpus > 1 else ''} per run"
+    if nodes > 1:
+        shape = f"{nodes} nodes × {gpus} GPU{'s' if gpus > 1 else ''}, {plan['job']['sharding']}"
+    title = f"Where it fits ({shape}, fastest first)"
     table = Table(title=title, title_justify="left", show_edge=False)
     for name, justify in (("GPU", "left"), ("card GiB", "right"), ("headroom", "right"), ("tokens/s", "right"),
                           ("time", "right")):

@@ -53,7 +53,9 @@ def _resources(candidate: Any, form_gpus: int) -> dict[str, Any]:
         return {"gpus": form_gpus}
     resources: dict[str, Any] = {"provider": candidate.provider}
     if candidate.provider != "local":
-        resources.update(gpu=candidate.gpu, gpus=candidate.gpus, spot=candidate.spot)
+        resources.update(gpu=candidate.gpu, gpus=candidate.gpus, spot=candidate.spot, nodes=candidate.nodes)
+        if candidate.gpus * candidate.nodes > 1:  # the engine the estimate assumed (DDP, or FSDP when one GPU is too small)
+            resources["sharding"] = candidate.sharding if candidate.sharding != "none" else "ddp"
     return resources
 
 
@@ -73,8 +75,8 @@ def _same_offer(candidate: Any):
     """Launch on the very offer picked (cloud, card, count, spot, offering), not just the provider's best."""
     if candidate is None:
         return None
-    wanted = (candidate.cloud, candidate.gpu, candidate.gpus, candidate.spot, candidate.offering)
-    return lambda c: (c.cloud, c.gpu, c.gpus, c.spot, c.offering) == wanted
+    wanted = (candidate.cloud, candidate.gpu, candidate.gpus, candidate.spot, candidate.offering, candidate.nodes)
+    return lambda c: (c.cloud, c.gpu, c.gpus, c.spot, c.offering, c.nodes) == wanted
 
 
 def launch_and_watch(ctx: Any, request: Any, on_event, cancelled, on_started=None, validate: bool = True):
