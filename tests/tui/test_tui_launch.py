@@ -153,3 +153,20 @@ async def test_a_cloud_option_without_credentials_says_how_to_fix_them(build_app
         assert (estimate.gpu, estimate.gpus, estimate.offering) == (picked.gpu, picked.gpus, picked.offering)
         assert estimate.usd_per_hour == picked.cost.usd_per_hour  # the offer picked, not another of the card
         assert not app.ctx.open_ledger().runs()
+
+
+def test_the_launch_dialog_shows_the_engine_and_the_command_every_node_runs():
+    from types import SimpleNamespace
+
+    from planner.spec import spec_from_dict
+    from tuneplan.tui.screens.launch_dialog import engine_lines
+
+    spec = spec_from_dict({"model": "meta-llama/Llama-3.1-8B", "resources": {"gpus": 8, "nodes": 2, "sharding": "fsdp"}})
+    request = SimpleNamespace(job=SimpleNamespace(spec=spec), plan=SimpleNamespace(gpus=8),
+                              estimate=SimpleNamespace(sharding="fsdp"))
+    engine, command = engine_lines(request)
+    assert engine == "engine    fsdp over 16 processes (2 × 8)"
+    assert command.startswith("command   python -m torch.distributed.run --nproc_per_node 8 --nnodes 2")
+    one = SimpleNamespace(job=SimpleNamespace(spec=spec_from_dict({"model": "x"})), plan=SimpleNamespace(gpus=1),
+                          estimate=SimpleNamespace(sharding="none"))
+    assert engine_lines(one) == []

@@ -90,3 +90,19 @@ async def test_bad_input_is_shown_on_its_field_and_the_last_estimate_stays(build
         await _retype(pilot, "#seq_len", "1024")
         assert not field.has_class("-invalid")
         assert app.is_running and len(app.screen_stack) == 1  # no error dialog, no crash
+
+
+async def test_nodes_gpus_and_sharding_re_estimate_the_distributed_job(build_app):
+    """Issue 14: the form takes GPUs per node, nodes and the sharding engine; the estimate is the planner's for
+    that shape, and the summary says it."""
+    from textual.widgets import Select
+
+    app = build_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.screen.query_one("#sharding", Select).value = "fsdp"
+        await _retype(pilot, "#gpus", "8")
+        await _retype(pilot, "#nodes", "2")
+        expected = _planner("Qwen/Qwen2.5-7B-Instruct", gpus=8, nodes=2, sharding="fsdp")
+        assert "2 nodes × 8 GPUs, fsdp" in _text(app, "#plan-summary")
+        assert f"{expected['peak_vram_gib']:.2f} GiB" in _text(app, "#plan-peak")

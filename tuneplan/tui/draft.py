@@ -18,15 +18,17 @@ DEFAULT_MODEL = "Qwen/Qwen2.5-7B-Instruct"
 TASKS = ("sft", "dpo", "classify", "embed")
 METHODS = ("lora", "qlora", "full", "spectrum")
 QUANTS = ("none", "nf4", "int8", "gptq4")
+SHARDINGS = ("none", "ddp", "fsdp", "zero2", "zero3")  # none: DDP on several GPUs, as the CLI does
 
 # Form field → (the CLI flag it stands for, how its text is parsed). Empty optional fields are "not given".
-INT_FIELDS = ("seq_len", "batch_size", "gpus", "examples", "avg_tokens")
+INT_FIELDS = ("seq_len", "batch_size", "gpus", "nodes", "examples", "avg_tokens")
 FLOAT_FIELDS = ("epochs",)
-CHOICE_FIELDS = {"task": TASKS, "method": METHODS, "quant": QUANTS}
+CHOICE_FIELDS = {"task": TASKS, "method": METHODS, "quant": QUANTS, "sharding": SHARDINGS}
 OPTIONAL_FIELDS = ("examples", "avg_tokens", "epochs")
 LABELS = {
     "model": "Model", "task": "Task", "method": "Method", "quant": "Quantization", "seq_len": "Sequence length",
-    "batch_size": "Micro-batch", "grad_ckpt": "Grad checkpointing", "gpus": "GPUs",
+    "batch_size": "Micro-batch", "grad_ckpt": "Grad checkpointing", "gpus": "GPUs per node", "nodes": "Nodes",
+    "sharding": "Sharding",
     "examples": "Examples", "avg_tokens": "Tokens/example", "epochs": "Epochs",
 }
 
@@ -43,8 +45,8 @@ class Draft:
 def default_draft() -> Draft:
     """A sensible first job (CONTRACTS §9): a 7B instruct model with QLoRA, so the first paint has numbers."""
     return Draft({"model": DEFAULT_MODEL, "task": "sft", "method": "qlora", "quant": "nf4", "seq_len": "2048",
-                  "batch_size": "1", "grad_ckpt": True, "gpus": "1", "examples": "", "avg_tokens": "",
-                  "epochs": ""})
+                  "batch_size": "1", "grad_ckpt": True, "gpus": "1", "nodes": "1", "sharding": "none",
+                  "examples": "", "avg_tokens": "", "epochs": ""})
 
 
 def draft_from_spec(path: Path) -> Draft:
@@ -55,7 +57,8 @@ def draft_from_spec(path: Path) -> Draft:
     t, data = spec.training, spec.data
     values = {"model": spec.model, "task": spec.task if spec.task in TASKS else "sft", "method": spec.method,
               "quant": spec.quantization, "seq_len": str(t.seq_len), "batch_size": str(t.micro_batch_size),
-              "grad_ckpt": t.grad_ckpt, "gpus": str(spec.resources.gpus),
+              "grad_ckpt": t.grad_ckpt, "gpus": str(spec.resources.gpus), "nodes": str(spec.resources.nodes),
+              "sharding": spec.resources.sharding,
               "examples": _text(data.examples), "avg_tokens": _text(data.avg_tokens), "epochs": f"{t.epochs:g}"}
     return Draft(values, path, spec.task)
 

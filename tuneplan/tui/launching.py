@@ -42,15 +42,19 @@ def spec_overrides(values: dict[str, Any], spec_task: str | None, candidate: Any
     data = {key: int(values[key]) for key in ("examples", "avg_tokens") if str(values.get(key, "")).strip()}
     overrides: dict[str, Any] = {"model": values["model"].strip(), "method": values["method"],
                                  "quantization": values["quant"], "training": training, "data": data,
-                                 "resources": _resources(candidate, int(values["gpus"]))}
+                                 "resources": _resources(candidate, values)}
     if spec_task != "smoke":
         overrides["task"] = values["task"]
     return overrides
 
 
-def _resources(candidate: Any, form_gpus: int) -> dict[str, Any]:
+def _resources(candidate: Any, values: dict[str, Any]) -> dict[str, Any]:
     if candidate is None:
-        return {"gpus": form_gpus}
+        gpus, nodes = int(values["gpus"]), int(values.get("nodes") or 1)
+        sharding = values.get("sharding") or "none"
+        if gpus * nodes > 1 and sharding == "none":
+            sharding = "ddp"
+        return {"gpus": gpus, "nodes": nodes, "sharding": sharding}
     resources: dict[str, Any] = {"provider": candidate.provider}
     if candidate.provider != "local":
         resources.update(gpu=candidate.gpu, gpus=candidate.gpus, spot=candidate.spot, nodes=candidate.nodes)

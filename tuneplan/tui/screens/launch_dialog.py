@@ -21,6 +21,8 @@ from tuneplan.tui.formatting import hours_text, short_source, usd_text
 def option_line(candidate: Any) -> str:
     where = candidate.provider if candidate.cloud in ("", candidate.provider) else f"{candidate.provider}/{candidate.cloud}"
     what = f"{candidate.gpus}× {candidate.gpu}" if candidate.gpu else candidate.device
+    if getattr(candidate, "nodes", 1) > 1:
+        what = f"{candidate.nodes} nodes × {what}"
     return (f"{what} on {where}{' (spot)' if candidate.spot else ''}: {hours_text(candidate.hours)}, "
             f"{usd_text(candidate.usd)} at ${candidate.cost.usd_per_hour}/h "
             f"({short_source(candidate.price_source)}, as of {candidate.price_as_of.isoformat()})")
@@ -32,7 +34,8 @@ def request_lines(request: Any) -> list[str]:
     lines = [
         f"run       {request.run_id}",
         f"provider  {request.provider.name} → {request.destination}",
-        f"GPU       {est.gpus}× {est.gpu or est.device}{' (spot)' if est.spot else ''}",
+        f"GPU       {_machines(est)}{est.gpus}× {est.gpu or est.device}{' (spot)' if est.spot else ''}",
+        *engine_lines(request),
         f"estimate  {hours_text(est.hours)}, {usd_text(est.usd)} at ${est.usd_per_hour}/h "
         f"({short_source(est.price_source) or 'no price'}{', as of ' + est.price_as_of if est.price_as_of else ''})",
         f"budget    cap {cap} · hard limit {hours_text(request.plan.max_runtime_s / 3600)} on the remote side",
@@ -41,6 +44,24 @@ def request_lines(request: Any) -> list[str]:
         lines.append(f"leaves    {role}: {path} ({size:,} bytes)")
     lines += [f"note      {note}" for note in request.notes]
     return lines
+
+
+def _machines(est: Any) -> str:
+    return f"{est.nodes} nodes × " if getattr(est, "nodes", 1) > 1 else ""
+
+
+def engine_lines(request: Any) -> list[str]:
+    """For a distributed run: the engine and the command every node runs (from the same builder the bundle
+    uses); nothing for one process."""
+    from remote_jobs.distributed import launcher_args, shape_of
+
+    shape = shape_of(request.job.spec, request.plan.gpus or None, request.estimate.sharding)
+    launcher = launcher_args(shape)
+    if not launcher:
+        return []
+    command = " ".join(["python", *launcher, f"{request.job.spec.task}.py", "--config", "job.json"])
+    return [f"engine    {shape.sharding} over {shape.world_size} processes ({shape.nodes} × {shape.per_node})",
+            f"command   {command}"]
 
 
 class LaunchDialog(ModalScreen[dict]):

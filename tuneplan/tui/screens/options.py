@@ -163,6 +163,8 @@ class OptionsScreen(TuneplanScreen):
             where = c.provider if c.cloud in ("", c.provider) else f"{c.provider}/{c.cloud}"
             fits = Text("yes" if c.fits else "no", style=colours.get("success" if c.fits else "error", ""))
             what = f"{c.gpus}× {c.gpu}" if c.gpus else c.device.split(" (")[0]
+            if c.nodes > 1:
+                what = f"{c.nodes} nodes × {what}"
             table.add_row(str(number), where, what, fits, hours_text(c.hours),
                           usd_text(c.usd), f"{c.cost.usd_per_hour}", "spot" if c.spot else "",
                           f"{c.price_as_of.isoformat()}{' !' if c.price_stale else ''}",

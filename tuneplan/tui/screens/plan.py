@@ -26,7 +26,10 @@ from tuneplan.tui.widgets.memory_bar import MemoryBar
 from tuneplan.tui.widgets.model_picker import ModelPicker
 
 DEBOUNCE_S = 0.12
-NUMBER_FIELDS = ("seq_len", "batch_size", "gpus", "examples", "avg_tokens", "epochs")
+NUMBER_FIELDS = ("seq_len", "batch_size", "gpus", "nodes", "examples", "avg_tokens", "epochs")
+# The form top to bottom: the job, then where it runs (GPUs, machines, how they share the work), then the data.
+FORM_ORDER = ("task", "method", "quant", "seq_len", "batch_size", "gpus", "nodes", "sharding", "examples",
+              "avg_tokens", "epochs")
 PLACEHOLDERS = {"examples": "1000 (assumed)", "avg_tokens": "512 (assumed)", "epochs": "1"}
 
 
@@ -45,12 +48,13 @@ class PlanScreen(TuneplanScreen):
         with VerticalScroll(id="plan-form"):
             yield FormField(LABELS["model"], ModelPicker(values["model"], id="model-picker"), name="model",
                             stacked=True)
-            for name, allowed in CHOICE_FIELDS.items():
-                yield FormField(LABELS[name], Select([(a, a) for a in allowed], value=values[name], allow_blank=False,
-                                                     compact=True, id=name), name=name)
-            for name in NUMBER_FIELDS:
-                yield FormField(LABELS[name], Input(values[name], placeholder=PLACEHOLDERS.get(name, ""), id=name,
-                                                    compact=True), name=name)
+            for name in FORM_ORDER:
+                if name in CHOICE_FIELDS:
+                    yield FormField(LABELS[name], Select([(a, a) for a in CHOICE_FIELDS[name]], value=values[name],
+                                                         allow_blank=False, compact=True, id=name), name=name)
+                else:
+                    yield FormField(LABELS[name], Input(values[name], placeholder=PLACEHOLDERS.get(name, ""), id=name,
+                                                        compact=True), name=name)
             yield FormField(LABELS["grad_ckpt"], Checkbox("on", values["grad_ckpt"], id="grad_ckpt"), name="grad_ckpt")
             yield Static("", id="form-error", markup=False)
         with Vertical(id="plan-result"):
@@ -131,7 +135,7 @@ class PlanScreen(TuneplanScreen):
         self.query_one("#plan-summary", Static).update(bold_then(
             model["id"], f" ({model['arch']}, {model['source']}) · {count_text(params['total'])} params · "
             f"{count_text(params['trainable'])} trainable ({share:.2f} %) · {job['task']} {job['method']}"
-            f"{'' if job['quant'] == 'none' else ' ' + job['quant']}, {job['precision']}"))
+            f"{'' if job['quant'] == 'none' else ' ' + job['quant']}, {job['precision']}{_engine(plan)}"))
         views = plan["memory_views_gib"]
         self.query_one("#plan-peak", Static).update(Text.assemble(
             "Peak per GPU ", (f"{plan['peak_vram_gib']:.2f} GiB", "bold"), f" (nvidia-smi view) at {plan['peak_phase']} · "
@@ -170,3 +174,12 @@ def _headroom_colour(headroom: float, colours: dict[str, str]) -> str:
     if headroom < 0:
         return colours.get("error", "red")
     return colours.get("warning", "yellow") if headroom < 2 else colours.get("success", "green")
+
+
+def _engine(plan: dict[str, Any]) -> str:
+    """' · 2 nodes × 8 GPUs, fsdp' for a distributed job; nothing for one GPU."""
+    job, nodes = plan["job"], plan.get("nodes", 1)
+    if job["gpus"] * nodes == 1:
+        return ""
+    machines = f"{nodes} nodes × " if nodes > 1 else ""
+    return f" · {machines}{job['gpus']} GPU{'s' if job['gpus'] > 1 else ''}, {job['sharding']}"
