@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_recommend.py
 	$(BIN)/python bench/bench_tui.py
 	$(BIN)/python bench/bench_report.py
+	$(BIN)/python bench/bench_distributed.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
