@@ -153,6 +153,9 @@ def validate_locally(bundle: Bundle, strict: bool) -> str | None:
     error = _error_line(done.stderr) or f"exit code {done.returncode}"
     if "No module named" in error and not strict:
         return f"could not check the job here ({error}); the remote machine installs requirements.txt"
+    if "cannot load its tokenizer/config" in error and not strict:  # a Hub model this machine cannot reach
+        return (f"could not load the model here to check the job ({error[:200]}); the remote machine downloads "
+                "it (a wrong model id fails there, at the first minute)")
     raise BadInput(f"the {bundle.task} template refused this job: {error}")
 
 

@@ -325,3 +325,24 @@ def test_a_two_node_task_loads_in_skypilot_and_each_node_finds_the_head(tmp_path
     env = {"PATH": "/usr/bin:/bin", "SKYPILOT_NODE_RANK": "1", "SKYPILOT_NODE_IPS": "10.0.0.7\n10.0.0.9"}
     assert subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True).stdout == "1 10.0.0.7\n"
     assert '--node_rank "$TUNEPLAN_NODE_RANK" --master_addr "$TUNEPLAN_MASTER_ADDR"' in command
+
+
+def test_a_two_node_dry_run_over_budget_writes_the_task_and_says_what_a_launch_would_refuse(capsys, tmp_path):
+    """A dry run starts nothing, so it shows the task even when the estimate is over the cap (a real launch still
+    refuses); a Hub model this machine cannot reach (offline here) is a note for a remote launch, not a refusal."""
+    out_file = tmp_path / "task.yaml"
+    code, out, err = run_cli(capsys, "launch", str(ROOT / "examples" / "tiny-sft.yaml"), "--provider", "skypilot",
+                             "--dry-run", "--output", str(out_file), "--nodes", "2", "--set", "model=Qwen/Qwen2.5-7B-Instruct",
+                             "--set", "resources.gpu=H100", "--set", "resources.gpus=8",
+                             "--set", "resources.sharding=fsdp", "--runs-dir", str(tmp_path / "runs"))
+    assert code == 0, err
+    flat = " ".join(out.split())
+    assert "exceeds max_total_usd" in flat and "--allow-over-budget" in flat
+    assert "could not load the model here" in flat
+    text = out_file.read_text()
+    assert "num_nodes: 2" in text and "SKYPILOT_NODE_RANK" in text and "--nnodes 2" in text
+    code, _, err = run_cli(capsys, "launch", str(ROOT / "examples" / "tiny-sft.yaml"), "--provider", "skypilot",
+                           "--yes", "--nodes", "2", "--no-validate", "--set", "resources.gpu=H100",
+                           "--set", "resources.gpus=8", "--set", "resources.sharding=fsdp",
+                           "--runs-dir", str(tmp_path / "runs"))
+    assert code == 2 and "exceeds max_total_usd" in err  # a real launch refuses before anything is built

@@ -196,7 +196,8 @@ def job_command(bundle: Bundle, python: str) -> tuple[list[str], str]:
         text = text.replace(mark, f'"{variable}"')
     if bundle.nodes == 1:
         return [], text
-    return ['TUNEPLAN_NODE_RANK="${SKYPILOT_NODE_RANK:-0}"',
+    return [f"# torchrun on each of the {bundle.nodes} nodes: this node's rank, and the head node's address (rank 0)",
+            'TUNEPLAN_NODE_RANK="${SKYPILOT_NODE_RANK:-0}"',
             'TUNEPLAN_MASTER_ADDR="$(printf \'%s\\n\' "${SKYPILOT_NODE_IPS:-127.0.0.1}" | head -n1)"'], text
 
 

@@ -88,7 +88,11 @@ def run_request(request, book, root: Path, answers: LaunchAnswers, build=None) -
     from tuneplan.cli import render_run as show
 
     show.print_plan(request)
-    steps.refuse_over_budget(request, answers.allow_over_budget)
+    if answers.dry_run and request.over_budget:  # nothing starts: show the task, say what a launch would refuse
+        request.notes.append(f"the estimate ${request.estimate.usd} exceeds max_total_usd ${request.max_total_usd}: "
+                             "a real launch needs a higher resources.max_total_usd or --allow-over-budget")
+    else:
+        steps.refuse_over_budget(request, answers.allow_over_budget)
     show.print_outgoing(request)
     if not answers.dry_run:
         _confirm(request, answers.yes)
