@@ -97,3 +97,17 @@ def test_a_budget_stop_ends_every_rank(tmp_path):
     record = run_lifecycle(job, provider, ledger, clock, tmp_path / "runs", spec_path=EXAMPLE)
     assert record.state == RunState.BUDGET_STOPPED and record.torn_down_at is not None
     assert not processes_mentioning(str(tmp_path / "local")), "a rank outlived the budget stop"
+
+
+def test_ctrl_c_during_a_two_process_launch_stops_every_rank(tmp_path):
+    """Ctrl-C while a CPU rehearsal runs (no terminal: it stops the run): every rank ends and the run is recorded
+    cancelled and torn down."""
+    from tests.test_never_lose_work import _running, _sigint
+
+    stopped = _sigint(["launch", str(EXAMPLE), "--yes", "--set", "resources.cpu_processes=2",
+                       "--set", "resources.sharding=ddp", "--set", "training.max_steps=400",
+                       "--set", "training.eval_steps=null", "--set", "data.eval=null"], 3.0, _running)
+    assert stopped.returncode == 130, stopped.stderr
+    record = Ledger().runs()[0]
+    assert record.state == RunState.CANCELLED and record.torn_down_at is not None
+    assert not processes_mentioning(record.handle.data["workdir"]), "a rank outlived Ctrl-C"
