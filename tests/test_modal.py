@@ -383,21 +383,3 @@ def test_online_smoke_run_on_modal(tmp_path):
                            poll_s=2.0)
     assert record.state == RunState.SUCCEEDED, record.failure_reason
     assert record.torn_down_at is not None and time.monotonic() - started < 900
-
-
-def test_several_gpus_in_one_container_start_torchrun_and_several_nodes_are_refused(tmp_path):
-    """Issue 14: ``gpu="H100:2"`` in one container, the segment starting the bundle's torchrun command; several
-    machines are not launchable on Modal (clustered functions are not driven yet), said in one line."""
-    from dataclasses import replace
-
-    from providers.modal.provider import ModalProvider
-    from providers.types import ProviderError
-    from remote_jobs.distributed import RunShape, launcher_args
-
-    bundle = replace(_sft_like_bundle(tmp_path), launcher=launcher_args(RunShape(1, 2, "fsdp")))
-    built = build_app(bundle, _plan(), ModalSettings())
-    assert built.function.info().gpus == [("H100", 2)]
-    assert built.job["launcher"] == ["-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone"]
-    two_nodes = replace(bundle, launcher=launcher_args(RunShape(2, 8, "fsdp")))
-    with pytest.raises(ProviderError, match="one container per run"):
-        ModalProvider(ModalSettings()).launch(two_nodes, _plan())

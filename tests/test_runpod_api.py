@@ -380,22 +380,3 @@ def test_a_bill_in_a_shape_tuneplan_does_not_read_says_so(fake, tmp_path):
     for odd in ({"records": [{"podId": "pod-1", "when": "2026-11-20T10:00:00Z", "usd": 0.35}]}, {"error": "x"}, "no"):
         with pytest.raises(BillUnreadable, match="cannot read this bill"):
             pod_bill(Api(odd), "pod-1", ended, later, timedelta(hours=1))
-
-
-def test_a_multi_gpu_pod_asks_for_its_gpu_count_and_runs_torchrun(fake, harness, tmp_path):
-    """Issue 14: ``gpuCount: N`` reaches the API and the pod's agent starts the bundle's torchrun command; a run
-    on several machines is refused in one line (Instant Clusters are not driven)."""
-    import json as json_module
-
-    from remote_jobs.distributed import RunShape, launcher_args
-
-    run_id = harness.run_id("multi")
-    bundle = replace(harness.bundle(run_id, steps=1), launcher=launcher_args(RunShape(1, 4, "ddp")))
-    handle = harness.launch(bundle, gpu_plan(harness, run_id, gpus=4))
-    request = fake.pods[handle.resource_id].request
-    assert request["gpuCount"] == 4
-    env = {item["key"]: item["value"] for item in request["env"]}
-    assert json_module.loads(env["TUNEPLAN_POD_LAUNCHER"])[:4] == ["-m", "torch.distributed.run", "--nproc_per_node", "4"]
-    two_nodes = replace(bundle, launcher=launcher_args(RunShape(2, 4, "ddp")))
-    with pytest.raises(ProviderError, match="one pod per run"):
-        harness.provider.launch(two_nodes, gpu_plan(harness, harness.run_id("nodes"), gpus=4))

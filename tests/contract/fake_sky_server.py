@@ -4,6 +4,10 @@ the API server sends it, and a machine taken away with every process on it."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
 import signal
 import time
 from pathlib import Path
@@ -66,3 +70,56 @@ def pids_marked(mark: bytes) -> list[int]:
         except OSError:
             continue
     return found
+
+
+@dataclass
+class Machine:
+    """One cluster (or the current machine of a managed job) and its one job."""
+
+    name: str
+    disk: Path
+    labels: dict
+    launched_at: float
+    status: str = "INIT"
+    job_status: str | None = None
+    process: subprocess.Popen | None = None
+    start_at: float | None = None
+    end_at: float | None = None
+    placed: tuple[str, str, dict, str] = ("AWS", "us-east-1", {}, "m6i.large")
+    """(cloud, region, accelerators, instance type) the optimizer chose: what ``status`` reports from the
+    handle's ``launched_resources``."""
+
+    @property
+    def resources_full(self) -> str:
+        """As sky/utils/resources_utils.py ``format_resource`` writes it, for one node."""
+        cloud, _, accelerators, instance = self.placed
+        gpus = "".join(f"gpus={name}:{count}, " for name, count in accelerators.items())
+        return f"1x({gpus}cpus=4, mem=16, {instance}, disk=100)"
+
+
+def labels_of(task) -> dict:
+    return dict(next(iter(task.resources)).labels or {})
+
+
+def held(hold: threading.Event):
+    """A ``preload_content=False`` stream (sky/client/sdk.py ``stream_response``) from a server that accepted
+    the request and sends nothing: the first read blocks until the server is released."""
+    hold.wait()
+    yield None
+
+
+def tail_logs_of(machine_of, status_of, follow, tail, output_stream, preload_content, codes, log=None):
+    """``tail_logs`` in both of its modes: write to a stream and return the exit code, or an iterator."""
+    machine = machine_of()
+    path = (log() if log else None) or machine.disk / "run.log"
+    while follow and status_of(machine) not in TERMINAL:
+        time.sleep(0.05)
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
+    except OSError:
+        lines = []
+    lines = lines[-tail:] if tail else lines
+    if not preload_content:
+        return iter([*lines, None])
+    (output_stream or sys.stdout).write("".join(lines))
+    return codes.get(status_of(machine), 100)
