@@ -72,8 +72,12 @@ class Observations:
             self.timeline.append({"t_s": self.at(), "state": event.state, "message": one_line(event.message, 500)})
         elif isinstance(event, Note):
             self.timeline.append({"t_s": self.at(), "note": one_line(event.message, 500)})
-        elif isinstance(event, Progress) and not any("step" in row for row in self.timeline[-1:]):
-            self.timeline.append({"t_s": self.at(), "step": event.step, "total_steps": event.total_steps})
+        elif isinstance(event, Progress):  # consecutive progress lines collapse into the latest one
+            row = {"t_s": self.at(), "step": event.step, "total_steps": event.total_steps}
+            if self.timeline and "step" in self.timeline[-1]:
+                self.timeline[-1] = row
+            else:
+                self.timeline.append(row)
 
     def error(self, where: str, exc: BaseException) -> None:
         self.errors.append(f"{where}: {type(exc).__module__}.{type(exc).__name__}: {one_line(exc, 500)}")
