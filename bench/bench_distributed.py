@@ -5,9 +5,11 @@ estimate for that engine.
 The time part runs ``templates/sft.py`` (a 2-layer Llama, LoRA, 24 steps) through the same launcher builder the
 providers use. The memory part starts 2 ranks with torchrun over gloo, builds a tiny Llama (4 layers,
 hidden 256) in fp32, trains one full fine-tuning step with AdamW under DDP or ``fully_shard`` (FSDP2), and
-counts on each rank the bytes of its local parameter shards, gradients and optimizer state; the planner's
-``StaticMemory`` for the same config, gpus=2 and that sharding is the estimate. Activations are not sharded
-by either engine and are left out of the comparison.
+counts on each rank the bytes of its local parameter shards, gradients and optimizer state, and the peak of live
+tensor bytes of the second step with the planner's own tracker (``providers/meta_trace/tracker.py``) inside
+each rank; the planner's estimate for the same config, gpus=2 and that sharding is the comparison (its
+``StaticMemory`` terms and its tensor peak, ``MemoryEstimate.tensors``). The step here computes the plain
+cross-entropy over the full logits, while the estimate assumes TRL's tiled loss (what the templates run).
 
     .venv/bin/python bench/bench_distributed.py            # prints a table, writes bench/results/distributed.csv
 """
@@ -34,6 +36,8 @@ SCRIPT = r'''
 import json, os, sys
 import torch, torch.distributed as dist
 from transformers import LlamaConfig, LlamaForCausalLM
+sys.path.insert(0, sys.argv[3])
+from providers.meta_trace.tracker import PeakTracker
 sharding, config = sys.argv[1], json.loads(sys.argv[2])
 dist.init_process_group("gloo")
 torch.manual_seed(0)
@@ -48,12 +52,25 @@ else:
     engine = torch.nn.parallel.DistributedDataParallel(model)
 optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
 ids = torch.randint(0, config["vocab_size"], (2, 64))
-loss = engine(input_ids=ids, labels=ids).loss
-loss.backward()
-optimizer.step()
+tracker = PeakTracker()  # the planner's tensor tracker (bench/trace_grid.py), here inside each rank
+with tracker:
+    tracker.track_model(model)
+    tracker.track_tensors(ids)
+    for step in range(2):  # the peak of the second step, as the trace grid measures it
+        if step == 1:
+            tracker.reset_peak()
+        tracker.phase = "forward"
+        loss = engine(input_ids=ids, labels=ids).loss
+        tracker.phase = "backward"
+        loss.backward()
+        del loss
+        tracker.phase = "optimizer"
+        optimizer.step()
+        if step == 0:
+            optimizer.zero_grad(set_to_none=False)
 local = lambda t: t.to_local() if hasattr(t, "to_local") else t
 nbytes = lambda t: local(t).numel() * local(t).element_size()
-held = {"weights": sum(nbytes(p) for p in model.parameters()),
+held = {"peak_tensors": tracker.peak_bytes, "weights": sum(nbytes(p) for p in model.parameters()),
         "gradients": sum(nbytes(p.grad) for p in model.parameters() if p.grad is not None),
         "optimizer": sum(nbytes(v) for s in optimizer.state.values() for v in s.values() if torch.is_tensor(v) and v.dim())}
 gathered = [None] * dist.get_world_size()
@@ -98,7 +115,8 @@ def held_per_rank(sharding: str) -> list[dict]:
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
         f.write(SCRIPT)
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           f.name, sharding, json.dumps(CONFIG)], capture_output=True, text=True, env=env, timeout=600)
+                           f.name, sharding, json.dumps(CONFIG), str(ROOT)], capture_output=True, text=True, env=env,
+                          timeout=600)
     os.unlink(f.name)
     line = next((x for x in done.stdout.splitlines() if x.startswith("HELD ")), None)
     assert line, done.stderr[-3000:]
@@ -112,8 +130,10 @@ def estimated(sharding: str) -> dict:
 
     setup = TrainingSetup(method="full", precision="fp32", gpus=2, sharding=sharding, seq_len=64, micro_batch=2,
                           grad_ckpt=False).validated()
-    static = estimate_memory(architecture_from_config(CONFIG), setup).static
-    return {"weights": static.weights, "gradients": static.gradients, "optimizer": static.optimizer}
+    memory = estimate_memory(architecture_from_config(CONFIG), setup)
+    static = memory.static
+    return {"peak_tensors": memory.tensors, "weights": static.weights, "gradients": static.gradients,
+            "optimizer": static.optimizer}
 
 
 def main() -> None:
