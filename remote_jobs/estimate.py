@@ -67,8 +67,15 @@ def runtime_limit_s(estimate: LaunchEstimate, max_total_usd: Decimal | None, max
     """Seconds the remote side lets the job run: ``max_hours`` if given, else estimate × margin + slack;
     either way no longer than ``max_total_usd`` buys at the run's rate."""
     wanted = max_hours * 3600 if max_hours is not None else estimate.hours * 3600 * RUNTIME_MARGIN + RUNTIME_SLACK_S
+    if max_hours is not None and wanted < MIN_RUNTIME_S:
+        raise BadInput(f"--max-hours {max_hours:g} is {wanted:.0f} s; the shortest hard limit is {MIN_RUNTIME_S} s "
+                       "(a machine needs that long to start and stop cleanly)")
     if max_total_usd is not None and estimate.usd_per_hour > 0:
-        wanted = min(wanted, float(max_total_usd / estimate.usd_per_hour * 3600))
+        affordable = float(max_total_usd / estimate.usd_per_hour * 3600)
+        if affordable < MIN_RUNTIME_S:  # never silently run longer than the money allows
+            raise BadInput(f"max_total_usd ${max_total_usd} buys {affordable:.0f} s at ${estimate.usd_per_hour}/h; the "
+                           f"shortest hard limit is {MIN_RUNTIME_S} s: raise resources.max_total_usd")
+        wanted = min(wanted, affordable)
     return max(MIN_RUNTIME_S, int(wanted))
 
 
@@ -142,7 +149,8 @@ def _setup(job: ResolvedJob):
 
 
 def _data_size(job: ResolvedJob):
-    """The spec's figures; else counted from the local train file; a max_steps cap limits the tokens."""
+    """The spec's figures; else counted from the local train file. ``training.max_steps`` decides the work on its
+    own (more or fewer steps than the epochs would make), as it does in the trainer."""
     from planner.plan import DataSize
 
     spec, train = job.spec, next((i.source for i in job.inputs if i.role == "train"), None)
@@ -153,11 +161,11 @@ def _data_size(job: ResolvedJob):
         avg_tokens = avg_tokens or max(1, min(spec.training.seq_len, round(mean_bytes / 4)))
     size = DataSize(examples=int(examples or DataSize.examples), avg_tokens=int(avg_tokens or DataSize.avg_tokens),
                     epochs=float(spec.training.epochs), assumed=examples is None or avg_tokens is None)
-    if spec.training.max_steps:
-        t, gpus = spec.training, max(1, spec.resources.gpus)
-        capped = t.max_steps * t.micro_batch_size * t.grad_accum * gpus
-        if capped < size.examples * size.epochs:
-            size = DataSize(examples=capped, avg_tokens=size.avg_tokens, epochs=1.0, assumed=size.assumed)
+    if spec.training.max_steps:  # the trainer then runs exactly max_steps steps, cycling over the data if it must
+        t, r = spec.training, spec.resources
+        world = max(1, r.cpu_processes or r.gpus) * r.nodes
+        steps_examples = t.max_steps * t.micro_batch_size * t.grad_accum * world
+        size = DataSize(examples=steps_examples, avg_tokens=size.avg_tokens, epochs=1.0, assumed=size.assumed)
     return size
 
 

@@ -93,7 +93,7 @@ def test_a_budget_stop_ends_every_rank(tmp_path):
     clock = FakeClock(speed=3600)  # every poll is an hour of billing
     provider, ledger = LocalProvider(root=tmp_path / "local", grace_s=2), Ledger(tmp_path / "l.sqlite3", clock)
     job = spec(max_steps=400, save_steps=2)
-    job = job.model_copy(update={"resources": job.resources.model_copy(update={"max_total_usd": 0.0002})})
+    job = job.model_copy(update={"resources": job.resources.model_copy(update={"max_total_usd": 0.0003})})
     record = run_lifecycle(job, provider, ledger, clock, tmp_path / "runs", spec_path=EXAMPLE)
     assert record.state == RunState.BUDGET_STOPPED and record.torn_down_at is not None
     assert not processes_mentioning(str(tmp_path / "local")), "a rank outlived the budget stop"

@@ -75,7 +75,7 @@ def test_launch_takes_the_spec_as_an_option_too(capsys):
 
 
 def test_over_budget_is_refused_before_anything_is_recorded(capsys):
-    args = ("launch", SMOKE, "--yes", "--set", "smoke.step_seconds=60", "--set", "resources.max_total_usd=0.0001")
+    args = ("launch", SMOKE, "--yes", "--set", "smoke.step_seconds=60", "--set", "resources.max_total_usd=0.0003")
     code, out, err = run_cli(capsys, *args)
     assert code == 2 and "exceeds max_total_usd" in err and "--allow-over-budget" in err
     assert Ledger().runs() == []

@@ -1,0 +1,38 @@
+"""The launch estimate follows the amount of work the spec asks for (issue 21, item 5): ``training.max_steps`` moves
+the estimate, the budget check and the default hard limit up as well as down, and a hard limit the budget or
+``--max-hours`` would push below the minimum is refused with the reason instead of being silently raised."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from planner.errors import BadInput
+from planner.spec import load_spec
+from providers.local import LocalProvider
+from remote_jobs import launch as steps
+from tests.contract.harness import FakeClock
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "tiny-sft.yaml"
+
+
+def prepared(tmp_path, max_hours=None, **training):
+    spec = load_spec(EXAMPLE, {"training": training} if training else None)
+    return steps.prepare(spec, EXAMPLE, LocalProvider(root=tmp_path / "local"), FakeClock(), max_hours)
+
+
+def test_max_steps_beyond_one_epoch_moves_the_estimate_and_the_hard_limit(tmp_path):
+    short, long = prepared(tmp_path, max_steps=30), prepared(tmp_path, max_steps=3000)
+    train_short = short.estimate.hours - prepared(tmp_path, max_steps=1).estimate.hours
+    train_long = long.estimate.hours - prepared(tmp_path, max_steps=1).estimate.hours
+    assert train_long == pytest.approx(train_short * (3000 - 1) / (30 - 1), rel=0.05), "the work is the steps"
+    assert long.estimate.usd > short.estimate.usd and long.plan.max_runtime_s > short.plan.max_runtime_s
+
+
+def test_a_budget_that_buys_less_than_the_shortest_hard_limit_is_refused_not_raised(tmp_path):
+    spec = load_spec(EXAMPLE, {"resources": {"max_total_usd": 0.000001}})
+    with pytest.raises(BadInput, match=r"buys 0 s .* shortest hard limit is 30 s"):
+        steps.prepare(spec, EXAMPLE, LocalProvider(root=tmp_path / "local"), FakeClock())
+    with pytest.raises(BadInput, match="--max-hours 0.001 is 4 s; the shortest hard limit is 30 s"):
+        prepared(tmp_path, max_hours=0.001)
