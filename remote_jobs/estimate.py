@@ -70,13 +70,26 @@ def runtime_limit_s(estimate: LaunchEstimate, max_total_usd: Decimal | None, max
     if max_hours is not None and wanted < MIN_RUNTIME_S:
         raise BadInput(f"--max-hours {max_hours:g} is {wanted:.0f} s; the shortest hard limit is {MIN_RUNTIME_S} s "
                        "(a machine needs that long to start and stop cleanly)")
-    if max_total_usd is not None and estimate.usd_per_hour > 0:
-        affordable = float(max_total_usd / estimate.usd_per_hour * 3600)
-        if affordable < MIN_RUNTIME_S:  # never silently run longer than the money allows
-            raise BadInput(f"max_total_usd ${max_total_usd} buys {affordable:.0f} s at ${estimate.usd_per_hour}/h; the "
-                           f"shortest hard limit is {MIN_RUNTIME_S} s: raise resources.max_total_usd")
+    affordable = affordable_s(estimate, max_total_usd)
+    if affordable is not None:
         wanted = min(wanted, affordable)
     return max(MIN_RUNTIME_S, int(wanted))
+
+
+def affordable_s(estimate: LaunchEstimate, max_total_usd: Decimal | None) -> float | None:
+    """Seconds ``max_total_usd`` buys at the run's rate (None without a cap or a rate)."""
+    if max_total_usd is None or estimate.usd_per_hour <= 0:
+        return None
+    return float(max_total_usd / estimate.usd_per_hour * 3600)
+
+
+def check_affordable(estimate: LaunchEstimate, max_total_usd: Decimal | None) -> None:
+    """A launch whose budget buys less than the shortest hard limit is refused: the limit would otherwise be
+    raised past what the money allows."""
+    affordable = affordable_s(estimate, max_total_usd)
+    if affordable is not None and affordable < MIN_RUNTIME_S:
+        raise BadInput(f"max_total_usd ${max_total_usd} buys {affordable:.0f} s at ${estimate.usd_per_hour}/h; the "
+                       f"shortest hard limit is {MIN_RUNTIME_S} s: raise resources.max_total_usd")
 
 
 def _smoke_estimate(job: ResolvedJob, provider: Provider) -> LaunchEstimate:

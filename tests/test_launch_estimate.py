@@ -32,7 +32,10 @@ def test_max_steps_beyond_one_epoch_moves_the_estimate_and_the_hard_limit(tmp_pa
 
 def test_a_budget_that_buys_less_than_the_shortest_hard_limit_is_refused_not_raised(tmp_path):
     spec = load_spec(EXAMPLE, {"resources": {"max_total_usd": 0.000001}})
-    with pytest.raises(BadInput, match=r"buys 0 s .* shortest hard limit is 30 s"):
-        steps.prepare(spec, EXAMPLE, LocalProvider(root=tmp_path / "local"), FakeClock())
+    request = steps.prepare(spec, EXAMPLE, LocalProvider(root=tmp_path / "local"), FakeClock())
+    with pytest.raises(BadInput, match="exceeds max_total_usd"):
+        steps.refuse_over_budget(request, False)
+    with pytest.raises(BadInput, match=r"buys 0 s .* shortest hard limit is 30 s"):  # --allow-over-budget too
+        steps.refuse_over_budget(request, True)
     with pytest.raises(BadInput, match="--max-hours 0.001 is 4 s; the shortest hard limit is 30 s"):
         prepared(tmp_path, max_hours=0.001)

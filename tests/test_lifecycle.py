@@ -172,7 +172,7 @@ def test_a_corrupted_artifact_fails_the_run(tmp_path):
 
 
 def test_budget_overrun_stops_the_job_and_keeps_the_last_checkpoint(tmp_path):
-    clock = FakeClock(speed=3600)  # every 0.05 s poll is three minutes of billing
+    clock = FakeClock(speed=1200)  # every 0.05 s poll is a minute of billing: the job checkpoints before the cap
     provider, ledger = LocalProvider(root=tmp_path / "local", grace_s=2), Ledger(tmp_path / "l.sqlite3", clock)
     spec = smoke_spec(steps=300, step_seconds=0.05, resources={"max_total_usd": 0.01})
     record = run_lifecycle(spec, provider, ledger, clock, tmp_path / "runs")

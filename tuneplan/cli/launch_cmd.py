@@ -88,11 +88,12 @@ def run_request(request, book, root: Path, answers: LaunchAnswers, build=None) -
     from tuneplan.cli import render_run as show
 
     show.print_plan(request)
-    if answers.dry_run and request.over_budget:  # nothing starts: show the task, say what a launch would refuse
-        request.notes.append(f"the estimate ${request.estimate.usd} exceeds max_total_usd ${request.max_total_usd}: "
-                             "a real launch needs a higher resources.max_total_usd or --allow-over-budget")
-    else:
+    try:
         steps.refuse_over_budget(request, answers.allow_over_budget)
+    except BadInput as exc:
+        if not answers.dry_run:
+            raise
+        request.notes.append(f"a real launch would refuse this: {exc}")  # nothing starts: show the task anyway
     show.print_outgoing(request)
     if not answers.dry_run:
         _confirm(request, answers.yes)
