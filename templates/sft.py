@@ -272,10 +272,30 @@ def prepare_output(out: Path) -> None:
     (out / "manifest.json").unlink(missing_ok=True)
 
 
+def complete_checkpoint(path: Path, world_size: int) -> bool:
+    """A checkpoint a resume can load: its trainer_state.json (written last; one cut off mid-write has none)
+    and, from a run of several processes, every rank's own files: ``rng_state_<r>.pth`` and, in each sharded
+    (torch.distributed.checkpoint) folder, the ``__<r>_*.distcp`` shards. Where each machine's writes reach
+    shared storage on their own (a Modal Volume commits per container), a machine lost before it committed
+    leaves a checkpoint with rank 0's part only; it is passed over for the one before."""
+    if not (path / "trainer_state.json").is_file():
+        return False
+    if world_size <= 1:
+        return True
+    ranks = range(world_size)
+    if not all((path / f"rng_state_{r}.pth").is_file() for r in ranks):
+        return False
+    for metadata in path.rglob(".metadata"):
+        if not all(any(metadata.parent.glob(f"__{r}_*.distcp")) for r in ranks):
+            return False
+    return True
+
+
 def find_resume(out: Path, required: bool) -> str | None:
-    """Latest checkpoint that has its trainer_state.json (one cut off mid-write does not)."""
+    """Latest complete checkpoint (``complete_checkpoint``) of a run of this many processes."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
     found = [p for p in (out / "checkpoints").glob("checkpoint-*")
-             if p.name[11:].isdigit() and (p / "trainer_state.json").is_file()]
+             if p.name[11:].isdigit() and complete_checkpoint(p, world_size)]
     if not found:
         if required:
             raise NoCheckpoint(f"--require-resume: no checkpoint under {out / 'checkpoints'}")

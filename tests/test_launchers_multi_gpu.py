@@ -1,6 +1,7 @@
 """Distributed runs at each cloud launcher's boundary (issue 14): Modal puts several GPUs in one container and
-starts the bundle's torchrun there; RunPod asks for ``gpuCount`` and its pod agent starts torchrun; both refuse a
-run on several machines in one line (SkyPilot's multi-node task is in test_skypilot_task.py)."""
+starts the bundle's torchrun there; RunPod asks for ``gpuCount`` and its pod agent starts torchrun, and refuses a
+run on several machines in one line (SkyPilot's multi-node task is in test_skypilot_task.py, Modal's clusters in
+test_modal_cluster.py)."""
 
 from __future__ import annotations
 
@@ -15,19 +16,16 @@ from tests.test_modal import _plan, _sft_like_bundle
 from tests.test_runpod_api import fake, gpu_plan, harness  # noqa: F401, F811  (fixtures)
 
 
-def test_several_gpus_in_one_container_start_torchrun_and_several_nodes_are_refused(tmp_path):
-    """Issue 14: ``gpu="H100:2"`` in one container, the segment starting the bundle's torchrun command; several
-    machines are not launchable on Modal (clustered functions are not driven yet), said in one line."""
-    from providers.modal.provider import ModalProvider
+def test_several_gpus_in_one_container_start_torchrun(tmp_path):
+    """Issue 14: ``gpu="H100:2"`` in one container, the segment starting the bundle's torchrun command (several
+    machines are a clustered function: test_modal_cluster.py)."""
     from remote_jobs.distributed import RunShape, launcher_args
 
     bundle = replace(_sft_like_bundle(tmp_path), launcher=launcher_args(RunShape(1, 2, "fsdp")))
     built = build_app(bundle, _plan(), ModalSettings())
     assert built.function.info().gpus == [("H100", 2)]
     assert built.job["launcher"] == ["-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone"]
-    two_nodes = replace(bundle, launcher=launcher_args(RunShape(2, 8, "fsdp")))
-    with pytest.raises(ProviderError, match="one container per run"):
-        ModalProvider(ModalSettings()).launch(two_nodes, _plan())
+    assert built.function.info().cluster_info is None
 
 
 def test_a_multi_gpu_pod_asks_for_its_gpu_count_and_runs_torchrun(fake, harness, tmp_path):  # noqa: F811

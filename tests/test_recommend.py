@@ -70,7 +70,8 @@ def test_every_offer_and_local_device_is_a_candidate(qlora):
             ("modal", "gpu")} <= kinds
     assert len([c for c in qlora.candidates if c.provider != "local" and c.nodes == 1]) == len(snapshot())
     several = [c for c in qlora.candidates if c.nodes > 1]
-    assert several and {c.provider for c in several} == {"skypilot"} and all(c.gpus >= 4 for c in several)
+    assert several and {c.provider for c in several} == {"skypilot", "modal"} and all(c.gpus >= 4 for c in several)
+    assert all(c.gpus == 8 for c in several if c.provider == "modal"), "Modal clusters take whole 8-GPU hosts"
     assert all(c.nodes in (2, 4) and c.device.startswith(f"{c.nodes} nodes × ") for c in several)
 
 
@@ -249,9 +250,10 @@ def test_spot_is_never_offered_as_launchable_where_the_launcher_cannot_get_it():
 
 
 
-def test_several_machines_cost_their_count_and_their_network_and_only_skypilot_launches_them():
+def test_several_machines_cost_their_count_and_their_network_and_only_their_launchers_launch_them():
     """Issue 14: a 2-node candidate pays for two machines, and the all-reduce between them (100 Gb/s between
-    machines) makes it slower than twice one node; Modal and RunPod say why they cannot run it."""
+    machines) makes it slower than twice one node; SkyPilot and Modal (whole 8-GPU hosts) launch it, RunPod
+    and a Modal cluster of part-hosts say why they cannot."""
     job = Job(resolve_local("meta-llama/Llama-3.1-70B-Instruct"), TrainingSetup(method="lora").validated(),
               DataSize(20000, 1024, 1))
     nodes_any = recommend(job, snapshot(), LocalMachine(), Constraints(gpu_types=frozenset({"H100"}),
@@ -266,5 +268,11 @@ def test_several_machines_cost_their_count_and_their_network_and_only_skypilot_l
     pinned = recommend(job, snapshot(), LocalMachine(), Constraints(nodes=frozenset({2}), gpu_counts=frozenset({8})),
                        TODAY, Electricity(Decimal("0.30"), "test", False))
     assert {c.nodes for c in pinned.candidates if c.kind == "gpu" and c.provider != "local"} == {2}
-    refused = [c for c in pinned.candidates if c.provider in ("modal", "runpod")]
+    refused = [c for c in pinned.candidates if c.provider == "runpod"]
     assert refused and all(not c.launchable and "nodes" in c.why for c in refused)
+    modal = [c for c in pinned.candidates if c.provider == "modal"]
+    assert any(c.launchable and c.gpus == 8 and c.nodes == 2 for c in modal)
+    four = recommend(job, snapshot(), LocalMachine(), Constraints(nodes=frozenset({2}), gpu_counts=frozenset({4})),
+                     TODAY, Electricity(Decimal("0.30"), "test", False))
+    part_hosts = [c for c in four.candidates if c.provider == "modal"]
+    assert part_hosts and all(not c.launchable and "all 8 GPUs" in c.why for c in part_hosts if c.fits)

@@ -126,7 +126,7 @@ def _node_counts(row: PriceRow, constraints: Constraints) -> tuple[int, ...]:
     """One machine always; several (2, 4) of a full multi-GPU machine where the launcher runs several."""
     if constraints.nodes is not None:
         return tuple(sorted(constraints.nodes))
-    return (1, *MULTI_NODE_COUNTS) if row.gpus >= MULTI_NODE_MIN_GPUS and multi_node(row.launcher) else (1,)
+    return (1, *MULTI_NODE_COUNTS) if row.gpus >= MULTI_NODE_MIN_GPUS and multi_node(row.launcher, row.gpus) else (1,)
 
 
 def _row_candidates(est: Estimates, row: PriceRow, gpu: GpuSpec, nodes: int, constraints: Constraints, today: date,

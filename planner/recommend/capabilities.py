@@ -22,6 +22,8 @@ class LauncherCapability:
     why_one_node: str = ""
     """Why a run on several machines cannot go through this launcher (empty where it can)."""
     max_nodes: int = 1
+    cluster_gpus_per_node: int = 0
+    """GPUs each machine of a multi-node run must take (0: any count): Modal's clusters take whole hosts."""
 
 
 CAPABILITIES: dict[str, LauncherCapability] = {
@@ -32,9 +34,9 @@ CAPABILITIES: dict[str, LauncherCapability] = {
         LauncherCapability("runpod", True, "", True, 8, False,
                            "RunPod runs several machines as Instant Clusters, a separate API tuneplan does not "
                            "drive yet: one pod of up to 8 GPUs"),
-        LauncherCapability("modal", True, "", False, 8, False,
-                           "Modal's multi-node clusters (@modal.clustered, beta) are not driven by tuneplan yet: "
-                           "one container of up to 8 GPUs"),
+        # @modal.clustered(size=nodes): containers scheduled together, each with all 8 GPUs of its host, up to
+        # 64 devices (modal.com/docs/guide/multi-node-training, read 2026-12-03)
+        LauncherCapability("modal", True, "", False, 8, True, max_nodes=8, cluster_gpus_per_node=8),
     )
 }
 
@@ -61,6 +63,9 @@ def launchable(launcher: str, gpus: int, spot: bool, cloud: str = "", nodes: int
         return False, f"{nodes} nodes: {cap.why_one_node}"
     if nodes > cap.max_nodes:
         return False, f"{nodes} nodes: {launcher} runs up to {cap.max_nodes}"
+    if nodes > 1 and cap.cluster_gpus_per_node and gpus != cap.cluster_gpus_per_node:
+        return False, (f"{nodes} nodes of {gpus} GPUs: {launcher} clusters take all "
+                       f"{cap.cluster_gpus_per_node} GPUs of every machine")
     if spot and not cap.spot:
         return False, f"{launcher} has no spot/interruptible machines"
     if not cap.built:
@@ -68,7 +73,10 @@ def launchable(launcher: str, gpus: int, spot: bool, cloud: str = "", nodes: int
     return True, ""
 
 
-def multi_node(launcher: str) -> bool:
-    """Can this launcher run one job on several machines?"""
+def multi_node(launcher: str, gpus_per_node: int | None = None) -> bool:
+    """Can this launcher run one job on several machines (of ``gpus_per_node`` GPUs each, where given)?"""
     cap = CAPABILITIES.get(launcher)
-    return cap is not None and cap.multi_node
+    if cap is None or not cap.multi_node:
+        return False
+    return not (gpus_per_node is not None and cap.cluster_gpus_per_node
+                and gpus_per_node != cap.cluster_gpus_per_node)

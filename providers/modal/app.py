@@ -3,7 +3,9 @@
 Definitions only: nothing here talks to Modal (deploying and spawning are the provider's), so the whole App
 can be built and checked offline. The function is ``remote_job.run_segment``; its hard limit is the
 function ``timeout`` (one segment, at most 24 h), and the job dict passed at spawn tells it which segment
-it is and when to stop itself.
+it is and when to stop itself. A run on several machines is a clustered function (``@modal.clustered``):
+Modal starts ``nodes`` containers together, each with all the GPUs of its host, gives every call to all of
+them and returns rank 0's answer; each container starts torchrun with its own node rank.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+from planner.errors import BadInput
 from providers.modal.gpus import modal_gpu
 from providers.modal.segments import MODAL_MAX_TIMEOUT_S, SegmentPlan, plan_segments
 from providers.settings import ModalSettings
@@ -27,6 +30,7 @@ TAG_SEGMENT = "tuneplan-segment"
 CPU_ONLY_CORES, CPU_ONLY_MEMORY_GIB = 1.0, 2
 STARTUP_TIMEOUT_S = 600  # the container starts and imports a standard-library module: minutes is plenty
 SCALEDOWN_S = 2  # the least Modal allows: an idle GPU container between segments is not kept (and billed)
+MASTER_PORT = 29500  # torchrun's rendezvous port on the rank-0 container (the cluster's private network)
 _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -94,7 +98,10 @@ def build_app(bundle: Bundle, plan: LaunchPlan, settings: ModalSettings, cap_s: 
 
     from providers.modal import remote_job
 
-    resources = container_resources(plan, settings)
+    resources, nodes = container_resources(plan, settings), bundle.nodes
+    if nodes > 1 and resources.gpu is None:
+        raise BadInput("Modal clusters are GPU machines only: a CPU rehearsal on several machines runs locally "
+                       "(tuneplan launch --provider local with resources.cpu_processes)")
     segments = plan_segments(plan.max_runtime_s, cap_s)
     image = modal.Image.debian_slim(python_version=f"{sys.version_info.major}.{sys.version_info.minor}")
     reqs = requirements(bundle)
@@ -105,15 +112,18 @@ def build_app(bundle: Bundle, plan: LaunchPlan, settings: ModalSettings, cap_s: 
     secrets = [modal.Secret.from_name(name) for name in plan.secrets]
     name = app_name(plan.run_id)
     app = modal.App(name, tags={key: tag_value(value) for key, value in plan.tags.items()})
+    body = remote_job.run_segment
+    if nodes > 1:  # RDMA: the GPU collectives between machines are the run's bottleneck
+        body = modal.clustered(size=nodes, rdma=True)(body)
     function = app.function(
         image=image, gpu=resources.gpu, cpu=resources.cpu_cores, memory=resources.memory_gib * 1024,
         timeout=segments.timeout_s, startup_timeout=min(segments.timeout_s, STARTUP_TIMEOUT_S),
         volumes={VOLUME_PATH: volume}, secrets=secrets, retries=0,
-        max_containers=1, name=FUNCTION_NAME, scaledown_window=SCALEDOWN_S,
-    )(remote_job.run_segment)
+        max_containers=nodes, name=FUNCTION_NAME, scaledown_window=SCALEDOWN_S,
+    )(body)
     job = {"run_id": plan.run_id, "run_folder": name, "volume_path": VOLUME_PATH, "bundle_path": BUNDLE_PATH,
            "bundle_sha256": bundle.sha256, "entrypoint": bundle.entrypoint, "args": list(bundle.args),
-           "launcher": list(bundle.launcher),
+           "launcher": list(bundle.launcher), "nodes": nodes, "master_port": MASTER_PORT,
            "output_dir": bundle.output_dir, "segment": 0, "segments": segments.count,
            "stop_after_s": segments.stop_after_s, "deadline_at": time.time() + plan.max_runtime_s,
            "volume_name": settings.volume}

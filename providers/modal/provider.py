@@ -130,10 +130,6 @@ class ModalProvider(Provider):
 
     # --- running ------------------------------------------------------------------------------------------
     def launch(self, bundle: Bundle, plan: LaunchPlan) -> RunHandle:
-        if bundle.nodes > 1:
-            raise ProviderError("Modal runs one container per run (up to 8 GPUs): its multi-node clusters "
-                                "(@modal.clustered, beta) are not driven by tuneplan yet; use resources.nodes: 1 or "
-                                "the skypilot launcher")
         built = build_app(bundle, plan, self.settings, self.cap_s)
         name = built.app.name
         with sdk_errors("deploying the app"), _not_found_is_a_fix(plan, self.settings.volume):

@@ -16,6 +16,12 @@ source; nothing else of tuneplan is there, so this module must never import it).
    it; a segment Modal has started more than ``MAX_STARTS`` times is given up;
 5. writes ``segment-<n>.json`` (start, end, outcome) beside it and returns the same dict.
 
+In a cluster (``job["nodes"]`` > 1, a ``@modal.clustered`` function) every container gets the call; each
+reads its rank and the rank-0 container's address from Modal's cluster context and starts torchrun as
+that node. Rank 0 speaks for the run as above; the other containers keep their own log
+(``log-node<r>/``), start count and record (``segment-<n>-node<r>.json``) beside it, so no two containers
+write the same file (a Volume merges each container's changes when it commits, the last writer winning).
+
 Paths are container paths; ``TUNEPLAN_CONTAINER_ROOT`` prefixes them where the "container" is not one
 (``.local()`` in tests, a fake container).
 """
@@ -46,8 +52,10 @@ def run_segment(job: dict) -> dict:
     run_dir = root / job["volume_path"].lstrip("/") / job["run_folder"]
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    record = {"segment": job["segment"], "segments": job["segments"], "started_at": started}
-    starts = _count_start(run_dir, job["segment"])
+    node, master_addr = cluster_node(job)
+    suffix = f"-node{node}" if node else ""
+    record = {"segment": job["segment"], "segments": job["segments"], "started_at": started, "node": node}
+    starts = _count_start(run_dir, f"{job['segment']}{suffix}")
     stop_at = min(started + float(job["stop_after_s"]), float(job.get("deadline_at") or float("inf")))
     try:
         if starts > MAX_STARTS:
@@ -56,13 +64,14 @@ def run_segment(job: dict) -> dict:
         if time.time() >= stop_at:
             raise GiveUp("the run's hard runtime limit had passed when this segment started")
         work = _unpack(root / job["bundle_path"].lstrip("/"), job["bundle_sha256"], run_dir / "work")
-        state, code, error = _run(job, work, LogParts(run_dir / LOG_DIR), stop_at)
+        command = node_command(job, work, node, master_addr)
+        state, code, error = _run(job, command, work, LogParts(run_dir / f"{LOG_DIR}{suffix}"), stop_at)
     except GiveUp as exc:
         state, code, error = ("stopped" if "limit" in str(exc) else "failed"), None, str(exc)
     except BundleError as exc:
         state, code, error = "failed", None, str(exc)
     record.update(state=state, exit_code=code, error=error, ended_at=time.time())
-    _write_json(run_dir / f"segment-{job['segment']}.json", record)
+    _write_json(run_dir / f"segment-{job['segment']}{suffix}.json", record)
     _commit(job.get("volume_name"))
     return record
 
@@ -82,6 +91,28 @@ def _commit(volume_name: str | None) -> None:
         print(f"tuneplan: Volume commit failed ({type(exc).__name__}); Modal commits at shutdown", flush=True)
 
 
+def cluster_node(job: dict) -> tuple[int, str]:
+    """(this container's node rank, the rank-0 container's address) — (0, 127.0.0.1) outside a cluster.
+    Modal's runtime fills the cluster context before the call (``modal.experimental.get_cluster_info``);
+    IPv4 where the cluster has it, else its IPv6 private address."""
+    if int(job.get("nodes") or 1) <= 1:
+        return 0, "127.0.0.1"
+    import modal.experimental
+
+    info = modal.experimental.get_cluster_info()
+    addresses = list(info.container_ipv4_ips) or list(info.container_ips)
+    if len(addresses) != int(job["nodes"]):
+        raise BundleError(f"the cluster has {len(addresses)} containers, the run was planned for {job['nodes']}")
+    return int(info.rank), addresses[0]
+
+
+def node_command(job: dict, work: Path, node: int, master_addr: str) -> list[str]:
+    """The template's command on this node: the launcher's placeholders filled (CONTRACTS §10)."""
+    facts = {"node_rank": str(node), "master_addr": master_addr, "master_port": str(job.get("master_port", 29500))}
+    launcher = [part.format(**facts) if part.startswith("{") else part for part in job.get("launcher", ())]
+    return [sys.executable, *launcher, str(work / job["entrypoint"]), *job["args"]]  # torchrun where launched
+
+
 class BundleError(Exception):
     """The bundle that arrived is not the one that was sent."""
 
@@ -90,7 +121,7 @@ class GiveUp(Exception):
     """This segment must not run: past the run's absolute deadline, or started too many times."""
 
 
-def _count_start(run_dir: Path, segment: int) -> int:
+def _count_start(run_dir: Path, segment: str) -> int:
     """How many times this segment has started, this one included. Modal runs a preempted or crashed input
     again in a fresh container, and each would otherwise start the clock afresh; the count lives on the
     Volume so every container of the run sees it."""
@@ -164,9 +195,8 @@ class LogParts:
         return data[-max_bytes:]
 
 
-def _run(job: dict, work: Path, log: LogParts, stop_at: float) -> tuple[str, int | None, str | None]:
+def _run(job: dict, command: list[str], work: Path, log: LogParts, stop_at: float) -> tuple[str, int | None, str | None]:
     """(state, exit code, error): state is succeeded, failed or stopped (segment time up)."""
-    command = [sys.executable, *job.get("launcher", ()), str(work / job["entrypoint"]), *job["args"]]  # torchrun
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TUNEPLAN_RUN_ID": job["run_id"]}
     env.pop(ROOT_ENV, None)
     try:

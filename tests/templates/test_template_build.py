@@ -97,6 +97,28 @@ def test_resume_takes_the_latest_complete_checkpoint(tmp_path, capsys):
     assert common.find_resume(tmp_path, required=True).endswith("checkpoint-10")
 
 
+def test_a_checkpoint_missing_another_machines_part_is_passed_over(tmp_path, monkeypatch):
+    """Issue 14: on a Volume each machine's writes land when it commits; a checkpoint whose rank-1 shard or
+    RNG file never arrived cannot be resumed, so the one before it is taken."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for step, ranks in ((6, (0, 1)), (12, (0,))):
+        folder = tmp_path / "checkpoints" / f"checkpoint-{step}"
+        shards = folder / "pytorch_model_fsdp_0"
+        shards.mkdir(parents=True)
+        (shards / ".metadata").write_bytes(b"m")
+        (folder / "trainer_state.json").write_text("{}")
+        for r in ranks:
+            (shards / f"__{r}_0.distcp").write_bytes(b"s")
+            (folder / f"rng_state_{r}.pth").write_bytes(b"r")
+    assert common.find_resume(tmp_path, required=True).endswith("checkpoint-6")
+    (tmp_path / "checkpoints" / "checkpoint-12" / "rng_state_1.pth").write_bytes(b"r")  # RNG file, no shard yet
+    assert common.find_resume(tmp_path, required=True).endswith("checkpoint-6")
+    (tmp_path / "checkpoints" / "checkpoint-12" / "pytorch_model_fsdp_0" / "__1_0.distcp").write_bytes(b"s")
+    assert common.find_resume(tmp_path, required=True).endswith("checkpoint-12")
+    monkeypatch.setenv("WORLD_SIZE", "1")  # one process writes rng_state.pth, no per-rank files
+    assert common.find_resume(tmp_path, required=True).endswith("checkpoint-12")
+
+
 def test_bad_settings_are_one_line_bad_input_before_any_ml_import(tmp_path):
     cfg = common.resolve_config(common.parse_args(["--model", "m", "--output-dir", str(tmp_path), "--set",
                                                    f"data.train={tmp_path / 'd.jsonl'}"]))
