@@ -14,6 +14,7 @@ from planner.estimate.memory import BREAKDOWN_KEYS, MemoryEstimate, estimate_mem
 from planner.estimate.params import trainable_params
 from planner.estimate.setup import TrainingSetup
 from planner.estimate.timing import TimeEstimate, estimate_time, tokens_per_sequence
+from planner.limits import check_model_job
 from planner.models import ResolvedModel
 from planner.units import GIB
 
@@ -139,10 +140,11 @@ def fit_on_gpu(model: ResolvedModel, setup: TrainingSetup, memory: MemoryEstimat
 def make_plan(model: ResolvedModel, setup: TrainingSetup, data: DataSize, gpus: list[GpuSpec] | None = None,
               inference_context: int | None = None) -> Plan:
     """The full estimate for a job on a list of GPUs (every catalog GPU by default)."""
+    limits_notes = check_model_job(model, setup)
     memory = estimate_memory(model.arch, setup)
     fits = {gpu.name: fit_on_gpu(model, setup, memory, gpu, data) for gpu in (gpus or gpu_catalog().values())}
     per_token = flops_per_token(model.arch, setup, int(tokens_per_sequence(setup, data.avg_tokens))).total
-    notes: tuple[str, ...] = ()
+    notes: tuple[str, ...] = limits_notes
     if data.assumed:
         notes += (f"no data size given: assumed {data.examples:,} examples × {data.avg_tokens} tokens × "
                   f"{data.epochs:g} epoch(s); pass --examples/--avg-tokens/--epochs for real hours",)

@@ -7,6 +7,7 @@ parameter counts come out exact.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from planner.arch import families
@@ -46,7 +47,10 @@ def architecture_from_config(config: dict[str, Any], source: str = "config.json"
     if builder is None:
         builder = families.build_generic_decoder if _looks_causal(cfg) else families.build_generic_encoder
         norm["notes"] = (f"model_type '{model_type}' is not known; assumed a standard layout",)
-    return builder(cfg, norm)
+    arch = builder(cfg, norm)
+    if _first(cfg, _KEYS["max_positions"]) is None:
+        arch = replace(arch, positions_known=False)
+    return arch
 
 
 def _flatten_text_config(config: dict[str, Any]) -> dict[str, Any]:

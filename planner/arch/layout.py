@@ -62,6 +62,8 @@ class Architecture:
     gated_mlp: bool = True
     layer_norm_kind: str = "rms"
     notes: tuple[str, ...] = field(default=())
+    positions_known: bool = True
+    """False where the config names no position limit (``max_positions`` is then an assumed 2048)."""
 
     @property
     def is_causal(self) -> bool:

@@ -25,6 +25,11 @@ class Job:
     setup: TrainingSetup
     data: DataSize
 
+    def __post_init__(self) -> None:
+        from planner.limits import check_model_job
+
+        check_model_job(self.model, self.setup)  # a job no run can do is refused before it is ranked
+
 
 @dataclass(frozen=True)
 class Constraints:

@@ -11,8 +11,10 @@ import sys
 import typer
 
 from planner.errors import TuneplanError
-from tuneplan.cli import (bills_cmd, doctor_cmd, gc_cmd, jobs_cmd, launch_cmd, plan_cmd, prices_cmd, reap_cmd,
-                          recommend_cmd, rent_cmd, push_cmd, report_cmd, resume_cmd, tui_cmd)
+from tuneplan.cli import (bills_cmd, doctor_cmd, gc_cmd, jobs_cmd, launch_cmd, lookup_cmd, plan_cmd, prices_cmd,
+                          reap_cmd, recommend_cmd, rent_cmd, push_cmd, report_cmd, resume_cmd, tui_cmd)
+
+HELP = {"help_option_names": ["-h", "--help"]}
 
 app = typer.Typer(
     name="tuneplan",
@@ -21,6 +23,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings=HELP,
 )
 app.command("plan", help="Estimate GPU memory, FLOPs and hours for a fine-tuning job.")(plan_cmd.plan)
 
@@ -52,12 +55,40 @@ app.command("bills", help="Ask the providers again for bills of finished runs th
 app.command("doctor", help="Check each launcher here; --online PROVIDER runs the smoke job there for cents and "
             "records what the real service did.")(doctor_cmd.doctor)
 
+# --- looking things up (issue 21) ---
+app.command("models", help="The bundled model catalog (size, architecture, context, license); SEARCH filters it.")(
+    lookup_cmd.models)
+app.command("gpus", help="The GPUs and Apple chips the planner knows: memory, bandwidth, buy and rent prices.")(
+    lookup_cmd.gpus)
+
 # --- the terminal app (issue 6); `tuneplan` with no arguments opens it too ---
 app.command("tui", help="Open the terminal app: plan, compare, launch and watch from one screen set.")(tui_cmd.tui)
 
 
+def version() -> str:
+    """The installed tuneplan's version (the package metadata; the source tree's when run from a checkout)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    from tuneplan import __version__
+
+    try:
+        return installed("tuneplan")
+    except PackageNotFoundError:
+        return __version__
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        sys.stdout.write(f"tuneplan {version()}\n")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    show_version: bool = typer.Option(False, "--version", "-V", is_eager=True, callback=_print_version,
+                                      help="Print the version and exit."),
+) -> None:
     """Plan, price, launch and account for fine-tuning runs."""
 
 

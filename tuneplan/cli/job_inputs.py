@@ -17,6 +17,7 @@ from planner.plan import DataSize
 from tuneplan.cli.choices import check_choice
 
 if typing.TYPE_CHECKING:
+    from planner.models import ResolvedModel
     from planner.spec import JobSpec
 
 # Flag name → TrainingSetup field, for overriding a spec.
@@ -43,6 +44,16 @@ class JobInputs:
     data: DataSize
     model_name: str
     spec: "JobSpec | None"
+    seq_len_given: bool = True
+
+    def for_model(self, model: "ResolvedModel") -> "JobInputs":
+        """The inputs for this model: a sequence length nobody gave (the 2,048 default) shortened to what the
+        model reads (BERT's 512), so the default is never the reason a plan is refused. One given by flag or
+        spec is kept, and a model that cannot read it refuses it (``planner.limits``)."""
+        arch = model.arch
+        if self.seq_len_given or not arch.positions_known or self.setup.seq_len <= arch.max_positions:
+            return self
+        return replace(self, setup=replace(self.setup, seq_len=arch.max_positions))
 
 
 def job_inputs(flags: dict[str, Any]) -> JobInputs:
@@ -65,7 +76,8 @@ def job_inputs(flags: dict[str, Any]) -> JobInputs:
     model_name = flags.get("model", model_name)
     if not model_name:
         raise BadInput("give --model (a catalog id, Hub id or config.json) or --spec job.yaml")
-    return JobInputs(setup, _data_size(flags, spec_data), model_name, spec)
+    given = "seq_len" in flags or (spec is not None and "seq_len" in spec.training.model_fields_set)
+    return JobInputs(setup, _data_size(flags, spec_data), model_name, spec, given)
 
 
 def _check_flags(flags: dict[str, Any]) -> None:

@@ -28,8 +28,9 @@ def plan(
     if context <= 0:
         raise BadInput(f"--context must be positive, got {context}")
     inputs = job_inputs(job)
-    setup = inputs.setup
     resolved = resolve_model(inputs.model_name)
+    inputs = inputs.for_model(resolved)
+    setup = inputs.setup
     gpu_list = resolve_gpus(job.get("gpu"))
     result = make_plan(resolved, setup, inputs.data, gpu_list, context if inference else None)
     payload = result.to_json()

@@ -38,6 +38,7 @@ def recommend(
     inputs = job_inputs(job)
     constraints = _constraints(job, inputs, settings, deadline_hours, max_usd, spot, providers)
     model = resolve_model(inputs.model_name)
+    inputs = inputs.for_model(model)
     result = rank_candidates(Job(model, inputs.setup, inputs.data), _prices(), _machine(settings), constraints,
                              date.today(), _electricity(settings), settings.prices.stale_after_days)
     payload = result.to_json()

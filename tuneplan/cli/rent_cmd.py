@@ -90,7 +90,9 @@ def _job(spec: Path):
     from tuneplan.cli.job_options import job_inputs
 
     inputs = job_inputs({"spec": spec})
-    return Job(resolve_model(inputs.model_name), inputs.setup, inputs.data)
+    model = resolve_model(inputs.model_name)
+    inputs = inputs.for_model(model)
+    return Job(model, inputs.setup, inputs.data)
 
 
 def _print(payload: dict[str, Any]) -> None:

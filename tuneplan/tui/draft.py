@@ -140,6 +140,7 @@ def estimate_draft(draft: Draft, rows: list | tuple = (), resolve: Callable[[str
     try:
         inputs = job_inputs(flags)
         model = (resolve or resolve_model)(inputs.model_name)
+        inputs = inputs.for_model(model)
         plan = make_plan(model, inputs.setup, inputs.data)
     except TuneplanError as exc:
         return DraftEstimate(errors={_blame(str(exc)): str(exc)})

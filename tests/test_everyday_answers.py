@@ -1,0 +1,86 @@
+"""Issue 21: the everyday questions — impossible settings refused with the limit named, the catalogs listed,
+``--version`` and ``-h`` (the serving, rent-vs-buy, fit and local-option answers have their own files)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.cli_inprocess import cli_json, run_cli
+
+
+def test_bert_past_its_512_positions_is_refused_naming_the_limit(capsys):
+    code, out, err = run_cli(capsys, "plan", "--model", "bert-base-uncased", "--task", "classify", "--method",
+                             "full", "--seq-len", "2048")
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "at most 512 tokens" in err and "2,048" in err
+
+
+def test_a_million_tokens_is_refused_for_llama_3_1(capsys):
+    code, _, err = run_cli(capsys, "plan", "--model", "meta-llama/Llama-3.1-8B-Instruct", "--method", "qlora",
+                           "--seq-len", "1000000")
+    assert code == 2 and "at most 131,072 tokens" in err
+
+
+def test_an_encoder_cannot_be_given_a_generative_task(capsys):
+    code, _, err = run_cli(capsys, "plan", "--model", "bert-base-uncased", "--task", "sft", "--method", "full",
+                           "--seq-len", "256")
+    assert code == 2 and "is an encoder" in err and "--task classify" in err
+
+
+def test_the_default_sequence_length_follows_the_model_and_a_given_one_is_kept(capsys):
+    bert = cli_json(capsys, "plan", "--model", "bert-base-uncased", "--task", "classify", "--method", "full")
+    assert bert["job"]["seq_len"] == 512, "the 2,048 default is shortened to what BERT reads"
+    llama = cli_json(capsys, "plan", "--model", "meta-llama/Llama-3.1-8B-Instruct", "--method", "qlora")
+    assert llama["job"]["seq_len"] == 2048
+
+
+def test_unusual_settings_are_noted_not_refused(capsys):
+    out = cli_json(capsys, "plan", "--model", "meta-llama/Llama-3.2-1B", "--method", "lora", "--lora-r", "1024")
+    assert any("unusually high" in note for note in out["notes"])
+
+
+def test_version_and_short_help(capsys):
+    from tuneplan import __version__
+
+    code, out, _ = run_cli(capsys, "--version")
+    assert code == 0 and out.strip() == f"tuneplan {__version__}"
+    code, out, _ = run_cli(capsys, "plan", "-h")
+    assert code == 0 and "--seq-len" in out and "Usage" in out
+    code, out, _ = run_cli(capsys, "-h")
+    assert code == 0 and "models" in out and "gpus" in out
+
+
+def test_models_lists_the_catalog_and_filters_it(capsys):
+    every = cli_json(capsys, "models")["models"]
+    llama = cli_json(capsys, "models", "LLAMA")["models"]
+    assert 0 < len(llama) < len(every)
+    assert all("llama" in (m["hf_id"] + m["family"]).lower() for m in llama)
+    bert = next(m for m in every if m["hf_id"].endswith("bert-base-uncased"))
+    assert bert["max_seq_len"] == 512 and bert["kind"] != "causal-lm"
+    code, out, _ = run_cli(capsys, "models", "no-such-model-xyz")
+    assert code == 1 and "Any Hub id also works" in out
+    code, out, _ = run_cli(capsys, "models", "qwen")
+    assert code == 0 and "Qwen" in out and "Context" in out
+
+
+def test_gpus_lists_memory_bandwidth_and_dated_prices(capsys):
+    payload = cli_json(capsys, "gpus")
+    h100 = next(g for g in payload["gpus"] if g["gpu"] == "H100")
+    assert h100["memory_gib"] > 79 and h100["bandwidth_gb_s"] == 3350
+    assert h100["rent_usd_per_gpu_hour"] and h100["rent_as_of"] and h100["rent_cloud"]
+    assert any(chip["chip"].startswith("M") for chip in payload["apple"])
+    code, out, _ = run_cli(capsys, "gpus")
+    assert code == 0 and "RTX4090" in out and "Apple silicon" in out
+
+
+@pytest.mark.parametrize("hours", ["745", "1000"])
+def test_rent_vs_buy_refuses_more_hours_than_a_month_has(capsys, hours):
+    code, _, err = run_cli(capsys, "rent-vs-buy", "--gpu", "RTX4090", "--hours-per-month", hours)
+    assert code == 2 and "744" in err
+
+
+def test_the_catalog_json_is_plain_data(capsys):
+    code, out, _ = run_cli(capsys, "models", "bert", "--json")
+    assert code == 0 and json.loads(out)["search"] == "bert"
