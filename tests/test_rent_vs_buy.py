@@ -94,7 +94,7 @@ def test_cli_hours_mode(capsys):
                    "--kwh-usd", "0.30", "--years", "3", "--resale-pct", "30")
     assert out["own"]["purchase_usd"] == "1800.00" and out["own"]["resale_usd"] == "540.00"
     assert len(out["series"]["month"]) == 37 and out["series"]["own_usd"][0] == "1800.00"
-    assert out["verdict"] and (out["break_even_month"] is None) == ("never" in out["verdict"])
+    assert out["verdict"] and (out["break_even_month"] is None) == ("renting stays cheaper" in out["verdict"])
     assert out["rent"]["price_source"] and out["rent"]["price_as_of"]
 
 
@@ -108,3 +108,31 @@ def test_cli_spec_mode_and_errors(capsys):
     assert code == 2 and err.count("\n") == 1
     code, out_text, _ = run_cli(capsys, "rent-vs-buy", "--gpu", "RTX4090", "--price-usd", "1800")
     assert code == 0 and "Cumulative cost" in out_text
+
+
+def test_an_h100_bought_is_compared_with_an_h100_rented_within_a_calendar_month(capsys):
+    """Issue 21: buying an H100 was compared with renting an RTX4090 for 1,938 h a month."""
+    out = cli_json(capsys, "rent-vs-buy", "--gpu", "H100", "--price-usd", "25000", "--hours-per-month", "700")
+    rent = out["rent"]
+    assert rent["gpu"] == "H100" and rent["same_card"] and rent["hours_per_month"] == 700
+    assert rent["price_source"] and rent["price_as_of"]
+    alt = out["alternative"]
+    assert alt is None or (alt["gpu"] != "H100" and alt["hours_per_month"] <= 700)
+    assert out["own"]["utilisation_pct"] == pytest.approx(100 * 700 / 730.5, abs=0.1)
+
+
+def test_the_hours_at_which_buying_wins_balance_both_sides():
+    """At the break-even hours, three years of owning (purchase − resale + power) cost what renting does."""
+    own = rvb.owning_for(find_gpu("RTX4090"), Decimal("1800"), Decimal(0), Decimal(30), Decimal("0.30"))
+    result = rvb.by_hours("RTX4090", list(snapshot()), TODAY, 120, own, 3)
+    hours = Decimal(repr(result.break_even_hours_per_month))
+    rate = result.rental.cost.usd_per_hour
+    owning_total = own.purchase_usd - own.resale_usd + own.power_usd_per_hour * hours * 36
+    assert abs(owning_total - rate * hours * 36) < Decimal("0.01")
+    assert result.rental.gpu == "RTX4090" and result.same_card
+
+
+def test_renting_cheaper_than_power_means_no_utilisation_makes_buying_pay():
+    own = rvb.owning_for(find_gpu("RTX4090"), Decimal("1800"), Decimal(0), Decimal(30), Decimal("5.00"))
+    result = rvb.by_hours("RTX4090", list(snapshot()), TODAY, 700, own, 3)
+    assert result.break_even_hours_per_month is None and "at any utilisation" in result.verdict

@@ -1,4 +1,5 @@
-"""``tuneplan rent-vs-buy``: owning a card against renting the cheapest cloud GPU that does the same work.
+"""``tuneplan rent-vs-buy``: owning a card against renting the same card for the same work, with the cheapest
+card that does that work in the same time beside it, and the hours a month at which buying wins.
 
 Two ways to say how much work: ``--hours-per-month`` of the owned card busy on a reference fine-tune,
 or ``--spec job.yaml --runs-per-month N`` ("we fine-tune this twice a week: buy or rent?").
@@ -57,6 +58,7 @@ def _check(hours: float, years: int, resale: float, host: float, price: float | 
            spec: Path | None, runs: float | None) -> None:
     checks = [
         (hours <= 0, f"--hours-per-month must be positive, got {hours:g}"),
+        (hours > 744, f"--hours-per-month: a month has at most 744 hours (31 days × 24), got {hours:g}"),
         (years <= 0 or years > 10, f"--years must be 1 to 10, got {years}"),
         (not 0 <= resale <= 100, f"--resale-pct must be 0 to 100, got {resale:g}"),
         (host < 0, f"--host-usd cannot be negative, got {host:g}"),
@@ -109,9 +111,15 @@ def _print(payload: dict[str, Any]) -> None:
                   + (f" + host ${own['host_usd']}" if Decimal(own["host_usd"]) else "")
                   + f", {own['hours_per_month']:g} h/month at {own['power_watts']:g} W × ${own['kwh_usd']}/kWh = "
                   f"${own['usd_per_month']}/month, resale ${own['resale_usd']} ({own['resale_pct']} %) at the end")
-    console.print(f"rent: {rent['gpus']}× {rent['gpu']} on {rent['cloud']} at ${rent['usd_per_hour']}/h "
-                  f"(as of {rent['price_as_of']}{', approx.' if rent['price_approx'] else ''}), "
-                  f"{rent['hours_per_month']:g} h/month for the same work = ${rent['usd_per_month']}/month")
+    same = "the same card" if rent["same_card"] else f"{payload['gpu']} is not for rent; the cheapest card as fast"
+    console.print(f"rent ({same}): {_rental_line(rent)}")
+    if payload["alternative"]:
+        console.print(f"or the cheapest card that does the same work in the same time: "
+                      f"{_rental_line(payload['alternative'])}")
+    even = payload["break_even_hours_per_month"]
+    console.print(f"you said {own['hours_per_month']:g} h a month ({own['utilisation_pct']:g} % of a month); "
+                  + (f"buying wins above {even:,.0f} h a month" if even is not None and even <= 744
+                     else "no utilisation makes buying pay"), style="dim")
     if basis["mode"] == "hours":
         console.print(f"same work: reference job {basis['reference_model']} {basis['reference_method']}, "
                       f"{basis['owned_tokens_per_s']:g} tokens/s owned vs {basis['rented_tokens_per_s']:g} rented",
@@ -124,6 +132,13 @@ def _print(payload: dict[str, Any]) -> None:
         style = "bold" if month == payload["break_even_month"] else ""
         table.add_row(str(month), series["own_usd"][month], series["rent_usd"][month], style=style)
     console.print(table)
+
+
+def _rental_line(rent: dict[str, Any]) -> str:
+    approx = "about " if rent["price_approx"] else ""
+    return (f"{rent['gpus']}× {rent['gpu']} on {rent['cloud']} at ${rent['usd_per_hour']}/h "
+            f"(price of {approx}{rent['price_as_of']}, from {rent['price_source']}), "
+            f"{rent['hours_per_month']:g} h/month = ${rent['usd_per_month']}/month")
 
 
 def _milestones(last: int, even: int | None) -> list[int]:
