@@ -47,7 +47,7 @@ def qlora():
 
 def test_json_contract(qlora):
     out = qlora.to_json()
-    assert set(out) == {"job", "candidates"} and out["job"]["model"] == "meta-llama/Llama-3.1-8B-Instruct"
+    assert set(out) == {"job", "local", "candidates"} and out["job"]["model"] == "meta-llama/Llama-3.1-8B-Instruct"
     for c in out["candidates"]:
         assert CONTRACT_KEYS <= set(c)
         assert c["provider"] in ("local", "skypilot", "modal", "runpod")
@@ -276,3 +276,20 @@ def test_several_machines_cost_their_count_and_their_network_and_only_their_laun
                      TODAY, Electricity(Decimal("0.30"), "test", False))
     part_hosts = [c for c in four.candidates if c.provider == "modal"]
     assert part_hosts and all(not c.launchable and "all 8 GPUs" in c.why for c in part_hosts if c.fits)
+
+
+def test_the_best_local_option_is_answered_apart_from_the_ranking():
+    """Issue 21: "do I even need a GPU?" — a BERT classifier's local CPU option was ranked 48th and missing
+    from the top 5; the answer now stands apart (``local``), with its time and electricity cost."""
+    bert = Job(resolve_local("google-bert/bert-base-uncased"),
+               TrainingSetup(task="classify", method="full", seq_len=128, micro_batch=8).validated(),
+               DataSize(2000, 96, 1))
+    result = recommend(bert, snapshot(), DESK, Constraints(), TODAY, Electricity(Decimal("0.30"), "test", False))
+    local = result.to_json()["local"]
+    assert local["option"]["provider"] == "local" and local["option"]["fits"] and local["why_not"] is None
+    assert Decimal(local["option"]["usd"]) >= 0 and local["option"]["hours"] > 0 and local["option"]["kind"] == "gpu"
+    huge = Job(resolve_local("meta-llama/Llama-3.1-70B-Instruct"), TrainingSetup(method="lora").validated(),
+               DataSize(2000, 512, 1))
+    none_here = recommend(huge, snapshot(), DESK, Constraints(), TODAY,
+                          Electricity(Decimal("0.30"), "test", False)).to_json()["local"]
+    assert none_here["option"] is None and "GiB" in none_here["why_not"]

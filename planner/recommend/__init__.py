@@ -34,7 +34,22 @@ class Recommendation:
     single_gpu_peak_gib: float
 
     def to_json(self) -> dict[str, Any]:
-        return {"job": self._job_json(), "candidates": [c.to_json() for c in self.candidates]}
+        return {"job": self._job_json(), "local": self.local_answer(),
+                "candidates": [c.to_json() for c in self.candidates]}
+
+    def local_answer(self) -> dict[str, Any]:
+        """"Do I need to rent?": the best option on this machine (CPU, Mac GPU or a local NVIDIA card) that
+        fits — the fastest, with its time and electricity cost — or why nothing here can run the job. Shown
+        above the cloud list whatever its rank, so the answer is always visible."""
+        here = [c for c in self.candidates if c.provider == "local"]
+        usable = [c for c in here if c.fits]
+        if usable:
+            best = min(usable, key=lambda c: (c.hours, c.usd))
+            return {"option": best.to_json(), "why_not": None}
+        if not here:
+            return {"option": None, "why_not": "no device of this machine is known (see settings: local)"}
+        reasons = [f"{c.device}: {c.why or f'needs {c.peak_gib:.1f} GiB, has {c.memory_gib:.1f} GiB'}" for c in here]
+        return {"option": None, "why_not": "; ".join(reasons)}
 
     def _job_json(self) -> dict[str, Any]:
         s, d, c = self.job.setup, self.job.data, self.constraints

@@ -48,10 +48,21 @@ def candidates_table(payload: dict[str, Any], top: int, sources: dict[str, int])
     return table
 
 
+def local_line(local: dict[str, Any]) -> Text:
+    """The answer to "do I need to rent?", above the list: this machine's best option, or why it has none."""
+    c = local["option"]
+    if c is None:
+        return styled(("On this machine: ", "bold"), "cannot run it — ", local["why_not"])
+    fit = "fits" if c["headroom_gib"] >= 1 else "fits, tight"
+    return styled(("On this machine: ", "bold"), f"{c['device']} — {_hours(c['hours'])}, ${c['usd']} of electricity "
+                  f"({fit}, {c['headroom_gib']:+.1f} GiB free)")
+
+
 def print_recommendation(payload: dict[str, Any], top: int) -> None:
     console = make_console()
     shown = payload["candidates"][:top]
     sources: dict[str, int] = {}
+    console.print(local_line(payload["local"]))
     console.print(candidates_table(payload, top, sources))
     console.print("why", style="bold")
     for rank, c in enumerate(shown, start=1):
