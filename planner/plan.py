@@ -121,9 +121,17 @@ def _fit_json(fit: GpuFit) -> dict[str, Any]:
 
 
 def _inference_json(inf: "InferenceEstimate") -> dict[str, Any]:
-    return {"context": inf.context, "weights_gib": round(inf.weight_bytes / GIB, 2),
-            "kv_cache_gib": round(inf.kv_cache_bytes / GIB, 2), "total_gib": round(inf.total_bytes / GIB, 2),
-            "decode_tokens_per_s": inf.decode_tokens_per_s, "prefill_tokens_per_s": inf.prefill_tokens_per_s}
+    out = {"context": inf.context, "weights_gib": round(inf.weight_bytes / GIB, 2),
+           "kv_cache_gib": round(inf.kv_cache_bytes / GIB, 2), "total_gib": round(inf.total_bytes / GIB, 2),
+           "encoder": inf.encoder, "decode_tokens_per_s": inf.decode_tokens_per_s,
+           "prefill_tokens_per_s": inf.prefill_tokens_per_s}
+    if inf.fits is not None:
+        unit = "sequences_per_s" if inf.encoder else "decode_tokens_per_s"
+        out["fits"] = {name: {"fits": f.fits, "memory_gib": f.memory_gib, "gpus": f.gpus,
+                              "per_gpu_gib": f.per_gpu_gib, unit: f.tokens_per_s, "price_usd": f.price_usd}
+                       for name, f in inf.fits.items()}
+        out["verdict"] = inf.verdict()
+    return out
 
 
 def fit_on_gpu(model: ResolvedModel, setup: TrainingSetup, memory: MemoryEstimate, gpu: GpuSpec,
@@ -165,8 +173,21 @@ def inference_for(model: ResolvedModel, setup: TrainingSetup, context: int, gpu_
     from planner.estimate.devices import cpu_target, mac_target
     from planner.estimate.inference import estimate_inference
 
+    from planner.recommend.local import MAC_GPU_MEMORY_FRACTION
+
     precision = "fp16" if setup.precision == "fp32" else setup.precision
-    targets = [gpu_target(gpu_catalog()[name], "bf16") for name in gpu_names]
-    targets += [mac_target(chip) for chip in apple_chips().values()]
+    gpus = [gpu_catalog()[name] for name in gpu_names]
+    chips = list(apple_chips().values())
+    targets = [gpu_target(gpu, "bf16") for gpu in gpus]
+    targets += [mac_target(chip) for chip in chips]
     targets += [cpu_target(cpu) for cpu in cpus().values()]
-    return estimate_inference(model.arch, setup.quant, precision, context, targets)
+    usable: dict[str, float | None] = {gpu.name: gpu.smi_memory_gib for gpu in gpus}
+    # (price, usable GiB of the configuration that price buys; None: the device as listed)
+    prices: dict[str, tuple[float, float | None]] = {gpu.name: (gpu.street_usd or gpu.msrp_usd, None) for gpu in gpus
+                                                     if gpu.street_usd or gpu.msrp_usd}
+    for chip in chips:  # Apple "64 GB" is 64 GiB; macOS keeps about a quarter
+        target = mac_target(chip)
+        usable[target.name] = round(chip.max_memory_gb * MAC_GPU_MEMORY_FRACTION, 2)
+        if chip.example_price_usd and chip.example_memory_gb:  # the base Mac's price, for its own memory only
+            prices[target.name] = (chip.example_price_usd, chip.example_memory_gb * MAC_GPU_MEMORY_FRACTION)
+    return estimate_inference(model.arch, setup.quant, precision, context, targets, usable, prices)

@@ -84,3 +84,28 @@ def test_rent_vs_buy_refuses_more_hours_than_a_month_has(capsys, hours):
 def test_the_catalog_json_is_plain_data(capsys):
     code, out, _ = run_cli(capsys, "models", "bert", "--json")
     assert code == 0 and json.loads(out)["search"] == "bert"
+
+
+def test_a_70b_model_does_not_fit_a_24_gb_card_for_serving_but_fits_an_ultra(capsys):
+    """Issue 21 item 1: 40 GiB of nf4 70B was ranked on an RTX4090 at 18 tok/s ahead of an M3 Ultra."""
+    inf = cli_json(capsys, "plan", "--model", "meta-llama/Llama-3.1-70B-Instruct", "--inference", "--quant",
+                   "nf4")["inference"]
+    rtx = inf["fits"]["RTX4090"]
+    assert rtx["fits"] is False and rtx["memory_gib"] < inf["total_gib"]
+    assert rtx["gpus"] == 2 and rtx["per_gpu_gib"] <= rtx["memory_gib"], "two cards, tensor parallel, hold it"
+    assert inf["fits"]["Apple M3 Ultra"]["fits"] is True
+    m4 = inf["fits"]["Apple M4"]
+    assert m4["fits"] is False and m4["decode_tokens_per_s"] == 0
+    assert inf["verdict"]["can_serve"] and "Apple M4" not in inf["verdict"]["can_serve"]
+    h100 = inf["fits"]["H100"]
+    assert h100["fits"] and h100["decode_tokens_per_s"] > inf["fits"]["Apple M3 Ultra"]["decode_tokens_per_s"]
+    assert inf["fits"]["Apple M4 Pro"]["price_usd"] is None, "the base M4 Pro's price buys 24 GB, not 48 GiB usable"
+
+
+def test_an_encoder_is_served_in_sequences_per_second_without_a_kv_cache(capsys):
+    inf = cli_json(capsys, "plan", "--model", "bert-base-uncased", "--task", "classify", "--inference")["inference"]
+    assert inf["encoder"] and inf["kv_cache_gib"] == 0 and inf["decode_tokens_per_s"] == {}
+    assert inf["context"] == 512 and inf["fits"]["RTX4090"]["sequences_per_s"] > 0
+    code, _, err = run_cli(capsys, "plan", "--model", "bert-base-uncased", "--task", "classify", "--inference",
+                           "--context", "4096")
+    assert code == 2 and "at most 512" in err

@@ -27,6 +27,8 @@ class AppleChip:
     example_machine: str
     example_price_usd: float | None
     price_date: str
+    example_memory_gb: float | None = None
+    """Unified memory of the configuration ``example_price_usd`` buys (the base one, usually far from max)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,12 @@ class CpuSpec:
 def _first_int(text: str) -> int:
     numbers = [int(n) for n in re.findall(r"\d+", text)]
     return max(numbers) if numbers else 0
+
+
+def _config_memory(config: str) -> float | None:
+    """"28C CPU / 60C GPU, 96GB, 1TB SSD (base)" -> 96: the first size in GB (TB sizes are storage)."""
+    found = re.search(r"(\d+)\s*GB", config)
+    return float(found.group(1)) if found else None
 
 
 @cache
@@ -64,6 +72,7 @@ def apple_chips() -> dict[str, AppleChip]:
             bandwidth_gb_s=float(row["memory_bandwidth_gb_s"]), fp32_tflops=round(tflops, 2),
             tflops_derived=derived, example_machine=row["example_machine"],
             example_price_usd=opt_float(row["example_price_usd"]), price_date=row["price_date"],
+            example_memory_gb=_config_memory(row["example_config"]),
         )
     return chips
 

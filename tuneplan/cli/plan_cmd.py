@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import sys
 
+from typing import Optional
+
 import typer
 
 from planner.errors import BadInput
@@ -17,18 +19,23 @@ from tuneplan.cli.choices import resolve_gpus, resolve_model
 from tuneplan.cli.job_options import job_inputs, with_job_options
 
 
+DEFAULT_CONTEXT = 4096
+
+
 @with_job_options
 def plan(
     job: dict,
     inference: bool = typer.Option(False, "--inference", help="Also estimate serving memory and tokens/s."),
-    context: int = typer.Option(4096, help="Context length for --inference."),
+    context: Optional[int] = typer.Option(None, help="Context length for --inference (default 4096, or the "
+                                                     "model's limit when smaller)."),
     trace: bool = typer.Option(False, "--trace", help="Trace one real training step on the meta device (needs the train extra)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    if context <= 0:
+    if context is not None and context <= 0:
         raise BadInput(f"--context must be positive, got {context}")
     inputs = job_inputs(job)
     resolved = resolve_model(inputs.model_name)
+    context = _serving_context(resolved, context)
     inputs = inputs.for_model(resolved)
     setup = inputs.setup
     gpu_list = resolve_gpus(job.get("gpu"))
@@ -44,3 +51,15 @@ def plan(
     from tuneplan.cli.render_plan import print_plan
 
     print_plan(payload)
+
+
+def _serving_context(model, given: int | None) -> int:
+    """The serving context: the one given (refused past the model's position limit), else 4,096 or the
+    model's limit when that is smaller (BERT reads 512)."""
+    arch = model.arch
+    if given is None:
+        return min(DEFAULT_CONTEXT, arch.max_positions) if arch.positions_known else DEFAULT_CONTEXT
+    if arch.positions_known and given > arch.max_positions:
+        raise BadInput(f"{model.model_id} reads at most {arch.max_positions:,} tokens (max_position_embeddings); "
+                       f"--context {given:,} is beyond it")
+    return given

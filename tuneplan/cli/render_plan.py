@@ -57,20 +57,54 @@ def fits_table(plan: dict[str, Any], limit: int = 12) -> Table:
     return table
 
 
-def inference_table(inf: dict[str, Any], limit: int = 10) -> Table:
+def inference_table(inf: dict[str, Any], limit: int = 12) -> Table:
+    """Serving per device: the memory it gives a model, whether it fits (or on how many cards, tensor
+    parallel), its speed and its price; devices that can serve it first, fastest first."""
+    encoder = inf.get("encoder", False)
     table = Table(title=f"Serving at {inf['context']:,} tokens of context: {inf['total_gib']:.1f} GiB",
-                  caption=f"weights {inf['weights_gib']:.1f} GiB + KV cache {inf['kv_cache_gib']:.2f} GiB + runtime",
+                  caption=f"weights {inf['weights_gib']:.1f} GiB + KV cache {inf['kv_cache_gib']:.2f} GiB + runtime"
+                  + ("; an encoder keeps no KV cache and generates nothing: speed is sequences/s" if encoder else ""),
                   title_justify="left", caption_justify="left", show_edge=False)
-    table.add_column("device")
-    table.add_column("decode tok/s", justify="right")
-    table.add_column("prefill tok/s", justify="right")
-    ranked = sorted(inf["decode_tokens_per_s"].items(), key=lambda item: -item[1])
+    unit = "sequences_per_s" if encoder else "decode_tokens_per_s"
+    for name, justify in (("device", "left"), ("memory", "right"), ("fits", "left"),
+                          ("seq/s" if encoder else "decode tok/s", "right"), ("to buy", "right")):
+        table.add_column(name, justify=justify)
+    fits = inf.get("fits") or {}
+    ranked = sorted(fits.items(), key=lambda item: (_serves(item[1]) is False, -item[1][unit]))
     macs = [r for r in ranked if r[0].startswith("Apple")][:3]
-    pcs = [r for r in ranked if "Ryzen" in r[0] or "Core" in r[0]][:3]
-    picks = ranked[:4] + macs + pcs
-    for name, decode in list(dict.fromkeys(picks))[:limit]:
-        table.add_row(name, f"{decode:,.0f}", f"{inf['prefill_tokens_per_s'][name]:,.0f}")
+    names = list(dict.fromkeys([name for name, _ in (*ranked[:limit - 3], *macs)]))[:limit]
+    for name in names:
+        f = fits[name]
+        memory = f"{f['memory_gib']:.0f} GiB" if f["memory_gib"] is not None else "your RAM"
+        if f["fits"]:
+            verdict = Text("yes")
+        elif f["gpus"] > 1:
+            verdict = Text(f"{f['gpus']}× TP, {f['per_gpu_gib']:.1f} GiB each", style="yellow")
+        elif f["fits"] is None:
+            verdict = Text(f"if {f['per_gpu_gib']:.0f} GiB free", style="dim")
+        else:
+            verdict = Text("no", style="red")
+        speed = f"{f[unit]:,.1f}" if f[unit] else "-"
+        price = f"${f['price_usd']:,.0f}" if f["price_usd"] else ""
+        table.add_row(name, memory, verdict, speed, price)
     return table
+
+
+def _serves(fit: dict[str, Any]) -> bool | None:
+    return fit["fits"] or fit["gpus"] > 1
+
+
+def serving_verdict(inf: dict[str, Any]) -> str:
+    verdict = inf.get("verdict")
+    if not verdict:
+        return ""
+    if not verdict["can_serve"]:
+        return "Serving: no listed device holds it, not even 8 cards of one GPU"
+    cheapest = verdict["cheapest_to_own"]
+    own = (f"; cheapest to own: {cheapest['gpus']}× {cheapest['device']} (${cheapest['usd']:,.0f})"
+           if cheapest and cheapest["gpus"] > 1 else
+           f"; cheapest to own: {cheapest['device']} (${cheapest['usd']:,.0f})" if cheapest else "")
+    return f"Serving: {len(verdict['can_serve'])} devices can serve it; fastest: {verdict['fastest']}{own}"
 
 
 def print_plan(plan: dict[str, Any]) -> None:
@@ -88,6 +122,8 @@ def print_plan(plan: dict[str, Any]) -> None:
     console.print(fits_table(plan))
     if "inference" in plan:
         console.print(inference_table(plan["inference"]))
+        if serving_verdict(plan["inference"]):
+            console.print(serving_verdict(plan["inference"]), style="bold")
     if "trace" in plan:
         trace = plan["trace"]
         console.print(f"Traced step (meta device): tensor peak {trace['peak_gib']:.2f} GiB vs analytic "
