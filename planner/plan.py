@@ -3,7 +3,7 @@ GPU whether it fits and how many hours it takes (the JSON contract of CONTRACTS 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from planner.catalog.gpus import GpuSpec, gpu_catalog
@@ -14,6 +14,7 @@ from planner.estimate.memory import BREAKDOWN_KEYS, MemoryEstimate, estimate_mem
 from planner.estimate.params import trainable_params
 from planner.estimate.setup import TrainingSetup
 from planner.estimate.timing import TimeEstimate, estimate_time, tokens_per_sequence
+from planner.fit_search import largest_micro_batch, largest_seq_len, nearest_changes, verdict
 from planner.limits import check_model_job
 from planner.models import ResolvedModel
 from planner.units import GIB
@@ -53,6 +54,12 @@ class GpuFit:
     approximate: bool
     nodes: int = 1
     """Machines, each with ``gpus`` of this GPU."""
+    verdict: str = "yes"
+    """yes, tight (fits within the estimator's error) or no (``planner.fit_search``)."""
+    to_fit: dict | None = None
+    """Where it does not fit: the nearest changes that make it fit (``fit_search.nearest_changes``)."""
+    max_fit: dict | None = None
+    """With ``--max-fit``: the largest micro-batch and sequence length that fit this card."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,7 @@ class Plan:
             "data": {"examples": self.data.examples, "avg_tokens": self.data.avg_tokens,
                      "epochs": self.data.epochs, "assumed": self.data.assumed},
             "fits": {name: _fit_json(fit) for name, fit in self.fits.items()},
+            "weights_by_dtype": weights_by_dtype(self.model),
             "assumptions": assumptions_used(self.setup),
             "notes": list(self.notes + self.memory.notes),
         }
@@ -115,9 +123,30 @@ def _setup_json(setup: TrainingSetup) -> dict[str, Any]:
 
 
 def _fit_json(fit: GpuFit) -> dict[str, Any]:
-    return {"fits": fit.fits, "memory_gib": fit.memory_gib, "headroom_gib": fit.headroom_gib,
-            "hours": round(fit.hours, 3), "gpus": fit.gpus, "nodes": fit.nodes, "tokens_per_s": round(fit.tokens_per_s, 1),
-            "approximate": fit.approximate}
+    out = {"fits": fit.fits, "verdict": fit.verdict, "memory_gib": fit.memory_gib, "headroom_gib": fit.headroom_gib,
+           "hours": round(fit.hours, 3), "gpus": fit.gpus, "nodes": fit.nodes,
+           "tokens_per_s": round(fit.tokens_per_s, 1), "approximate": fit.approximate}
+    if fit.to_fit is not None:
+        out["to_fit"] = fit.to_fit
+    if fit.max_fit is not None:
+        out["max_fit"] = fit.max_fit
+    return out
+
+
+def weights_by_dtype(model: ResolvedModel) -> dict[str, dict[str, float]]:
+    """The weights alone in each storage type, and the largest single tensor (the table ``accelerate
+    estimate-memory`` users know): what loading, not training, needs."""
+    from planner.estimate.inference import inference_weight_bytes
+
+    arch = model.arch
+    largest = max([arch.token_embedding_params, arch.lm_head_params,
+                   *(lin.in_features * lin.out_features for lin in arch.layer_linears)])
+    table = {}
+    for name, quant, precision, per_param in (("fp32", "none", "fp32", 4), ("bf16/fp16", "none", "bf16", 2),
+                                              ("int8", "int8", "bf16", 1), ("nf4", "nf4", "bf16", 0.5)):
+        table[name] = {"weights_gib": round(inference_weight_bytes(arch, quant, precision) / GIB, 2),
+                       "largest_tensor_gib": round(largest * per_param / GIB, 3)}
+    return table
 
 
 def _inference_json(inf: "InferenceEstimate") -> dict[str, Any]:
@@ -142,15 +171,25 @@ def fit_on_gpu(model: ResolvedModel, setup: TrainingSetup, memory: MemoryEstimat
                                        data.avg_tokens)
     headroom = round(gpu.smi_memory_gib - peak, 2)
     return GpuFit(gpu.name, headroom >= 0, gpu.smi_memory_gib, headroom, time.hours, setup.gpus,
-                  time.tokens_per_s, time.approximate, setup.nodes)
+                  time.tokens_per_s, time.approximate, setup.nodes, verdict(peak, gpu.smi_memory_gib))
 
 
 def make_plan(model: ResolvedModel, setup: TrainingSetup, data: DataSize, gpus: list[GpuSpec] | None = None,
-              inference_context: int | None = None) -> Plan:
-    """The full estimate for a job on a list of GPUs (every catalog GPU by default)."""
+              inference_context: int | None = None, max_fit: bool = False) -> Plan:
+    """The full estimate for a job on a list of GPUs (every catalog GPU by default): per card a verdict, the
+    nearest changes where it does not fit, and with ``max_fit`` the largest batch and sequence that do."""
     limits_notes = check_model_job(model, setup)
     memory = estimate_memory(model.arch, setup)
     fits = {gpu.name: fit_on_gpu(model, setup, memory, gpu, data) for gpu in (gpus or gpu_catalog().values())}
+    for name, fit in fits.items():
+        card = fit.memory_gib
+        if not fit.fits:
+            fits[name] = replace(fit, to_fit=nearest_changes(model.arch, setup, card))
+        if max_fit:
+            fits[name] = replace(fits[name], max_fit={
+                "micro_batch": largest_micro_batch(model.arch, setup, card),
+                "seq_len": largest_seq_len(model.arch, setup, card), "at_seq_len": setup.seq_len,
+                "at_micro_batch": setup.micro_batch})
     per_token = flops_per_token(model.arch, setup, int(tokens_per_sequence(setup, data.avg_tokens))).total
     notes: tuple[str, ...] = limits_notes
     if data.assumed:

@@ -10,6 +10,7 @@ budget buys (CONTRACTS §7).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -24,6 +25,7 @@ from remote_jobs.resolve import ResolvedJob
 RUNTIME_MARGIN = 3.0  # the limit is this many times the estimate ...
 RUNTIME_SLACK_S = 600  # ... plus this much for start-up, downloads and the template's own checks
 MIN_RUNTIME_S = 30
+ESTIMATE_ERROR_MARGIN = 1.25  # a hard limit below estimate × this would likely cut the run short
 SMOKE_OVERHEAD_S = 2.0  # a Python start and the writes of a smoke job
 # A training template on this machine first imports torch/transformers/peft/trl and loads the model: on a
 # 2-core machine about 15 s before the first step (measured with the tiny examples). Clouds count this in
@@ -92,6 +94,19 @@ def check_affordable(estimate: LaunchEstimate, max_total_usd: Decimal | None) ->
                        f"shortest hard limit is {MIN_RUNTIME_S} s: raise resources.max_total_usd")
 
 
+def check_limit_covers_estimate(estimate: LaunchEstimate, limit_s: int) -> None:
+    """A hard limit (``--max-hours``, or what the budget buys) within the estimate's error of the run's time
+    would most likely stop the run before it ends: billed, with nothing to show. Refused with the limit the
+    run needs; ``--allow-over-budget`` launches it anyway."""
+    needed = estimate.hours * 3600 * ESTIMATE_ERROR_MARGIN
+    if limit_s < needed:
+        raise BadInput(f"the hard limit of {limit_s:,} s is within the estimate's error of the run's "
+                       f"{estimate.hours * 3600:,.0f} s (estimates are off by up to {ESTIMATE_ERROR_MARGIN - 1:.0%}): "
+                       f"it would likely be stopped before it ends; allow at least {needed:,.0f} s "
+                       f"(--max-hours {needed / 3600:.3g} or a larger resources.max_total_usd), or pass "
+                       "--allow-over-budget")
+
+
 def _smoke_estimate(job: ResolvedJob, provider: Provider) -> LaunchEstimate:
     offers = sorted(provider.offers(), key=lambda o: o.usd_per_hour)
     if not offers:
@@ -134,12 +149,32 @@ def _planned_estimate(job: ResolvedJob, provider: str, today: date,
         why = next((c.why or c.reason for c in result.candidates if c.provider == provider), "no candidate at all")
         raise BadInput(f"{spec.name}: nothing on {provider} can run this job ({why})")
     best = next((c for c in usable if prefer(c)), usable[0]) if prefer is not None else usable[0]
-    hours = best.train_hours + best.cost.fixed_hours + (LOCAL_STARTUP_S / 3600 if provider == "local" else 0.0)
-    usd = best.cost.total or (best.cost.usd_per_hour * Decimal(repr(hours))).quantize(Decimal("0.000001"))
+    side = _side_hours(job, result.job, best)
+    hours = (best.train_hours + side + best.cost.fixed_hours
+             + (LOCAL_STARTUP_S / 3600 if provider == "local" else 0.0))
+    usd = ((best.cost.total + best.cost.usd_per_hour * Decimal(repr(side))).quantize(Decimal("0.000001"))
+           if best.cost.total else (best.cost.usd_per_hour * Decimal(repr(hours))).quantize(Decimal("0.000001")))
     return LaunchEstimate(best.provider, best.cloud, best.region, best.gpu, best.gpus, best.spot, best.device,
                           hours, usd, best.cost.usd_per_hour,
                           best.peak_gib, best.price_source, best.price_as_of.isoformat(), int(result.job.data.tokens),
                           best.offering, best.nodes, best.sharding)
+
+
+def _side_hours(job: ResolvedJob, planned, best) -> float:
+    """Hours of checkpoint saves and evaluations the spec asks for (``save_steps``, ``eval_steps`` with an eval
+    set), beside training."""
+    from planner.estimate.checkpoints import side_seconds
+
+    t, r = job.spec.training, job.spec.resources
+    world = max(1, r.cpu_processes or r.gpus) * r.nodes
+    per_step = t.micro_batch_size * t.grad_accum * world
+    steps = t.max_steps or math.ceil(planned.data.examples * planned.data.epochs / per_step)
+    evaluation = next((i.source for i in job.inputs if i.role == "eval"), None)
+    eval_rows = _measure(evaluation)[0] if evaluation is not None else None
+    eval_tokens = (eval_rows or 0) * planned.data.avg_tokens
+    seconds = side_seconds(planned.model.arch, planned.setup, steps, best.tokens_per_s, t.save_steps,
+                           t.eval_steps if eval_rows else None, eval_tokens)
+    return seconds / 3600
 
 
 def _model(job: ResolvedJob):

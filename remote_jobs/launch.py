@@ -29,7 +29,8 @@ from remote_jobs.active import ActiveRun
 from remote_jobs.bundle import build_bundle
 from remote_jobs.distributed import shape_of
 from remote_jobs.clock import Clock
-from remote_jobs.estimate import LaunchEstimate, check_affordable, estimate_launch, runtime_limit_s
+from remote_jobs.estimate import (LaunchEstimate, check_affordable, check_limit_covers_estimate, estimate_launch,
+                                  runtime_limit_s)
 from remote_jobs.events import EventSink, ignore
 from remote_jobs.ledger import Ledger
 from remote_jobs.money import dollars
@@ -117,6 +118,8 @@ def refuse_over_budget(request: LaunchRequest, allow: bool) -> None:
         raise BadInput(f"the estimate ${request.estimate.usd} exceeds max_total_usd ${request.max_total_usd}; "
                        "raise resources.max_total_usd or pass --allow-over-budget")
     check_affordable(request.estimate, request.max_total_usd)  # even with --allow-over-budget
+    if not allow:
+        check_limit_covers_estimate(request.estimate, request.plan.max_runtime_s)
 
 
 def bundle_and_validate(request: LaunchRequest, runs_root: Path, validate: bool = True,

@@ -109,3 +109,53 @@ def test_an_encoder_is_served_in_sequences_per_second_without_a_kv_cache(capsys)
     code, _, err = run_cli(capsys, "plan", "--model", "bert-base-uncased", "--task", "classify", "--inference",
                            "--context", "4096")
     assert code == 2 and "at most 512" in err
+
+
+def test_max_fit_finds_the_largest_batch_and_sequence_the_estimator_fits():
+    """The largest micro-batch fits the card, one more does not (the estimator is the judge)."""
+    from dataclasses import replace
+
+    from planner.catalog.gpus import find_gpu
+    from planner.estimate.setup import TrainingSetup
+    from planner.fit_search import SEQ_STEP, largest_micro_batch, largest_seq_len, peak_gib
+    from planner.models import resolve_local
+
+    arch = resolve_local("meta-llama/Llama-3.1-8B-Instruct").arch
+    setup = TrainingSetup(method="lora", seq_len=2048, micro_batch=1).validated()
+    for gpu in ("RTX4090", "A100-80GB", "L4"):
+        card = find_gpu(gpu).smi_memory_gib
+        batch = largest_micro_batch(arch, setup, card)
+        assert batch >= 1 and peak_gib(arch, replace(setup, micro_batch=batch)) <= card
+        assert peak_gib(arch, replace(setup, micro_batch=batch + 1)) > card
+        seq = largest_seq_len(arch, setup, card)
+        assert seq % SEQ_STEP == 0 and peak_gib(arch, replace(setup, seq_len=seq)) <= card
+        assert peak_gib(arch, replace(setup, seq_len=seq + SEQ_STEP)) > card
+
+
+def test_a_plan_that_does_not_fit_says_no_and_what_would(capsys):
+    out = cli_json(capsys, "plan", "--model", "meta-llama/Llama-3.1-8B-Instruct", "--method", "full", "--gpu",
+                   "RTX4090")
+    fit = out["fits"]["RTX4090"]
+    assert fit["verdict"] == "no" and not fit["fits"]
+    changes = {c["what"]: c for c in fit["to_fit"]["changes"]}
+    assert changes["QLoRA (nf4 base weights)"]["fits"] and changes["QLoRA (nf4 base weights)"]["peak_gib"] < 24
+    assert changes["FSDP over 4 cards"]["fits"] and not changes["FSDP over 2 cards"]["fits"]
+    code, text, _ = run_cli(capsys, "plan", "--model", "meta-llama/Llama-3.1-8B-Instruct", "--method", "full",
+                            "--gpu", "RTX4090")
+    assert "Where it fits" not in text and "it fits on none of 1" in text and "Does not fit on RTX4090" in text
+    assert set(out["weights_by_dtype"]) == {"fp32", "bf16/fp16", "int8", "nf4"}
+    assert out["weights_by_dtype"]["bf16/fp16"]["weights_gib"] == pytest.approx(
+        out["weights_by_dtype"]["fp32"]["weights_gib"] / 2, rel=0.01)
+
+
+def test_a_fit_within_the_estimators_error_is_tight():
+    from planner.fit_search import verdict
+
+    assert verdict(20.0, 24.0) == "yes" and verdict(22.5, 24.0) == "tight" and verdict(24.5, 24.0) == "no"
+
+
+def test_max_fit_flag_reaches_the_json(capsys):
+    out = cli_json(capsys, "plan", "--model", "meta-llama/Llama-3.2-1B", "--method", "lora", "--gpu", "L4",
+                   "--max-fit")
+    m = out["fits"]["L4"]["max_fit"]
+    assert m["micro_batch"] >= 1 and m["seq_len"] >= 2048 and m["at_seq_len"] == 2048

@@ -29,6 +29,8 @@ def plan(
     context: Optional[int] = typer.Option(None, help="Context length for --inference (default 4096, or the "
                                                      "model's limit when smaller)."),
     trace: bool = typer.Option(False, "--trace", help="Trace one real training step on the meta device (needs the train extra)."),
+    max_fit: bool = typer.Option(False, "--max-fit", help="Also search the largest micro-batch and sequence length "
+                                 "that fit each card."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     if context is not None and context <= 0:
@@ -39,7 +41,7 @@ def plan(
     inputs = inputs.for_model(resolved)
     setup = inputs.setup
     gpu_list = resolve_gpus(job.get("gpu"))
-    result = make_plan(resolved, setup, inputs.data, gpu_list, context if inference else None)
+    result = make_plan(resolved, setup, inputs.data, gpu_list, context if inference else None, max_fit)
     payload = result.to_json()
     if trace:
         from tuneplan.cli.trace_cmd import trace_payload

@@ -33,27 +33,92 @@ def breakdown_table(plan: dict[str, Any]) -> Table:
     return table
 
 
+_VERDICT_STYLE = {"yes": "green", "tight": "yellow", "no": "red"}
+
+
 def fits_table(plan: dict[str, Any], limit: int = 12) -> Table:
+    """Per card: fits yes / tight / no, headroom, speed and time. Cards that fit come first (fastest first);
+    a time is shown only where the job fits."""
     gpus, nodes = plan["job"]["gpus"], plan.get("nodes", 1)
     shape = f"{gpus} GPU{'s' if gpus > 1 else ''} per run"
     if nodes > 1:
         shape = f"{nodes} nodes × {gpus} GPU{'s' if gpus > 1 else ''}, {plan['job']['sharding']}"
-    title = f"Where it fits ({shape}, fastest first)"
-    table = Table(title=title, title_justify="left", show_edge=False)
-    for name, justify in (("GPU", "left"), ("card GiB", "right"), ("headroom", "right"), ("tokens/s", "right"),
-                          ("time", "right")):
-        table.add_column(name, justify=justify)
     rows = sorted(plan["fits"].items(), key=lambda item: (not item[1]["fits"], item[1]["hours"]))
+    fitting = sum(1 for _, f in rows if f["fits"])
+    title = (f"Fit per card ({shape}): fits on {fitting} of {len(rows)}" if fitting else
+             f"Fit per card ({shape}): it fits on none of {len(rows)}")
+    table = Table(title=title, title_justify="left", show_edge=False)
+    for name, justify in (("GPU", "left"), ("fits", "left"), ("card GiB", "right"), ("headroom", "right"),
+                          ("tokens/s", "right"), ("time", "right")):
+        table.add_column(name, justify=justify)
     shown = rows if len(rows) <= limit else [r for r in rows if r[1]["fits"]][:limit] or rows[:limit]
     for name, fit in shown:
-        style = "" if fit["fits"] else "dim"
+        verdict = fit.get("verdict", "yes" if fit["fits"] else "no")
         headroom = Text(f"{fit['headroom_gib']:+.1f}", style="" if fit["fits"] else "red")
         approx = "~" if fit["approximate"] else ""
-        table.add_row(name, f"{fit['memory_gib']:.1f}", headroom, f"{approx}{fit['tokens_per_s']:,.0f}",
-                      f"{approx}{_hours(fit['hours'])}", style=style)
+        speed, time = ((f"{approx}{fit['tokens_per_s']:,.0f}", f"{approx}{_hours(fit['hours'])}") if fit["fits"]
+                       else ("-", "-"))
+        table.add_row(name, Text(verdict, style=_VERDICT_STYLE[verdict]), f"{fit['memory_gib']:.1f}", headroom,
+                      speed, time, style="" if fit["fits"] else "dim")
     hidden = len(rows) - len(shown)
     if hidden:
-        table.caption = f"{hidden} more GPUs in --json ({sum(1 for _, f in rows if not f['fits'])} do not fit)"
+        table.caption = f"{hidden} more GPUs in --json ({len(rows) - fitting} do not fit)"
+    if any(f.get("verdict") == "tight" for _, f in shown):
+        table.caption = ((table.caption + "; ") if table.caption else "") + \
+            "tight: fits within the estimator's error (under 10 % of the card free)"
+    return table
+
+
+def to_fit_lines(plan: dict[str, Any], limit: int = 3) -> list[str]:
+    """For the cards asked about that the job does not fit (at most ``limit``, largest first), what would."""
+    misses = [(name, f) for name, f in plan["fits"].items() if not f["fits"] and f.get("to_fit")]
+    if len(plan["fits"]) > limit and any(f["fits"] for f in plan["fits"].values()):
+        return []  # every card was listed and some fit: the table answers it
+    misses.sort(key=lambda item: -item[1]["memory_gib"])
+    lines = []
+    for name, fit in misses[:limit]:
+        need = fit["memory_gib"] - fit["headroom_gib"]
+        t = fit["to_fit"]
+        lines.append(f"Does not fit on {name}: needs {need:.1f} GiB, the card has {fit['memory_gib']:.1f} GiB. "
+                     "What would fit:")
+        job = plan["job"]
+        if t["largest_micro_batch"] and t["largest_micro_batch"] != job["micro_batch"]:
+            lines.append(f"  micro-batch {t['largest_micro_batch']} (at seq {job['seq_len']})")
+        if t["largest_seq_len"]:
+            lines.append(f"  sequence length up to {t['largest_seq_len']:,} (at micro-batch 1)")
+        for change in t["changes"]:
+            lines.append(f"  {change['what']}: {change['peak_gib']:.1f} GiB — "
+                         + ("fits" if change["fits"] else "still too big"))
+        if not t["largest_micro_batch"] and not t["largest_seq_len"] and not any(c["fits"] for c in t["changes"]):
+            lines.append("  none of these alone: a bigger card, or several of these together")
+    return lines
+
+
+def max_fit_table(plan: dict[str, Any], limit: int = 14) -> Table | None:
+    rows = [(name, f["max_fit"]) for name, f in plan["fits"].items() if f.get("max_fit")]
+    if not rows:
+        return None
+    first = rows[0][1]
+    table = Table(title=f"Largest that fits (micro-batch at seq {first['at_seq_len']:,}; sequence at micro-batch "
+                        f"{first['at_micro_batch']})", title_justify="left", show_edge=False)
+    for name, justify in (("GPU", "left"), ("card GiB", "right"), ("micro-batch", "right"), ("seq len", "right")):
+        table.add_column(name, justify=justify)
+    rows.sort(key=lambda item: -plan["fits"][item[0]]["memory_gib"])
+    for name, m in rows[:limit]:
+        table.add_row(name, f"{plan['fits'][name]['memory_gib']:.1f}", str(m["micro_batch"] or "-"),
+                      f"{m['seq_len']:,}" if m["seq_len"] else "-")
+    if len(rows) > limit:
+        table.caption = f"{len(rows) - limit} more GPUs in --json"
+    return table
+
+
+def weights_table(plan: dict[str, Any]) -> Table:
+    table = Table(title="Weights alone, by storage type (loading, not training)", title_justify="left",
+                  show_edge=False)
+    for name, justify in (("dtype", "left"), ("weights GiB", "right"), ("largest tensor GiB", "right")):
+        table.add_column(name, justify=justify)
+    for dtype, row in plan["weights_by_dtype"].items():
+        table.add_row(dtype, f"{row['weights_gib']:.2f}", f"{row['largest_tensor_gib']:.3f}")
     return table
 
 
@@ -119,7 +184,13 @@ def print_plan(plan: dict[str, Any]) -> None:
     console.print(f"Training: {plan['tokens']:,} tokens ({data['examples']:,} examples × {data['avg_tokens']} × "
                   f"{data['epochs']:g} epochs), {plan['flops']:.3g} FLOPs")
     console.print(breakdown_table(plan))
+    console.print(weights_table(plan))
     console.print(fits_table(plan))
+    for line in to_fit_lines(plan):
+        console.print(line, style="" if line.startswith("  ") else "bold")
+    table = max_fit_table(plan)
+    if table is not None:
+        console.print(table)
     if "inference" in plan:
         console.print(inference_table(plan["inference"]))
         if serving_verdict(plan["inference"]):

@@ -54,8 +54,9 @@ def local_line(local: dict[str, Any]) -> Text:
     if c is None:
         return styled(("On this machine: ", "bold"), "cannot run it — ", local["why_not"])
     fit = "fits" if c["headroom_gib"] >= 1 else "fits, tight"
+    late = "" if c["meets_deadline"] else ", past the deadline"
     return styled(("On this machine: ", "bold"), f"{c['device']} — {_hours(c['hours'])}, ${c['usd']} of electricity "
-                  f"({fit}, {c['headroom_gib']:+.1f} GiB free)")
+                  f"({fit}, {c['headroom_gib']:+.1f} GiB free{late})")
 
 
 def print_recommendation(payload: dict[str, Any], top: int) -> None:

@@ -165,7 +165,8 @@ class PlanScreen(TuneplanScreen):
             quote = quotes.get(gpu)
             headroom = Text(f"{fit['headroom_gib']:+.1f}", style=_headroom_colour(fit["headroom_gib"], colours))
             table.add_row(gpu, str(fit["gpus"]), f"{fit['memory_gib']:.1f}", headroom,
-                          f"{'~' if fit['approximate'] else ''}{fit['tokens_per_s']:,.0f}", hours_text(fit["hours"]),
+                          f"{'~' if fit['approximate'] else ''}{fit['tokens_per_s']:,.0f}" if fit["fits"] else "—",
+                          hours_text(fit["hours"]) if fit["fits"] else "does not fit",
                           usd_text(quote.usd) if quote else "—",
                           f"{quote.where} {quote.as_of.isoformat()}" if quote else "", key=gpu)
 
