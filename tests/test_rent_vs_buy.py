@@ -136,3 +136,23 @@ def test_renting_cheaper_than_power_means_no_utilisation_makes_buying_pay():
     own = rvb.owning_for(find_gpu("RTX4090"), Decimal("1800"), Decimal(0), Decimal(30), Decimal("5.00"))
     result = rvb.by_hours("RTX4090", list(snapshot()), TODAY, 700, own, 3)
     assert result.break_even_hours_per_month is None and "at any utilisation" in result.verdict
+
+
+def test_the_workload_can_come_from_the_teams_ledger(capsys, tmp_path, monkeypatch):
+    """Issue 21: the team's own workload, the GPU hours its runs used over the last months."""
+    from tests.ledger_seed import NOW, seed_records, write_ledger
+
+    records = seed_records(120)
+    path = write_ledger(tmp_path / "ledger.sqlite3", records)
+    monkeypatch.setenv("TUNEPLAN_NOW", NOW.isoformat())
+    out = cli_json(capsys, "rent-vs-buy", "--gpu", "RTX4090", "--from-ledger", "--months", "3", "--ledger", str(path))
+    workload = out["basis"]["workload"]
+    since = NOW.timestamp() - 30.44 * 3 * 86400
+    expected = [r for r in records if r.gpus and r.running_s and r.created_at.timestamp() >= since]
+    assert workload["runs"] == len(expected) > 0
+    hours = sum(r.running_s * r.gpus for r in expected) / 3600
+    assert workload["gpu_hours"] == pytest.approx(hours, abs=0.01)
+    assert out["own"]["hours_per_month"] == pytest.approx(min(hours / 3, 744), abs=0.01)
+    code, _, err = run_cli(capsys, "rent-vs-buy", "--gpu", "RTX4090", "--from-ledger", "--ledger",
+                           str(tmp_path / "missing.sqlite3"))
+    assert code == 2 and "no ledger" in err

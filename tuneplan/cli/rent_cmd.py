@@ -30,6 +30,11 @@ def rent_vs_buy(
     spot: bool = typer.Option(False, "--spot/--no-spot", help="Rent at spot prices where they exist."),
     spec: Optional[Path] = typer.Option(None, "--spec", help="A job spec: compare by runs of this job instead."),
     runs_per_month: Optional[float] = typer.Option(None, help="With --spec: runs of the job per month."),
+    from_ledger: bool = typer.Option(False, "--from-ledger", help="Hours a month from the team's ledger: the GPU "
+                                     "hours its runs used over the last --months (instead of --hours-per-month)."),
+    months: int = typer.Option(3, help="With --from-ledger: how many past months to average."),
+    ledger: Optional[Path] = typer.Option(None, "--ledger", help="The ledger file (default: TUNEPLAN_LEDGER, else "
+                                          "the user data dir)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     from decimal import Decimal
@@ -43,11 +48,18 @@ def rent_vs_buy(
     owning = rvb.owning_for(card, _dec(price_usd), Decimal(str(host_usd)), Decimal(str(resale_pct)),
                             _kwh(kwh_usd), power_watts)
     today, rows = date.today(), current_prices()
+    workload = None
+    if from_ledger:
+        if spec is not None:
+            raise BadInput("--from-ledger and --spec are two ways to give the workload: use one")
+        hours_per_month, workload = _ledger_hours(ledger, months)
     if spec is not None:
         result = rvb.by_job(card.name, _job(spec), runs_per_month, rows, today, owning, years, spot)
     else:
         result = rvb.by_hours(card.name, rows, today, hours_per_month, owning, years, spot)
     payload = result.to_json()
+    if workload is not None:
+        payload["basis"]["workload"] = workload
     if as_json:
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
         return
@@ -70,6 +82,28 @@ def _check(hours: float, years: int, resale: float, host: float, price: float | 
     for bad, message in checks:
         if bad:
             raise BadInput(message)
+
+
+def _ledger_hours(path: Path | None, months: int) -> tuple[float, dict[str, Any]]:
+    """GPU hours a month the ledger's runs used over the last ``months`` (each run's running time × its GPUs
+    and machines, whatever card it ran on), capped at a calendar month, and where the figure came from."""
+    from datetime import timedelta
+
+    from tuneplan.cli.run_options import clock, open_ledger
+
+    if not 1 <= months <= 36:
+        raise BadInput(f"--months must be 1 to 36, got {months}")
+    if path is not None and not path.exists():
+        raise BadInput(f"no ledger at {path}: check the --ledger path")
+    at = clock()
+    since = at.now() - timedelta(days=30.44 * months)
+    runs = [r for r in open_ledger(path, at).runs(since=since) if r.gpus and r.running_s]
+    if not runs:
+        raise BadInput(f"the ledger has no GPU run in the last {months} month(s): give --hours-per-month")
+    gpu_hours = sum(r.running_s * r.gpus for r in runs) / 3600
+    per_month = min(gpu_hours / months, 744.0)
+    return per_month, {"source": "ledger", "months": months, "runs": len(runs), "gpu_hours": round(gpu_hours, 2),
+                       "cards": sorted({r.gpu for r in runs})}
 
 
 def _dec(value: float | None):
@@ -120,6 +154,10 @@ def _print(payload: dict[str, Any]) -> None:
     console.print(f"you said {own['hours_per_month']:g} h a month ({own['utilisation_pct']:g} % of a month); "
                   + (f"buying wins above {even:,.0f} h a month" if even is not None and even <= 744
                      else "no utilisation makes buying pay"), style="dim")
+    if basis.get("workload"):
+        w = basis["workload"]
+        console.print(f"workload from the ledger: {w['runs']} GPU runs, {w['gpu_hours']:g} GPU hours over "
+                      f"{w['months']} month(s) on {', '.join(w['cards'])}", style="dim")
     if basis["mode"] == "hours":
         console.print(f"same work: reference job {basis['reference_model']} {basis['reference_method']}, "
                       f"{basis['owned_tokens_per_s']:g} tokens/s owned vs {basis['rented_tokens_per_s']:g} rented",
