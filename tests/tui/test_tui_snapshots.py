@@ -1,44 +1,41 @@
-"""Snapshots of the main screens at 120×36 (pytest-textual-snapshot): Plan, Options, Runs, Rent vs buy.
+"""Snapshots of every main screen at 120×36 and at 80×24 (pytest-textual-snapshot): Plan, Options, Rent vs
+buy, Runs, Report.
 
 Everything they show is pinned: the default job, the bundled price table, a fixed machine, a fixed clock and
-a seeded ledger. ``pytest tests/tui --snapshot-update`` rewrites them after a deliberate change.
+a seeded ledger. ``pytest tests/tui --snapshot-update`` rewrites them after a deliberate change; look at the
+80×24 ones as a person would (words whole, tables on screen) before accepting them.
 """
 
 from __future__ import annotations
 
-from tests.tui.conftest import SIZE, seed_ledger
+import pytest
+from textual.widgets import Input
+
+from tests.tui.conftest import seed_ledger
+
+SIZES = {"120x36": (120, 36), "80x24": (80, 24)}
+SCREENS = {"plan": None, "options": "f3", "rent_vs_buy": "f4", "runs": "f5", "report": "f6"}
 
 
 async def _settle(pilot) -> None:
     await pilot.app.workers.wait_for_complete()
     await pilot.pause(0.3)
     await pilot.app.workers.wait_for_complete()
-    if pilot.app.focused is not None and pilot.app.focused.__class__.__name__ == "Input":
+    if isinstance(pilot.app.focused, Input):
         pilot.app.screen.set_focus(None)  # a blinking text cursor would make the picture flicker
     await pilot.pause(0.2)
 
 
-class TestMainScreens:
-    def test_plan(self, snap_compare, build_app):
-        assert snap_compare(build_app(), terminal_size=SIZE, run_before=_settle)
-
-    def test_options(self, snap_compare, build_app):
-        async def to_options(pilot):
-            await pilot.press("f3")
-            await _settle(pilot)
-        assert snap_compare(build_app(), terminal_size=SIZE, run_before=to_options)
-
-    def test_runs(self, snap_compare, build_app, tui_paths):
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("screen", SCREENS)
+def test_screen(snap_compare, build_app, tui_paths, screen, size):
+    if screen in ("runs", "report"):
         seed_ledger(tui_paths["ledger_path"], tui_paths["runs_dir"])
 
-        async def to_runs(pilot):
-            await pilot.press("f5")
-            await _settle(pilot)
+    async def go(pilot):
+        if SCREENS[screen]:
+            await pilot.press(SCREENS[screen])
+        await _settle(pilot)
+        if screen == "runs":
             await pilot.pause(0.5)
-        assert snap_compare(build_app(), terminal_size=SIZE, run_before=to_runs)
-
-    def test_rent_vs_buy(self, snap_compare, build_app):
-        async def to_rent(pilot):
-            await pilot.press("f4")
-            await _settle(pilot)
-        assert snap_compare(build_app(), terminal_size=SIZE, run_before=to_rent)
+    assert snap_compare(build_app(), terminal_size=SIZES[size], run_before=go)

@@ -40,7 +40,7 @@ def report(
     provider: list[str] = typer.Option([], "--provider", help="Only these providers (repeatable)."),
     state: list[str] = typer.Option([], "--state", help="Only runs in these states (repeatable)."),
     gpu: list[str] = typer.Option([], "--gpu", help="Only runs on these GPUs, canonical names (repeatable)."),
-    fmt: str = typer.Option("table", "--format", help="table | csv | json | xlsx | html"),
+    fmt: str = typer.Option("table", "--format", help="table | csv | json | xlsx | html | pdf"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here instead of stdout "
                                           "(xlsx and pdf default to tuneplan-report-<period>.<ext>)."),
     pdf: bool = typer.Option(False, "--pdf", help="Print the HTML report to PDF with a headless Chromium."),
@@ -50,7 +50,9 @@ def report(
 ) -> None:
     from remote_jobs.reporting import Filters, build_report, parse_period
 
-    check_choice("--format", fmt, FORMATS)
+    check_choice("--format", fmt, (*FORMATS, "pdf"))
+    if fmt == "pdf":  # the same as --pdf: people reach for --format first
+        fmt, pdf = "table", True
     if pdf and fmt not in ("table", "html"):
         raise BadInput(f"--pdf prints the HTML report; drop --format {fmt}")
     if ledger is not None and not ledger.exists():

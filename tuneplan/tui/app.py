@@ -60,6 +60,10 @@ class TuneplanApp(App):
         Binding("f6", "show('report')", "Report", id="show-report", tooltip="Spending this month"),
         Binding("f1", "help", "Help", id="help", tooltip="Keys and screens"),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+        # Focus moves where the app routes keys, before the next key of a burst is routed: as an ordinary
+        # binding it ran only after the keys typed behind it had gone to the field being left.
+        Binding("tab", "focus_next", "Next field", show=False, priority=True),
+        Binding("shift+tab", "focus_previous", "Previous field", show=False, priority=True),
     ]
 
     def __init__(self, ctx: TuiContext) -> None:

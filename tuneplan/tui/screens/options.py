@@ -21,6 +21,7 @@ from textual.widgets import Checkbox, DataTable, Footer, Header, Input, Label, S
 from tuneplan.tui.formatting import bold_then, hours_text, plain_cell, usd_text
 from tuneplan.tui.messages import OptionsReady
 from tuneplan.tui.widgets.form_field import FormField
+from tuneplan.tui.widgets.text_field import TextField
 
 PROVIDER_FILTERS = ("any", "local", "runpod", "skypilot", "modal", "aws", "gcp", "azure", "lambda")
 SORTS = ("rank", "cost", "time")
@@ -52,8 +53,8 @@ class OptionsScreen(TuneplanScreen):
             yield FormField("Provider", Select([(p, p) for p in PROVIDER_FILTERS], value="any", allow_blank=False,
                                                compact=True, id="filter-provider"), name="provider")
             yield FormField("Spot", Checkbox("on", False, id="filter-spot"), name="spot")
-            yield FormField("Budget $", Input("", placeholder="none", id="filter-budget", compact=True), name="budget")
-            yield FormField("Deadline h", Input("", placeholder="168", id="filter-deadline", compact=True),
+            yield FormField("Budget $", TextField("", placeholder="none", id="filter-budget", compact=True), name="budget")
+            yield FormField("Deadline h", TextField("", placeholder="168", id="filter-deadline", compact=True),
                             name="deadline")
         yield Static("", id="options-job", markup=False)
         yield DataTable(id="options-table", cursor_type="row", zebra_stripes=True)

@@ -24,8 +24,13 @@ from tuneplan.tui.messages import EstimateReady
 from tuneplan.tui.widgets.form_field import FormField
 from tuneplan.tui.widgets.memory_bar import MemoryBar
 from tuneplan.tui.widgets.model_picker import ModelPicker
+from tuneplan.tui.widgets.text_field import TextField
 
 DEBOUNCE_S = 0.12
+NARROW_BELOW = 110  # columns: below this the result pane keeps what matters (peak, bar, the fit table)
+WIDE_COLUMNS = (("GPU", "gpu"), ("GPUs", "n"), ("card GiB", "card"), ("headroom", "headroom"), ("tokens/s", "tps"),
+                ("time", "hours"), ("cheapest", "usd"), ("where · price as of", "where"))
+NARROW_COLUMNS = (("GPU", "gpu"), ("free GiB", "headroom"), ("time", "hours"), ("cheapest", "usd"))
 NUMBER_FIELDS = ("seq_len", "batch_size", "gpus", "nodes", "examples", "avg_tokens", "epochs")
 # The form top to bottom: the job, then where it runs (GPUs, machines, how they share the work), then the data.
 FORM_ORDER = ("task", "method", "quant", "seq_len", "batch_size", "gpus", "nodes", "sharding", "examples",
@@ -53,7 +58,7 @@ class PlanScreen(TuneplanScreen):
                     yield FormField(LABELS[name], Select([(a, a) for a in CHOICE_FIELDS[name]], value=values[name],
                                                          allow_blank=False, compact=True, id=name), name=name)
                 else:
-                    yield FormField(LABELS[name], Input(values[name], placeholder=PLACEHOLDERS.get(name, ""), id=name,
+                    yield FormField(LABELS[name], TextField(values[name], placeholder=PLACEHOLDERS.get(name, ""), id=name,
                                                         compact=True), name=name)
             yield FormField(LABELS["grad_ckpt"], Checkbox("on", values["grad_ckpt"], id="grad_ckpt"), name="grad_ckpt")
             yield Static("", id="form-error", markup=False)
@@ -65,12 +70,29 @@ class PlanScreen(TuneplanScreen):
             yield DataTable(id="fits", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
+    @property
+    def narrow(self) -> bool:
+        return self.has_class("-narrow")
+
     def on_mount(self) -> None:
-        table = self.query_one("#fits", DataTable)
-        for label, key in (("GPU", "gpu"), ("GPUs", "n"), ("card GiB", "card"), ("headroom", "headroom"),
-                           ("tokens/s", "tps"), ("hours", "hours"), ("cheapest", "usd"), ("where · price as of", "where")):
-            table.add_column(label, key=key)
+        self.set_class(self.app.size.width < NARROW_BELOW, "-narrow")
+        self._set_columns()
         self.estimate_now()
+        self.query_one("#model-input").focus()  # typing at once goes to the model (its text selected: replaced)
+
+    def on_resize(self) -> None:
+        narrow = self.app.size.width < NARROW_BELOW
+        if narrow != self.narrow:
+            self.set_class(narrow, "-narrow")
+            self._set_columns()
+            if self.ctx.last_estimate is not None:
+                self.show_estimate(self.ctx.last_estimate)
+
+    def _set_columns(self) -> None:
+        table = self.query_one("#fits", DataTable)
+        table.clear(columns=True)
+        for label, key in NARROW_COLUMNS if self.narrow else WIDE_COLUMNS:
+            table.add_column(label, key=key)
 
     # --- reading the form and estimating ---------------------------------------------------------------
     def form_values(self) -> dict[str, Any]:
@@ -132,6 +154,13 @@ class PlanScreen(TuneplanScreen):
     def _show_summary(self, plan: dict[str, Any]) -> None:
         model, params, job = plan["model"], plan["params"], plan["job"]
         share = params["trainable"] / params["total"] * 100 if params["total"] else 0.0
+        if self.narrow:  # two short lines and one: the fit table needs the rows
+            self.query_one("#plan-summary", Static).update(bold_then(
+                model["id"], f"\n{count_text(params['total'])} params · {share:.2f} % trained · {job['method']}"
+                f"{'' if job['quant'] == 'none' else ' ' + job['quant']}"))
+            self.query_one("#plan-peak", Static).update(Text.assemble(
+                "Peak per GPU ", (f"{plan['peak_vram_gib']:.2f} GiB", "bold")))
+            return
         self.query_one("#plan-summary", Static).update(bold_then(
             model["id"], f" ({model['arch']}, {model['source']}) · {count_text(params['total'])} params · "
             f"{count_text(params['trainable'])} trainable ({share:.2f} %) · {job['task']} {job['method']}"
@@ -164,6 +193,10 @@ class PlanScreen(TuneplanScreen):
         for gpu, fit in ordered:
             quote = quotes.get(gpu)
             headroom = Text(f"{fit['headroom_gib']:+.1f}", style=_headroom_colour(fit["headroom_gib"], colours))
+            if self.narrow:
+                table.add_row(gpu, headroom, hours_text(fit["hours"]) if fit["fits"] else "no fit",
+                              usd_text(quote.usd) if quote else "—", key=gpu)
+                continue
             table.add_row(gpu, str(fit["gpus"]), f"{fit['memory_gib']:.1f}", headroom,
                           f"{'~' if fit['approximate'] else ''}{fit['tokens_per_s']:,.0f}" if fit["fits"] else "—",
                           hours_text(fit["hours"]) if fit["fits"] else "does not fit",

@@ -20,6 +20,7 @@ from textual_plotext import PlotextPlot
 from planner.errors import TuneplanError
 from tuneplan.tui.formatting import bold_then
 from tuneplan.tui.widgets.form_field import FormField
+from tuneplan.tui.widgets.text_field import TextField
 
 DEFAULT_CARD = "RTX4090"
 YEARS = 3
@@ -40,12 +41,12 @@ class RentScreen(TuneplanScreen):
         kwh = self.app.ctx.settings.electricity.kwh_usd
         yield Header()
         with Horizontal(id="rent-inputs"):
-            yield FormField("Card", Input(DEFAULT_CARD, id="rent-gpu", compact=True,
+            yield FormField("Card", TextField(DEFAULT_CARD, id="rent-gpu", compact=True,
                                           suggester=SuggestFromList(list(gpu_catalog()), case_sensitive=False)),
                             name="gpu")
-            yield FormField("Price $", Input("", placeholder="catalog", id="rent-price", compact=True), name="price")
-            yield FormField("Hours/month", Input("120", id="rent-hours", compact=True), name="hours")
-            yield FormField("$/kWh", Input(f"{kwh}", id="rent-kwh", compact=True), name="kwh")
+            yield FormField("Price $", TextField("", placeholder="catalog", id="rent-price", compact=True), name="price")
+            yield FormField("Hours/month", TextField("120", id="rent-hours", compact=True), name="hours")
+            yield FormField("$/kWh", TextField(f"{kwh}", id="rent-kwh", compact=True), name="kwh")
         with Vertical(id="rent-body"):
             yield Static("", id="rent-verdict", markup=False)
             yield Static("", id="rent-terms", markup=False)

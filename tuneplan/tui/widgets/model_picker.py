@@ -11,6 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Input, OptionList
+from tuneplan.tui.widgets.text_field import TextField
 
 MAX_MATCHES = 6
 
@@ -41,9 +42,9 @@ class ModelPicker(Vertical):
         from planner.catalog.models import catalog_ids
 
         self._ids = catalog_ids()
-
+        self._chosen: str | None = None  # the match just picked: its neighbours are not listed again
     def compose(self) -> ComposeResult:
-        yield Input(self._value, placeholder="search the catalog, or a Hub id / local folder", id="model-input",
+        yield TextField(self._value, placeholder="search the catalog, or a Hub id / local folder", id="model-input",
                     compact=True)
         yield OptionList(id="model-matches", markup=False)
 
@@ -52,6 +53,10 @@ class ModelPicker(Vertical):
 
     @on(Input.Changed, "#model-input")
     def _search(self, event: Input.Changed) -> None:
+        if self._chosen is not None and event.value == self._chosen:
+            self.query_one("#model-matches", OptionList).display = False
+            return
+        self._chosen = None
         matches = [m for m in catalog_matches(event.value, self._ids) if m != event.value.strip()]
         options = self.query_one("#model-matches", OptionList)
         options.clear_options()
@@ -74,6 +79,7 @@ class ModelPicker(Vertical):
 
     def _choose(self, model: str) -> None:
         box = self.query_one("#model-input", Input)
+        self._chosen = model
         box.value = model
         self.query_one("#model-matches", OptionList).display = False
         box.focus()
