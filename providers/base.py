@@ -43,6 +43,11 @@ class Provider(ABC):
     def check(self) -> CheckResult:
         """Are the credentials and tools present? Never raises for a missing credential: says how to fix it."""
 
+    def ready_here(self) -> CheckResult:
+        """What ``check`` can tell without the network (a key or token present, the SDK installed): cheap
+        enough to ask for every row of a list. Providers with nothing to find say yes."""
+        return CheckResult(True, "")
+
     @abstractmethod
     def offers(self) -> list[Offer]:
         """The machines it can run on, with dated prices."""

@@ -95,6 +95,9 @@ class ModalProvider(Provider):
                                         "never pass through tuneplan"),
         ]
 
+    def ready_here(self) -> CheckResult:
+        return self.check()  # reads only the environment and ~/.modal.toml
+
     def check(self) -> CheckResult:
         if os.environ.get("MODAL_TOKEN_ID") and os.environ.get("MODAL_TOKEN_SECRET"):
             return CheckResult(True, "Modal token from MODAL_TOKEN_ID / MODAL_TOKEN_SECRET")

@@ -108,6 +108,10 @@ class RunpodProvider(Provider):
             Capability("secrets", True, "named secrets go into the pod's env at creation (visible to the account)"),
         ]
 
+    def ready_here(self) -> CheckResult:
+        return CheckResult(True, "RunPod API key present") if self._has_key() else \
+            CheckResult(False, "no RunPod API key", config.KEY_FIX)
+
     def check(self) -> CheckResult:
         if not self._has_key():
             return CheckResult(False, "no RunPod API key", config.KEY_FIX)

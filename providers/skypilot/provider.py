@@ -102,6 +102,13 @@ class SkyPilotProvider(ManagedJobs, Provider):
                        "never written to the task YAML"),
         ]
 
+    def ready_here(self) -> CheckResult:
+        import importlib.util
+
+        if importlib.util.find_spec("sky") is None:
+            return CheckResult(False, "SkyPilot is not installed", sdk.INSTALL_HINT)
+        return CheckResult(True, "SkyPilot installed")
+
     def check(self) -> CheckResult:
         try:
             sky = self.sky

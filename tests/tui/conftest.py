@@ -102,3 +102,13 @@ def _shared_tiny_models(tmp_path_factory):
 def _tiny_models_once(_isolated_dirs, _shared_tiny_models, monkeypatch):
     """The TUI tests share one cache dir, so ``tiny:llama`` is generated once per session, not per test."""
     monkeypatch.setenv("TUNEPLAN_CACHE_DIR", str(_shared_tiny_models))
+
+
+@pytest.fixture(autouse=True)
+def _no_cloud_credentials(monkeypatch, tmp_path):
+    """The Options screen says which launchers lack a key on this machine: pin that to "none has one", so a
+    developer's own RunPod key or Modal token never changes a snapshot."""
+    for name in ("RUNPOD_API_KEY", "MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MODAL_CONFIG_PATH", str(tmp_path / "no-modal.toml"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.runpod/config.toml either

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from decimal import Decimal
 
 from textual.widgets import DataTable, Input, Log, Static
@@ -54,8 +56,34 @@ async def test_runs_screen_lists_the_ledger_and_tails_the_selected_run(build_app
         await pilot.pause(0.3)
         await app.workers.wait_for_complete()
         await pilot.pause(0.2)
-        assert "TUNEPLAN_DONE" in "\n".join(screen.query_one("#run-log", Log).lines)
+        shown = "\n".join(screen.query_one("#run-log", Log).lines)
+        assert "step 30/30 · loss 5.2" in shown and "TUNEPLAN_" not in shown, "progress as progress, not JSON"
         assert screen.query_one("#run-progress").percentage == 1.0
+        await pilot.press("l")  # the raw log, one key away
+        assert "TUNEPLAN_DONE" in "\n".join(screen.query_one("#run-log", Log).lines)
+
+
+async def test_a_run_stopped_part_way_keeps_its_step_on_the_bar(build_app, tui_paths):
+    """Issue 22: a run stopped by its limit at 790/3000 showed a full bar."""
+    seed_ledger(tui_paths["ledger_path"], tui_paths["runs_dir"])
+    log = tui_paths["runs_dir"] / "tiny-sft-20261120-101500-a1b2" / "run.log"
+    log.write_text('TUNEPLAN_PROGRESS {"step": 790, "total_steps": 3000, "loss": 1.5}\n'
+                   'UserWarning: something a library says\n'
+                   'TUNEPLAN_DONE {"ok": false, "error": "hard runtime limit reached"}\n', encoding="utf-8")
+    app = build_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        await pilot.pause(0.3)
+        await app.workers.wait_for_complete()
+        screen = app.screen
+        table = screen.query_one("#runs-table", DataTable)
+        table.move_cursor(row=table.get_row_index("tiny-sft-20261120-101500-a1b2"))
+        await pilot.pause(0.3)
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)
+        assert screen.query_one("#run-progress").percentage == pytest.approx(790 / 3000, abs=0.01)
+        shown = "\n".join(screen.query_one("#run-log", Log).lines)
+        assert "ended: hard runtime limit reached" in shown and "UserWarning" not in shown
 
 
 async def test_help_screen_and_palette_entries(build_app):

@@ -27,6 +27,8 @@ def bold_then(head: object, rest: object = "") -> Text:
 def hours_text(hours: float | None) -> str:
     if hours is None:
         return "—"
+    if hours * 60 < 1:
+        return "< 1 min"
     if hours < 1:
         return f"{hours * 60:.0f} min"
     return f"{hours:.1f} h" if hours < 100 else f"{hours:,.0f} h"
@@ -36,6 +38,11 @@ def usd_text(value: Decimal | str | None) -> str:
     if value is None:
         return "—"
     amount = Decimal(str(value))
+    if 0 < amount < Decimal("0.01"):  # a local run's electricity: two significant figures, never "$0.00"
+        if amount < Decimal("0.000001"):
+            return "< $0.000001"
+        places = max(2, -amount.adjusted() + 1)
+        return f"${amount:.{places}f}"
     return f"${amount:,.2f}" if amount < 1000 else f"${amount:,.0f}"
 
 

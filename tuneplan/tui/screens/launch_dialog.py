@@ -19,13 +19,25 @@ from tuneplan.tui.formatting import hours_text, short_source, usd_text
 
 
 def option_line(candidate: Any) -> str:
-    where = candidate.provider if candidate.cloud in ("", candidate.provider) else f"{candidate.provider}/{candidate.cloud}"
-    what = f"{candidate.gpus}× {candidate.gpu}" if candidate.gpu else candidate.device
+    """One line for an option: where, what, how long, what it costs and the price's source and date. A local
+    CPU or Mac is named as the device (never "0× cpu")."""
+    where = where_text(candidate)
+    what = f"{candidate.gpus}× {candidate.gpu}" if candidate.gpus else candidate.device
     if getattr(candidate, "nodes", 1) > 1:
         what = f"{candidate.nodes} nodes × {what}"
+    source = short_source(candidate.price_source)
     return (f"{what} on {where}{' (spot)' if candidate.spot else ''}: {hours_text(candidate.hours)}, "
-            f"{usd_text(candidate.usd)} at ${candidate.cost.usd_per_hour}/h "
-            f"({short_source(candidate.price_source)}, as of {candidate.price_as_of.isoformat()})")
+            f"{usd_text(candidate.usd)} at ${candidate.cost.usd_per_hour}/h"
+            + (f" ({source}, as of {candidate.price_as_of.isoformat()})" if source else
+               f" (as of {candidate.price_as_of.isoformat()})"))
+
+
+def where_text(candidate: Any) -> str:
+    """The launcher, the cloud where it is another, and the offering where a launcher has several (RunPod's
+    community and secure clouds price the same card differently)."""
+    where = candidate.provider if candidate.cloud in ("", candidate.provider) else f"{candidate.provider}/{candidate.cloud}"
+    offering = (getattr(candidate, "offering", "") or "").split("-")[0].split(" ")[0]
+    return f"{where} {offering}" if offering in ("community", "secure") else where
 
 
 def request_lines(request: Any) -> list[str]:
@@ -89,8 +101,9 @@ class LaunchDialog(ModalScreen[dict]):
                 yield Static(self.problem, id="launch-problem", markup=False)
             yield Checkbox("check the job here first (the template's --validate-only)", True, id="validate")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Launch", id="launch", variant="success", disabled=bool(self.problem) or self.request is None)
-                yield Button("Cancel", id="cancel")
+                if not self.problem and self.request is not None:  # no button that cannot do anything
+                    yield Button("Launch", id="launch", variant="success")
+                yield Button("Cancel" if not self.problem else "Close", id="cancel")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss({"launch": event.button.id == "launch", "validate": self.query_one("#validate", Checkbox).value})

@@ -18,13 +18,17 @@ from textual.containers import Horizontal
 from tuneplan.tui.screens.base import TuneplanScreen
 from textual.widgets import Checkbox, DataTable, Footer, Header, Input, Label, Select, Static
 
-from tuneplan.tui.formatting import bold_then, hours_text, plain_cell, usd_text
+from tuneplan.tui.formatting import bold_then, hours_text, usd_text
 from tuneplan.tui.messages import OptionsReady
+from tuneplan.tui.screens.launch_dialog import where_text
 from tuneplan.tui.widgets.form_field import FormField
 from tuneplan.tui.widgets.text_field import TextField
 
 PROVIDER_FILTERS = ("any", "local", "runpod", "skypilot", "modal", "aws", "gcp", "azure", "lambda")
 SORTS = ("rank", "cost", "time")
+NARROW_BELOW = 110
+WIDE_COLUMNS = ("#", "where", "GPU", "fits", "time", "cost", "$/h", "spot", "price as of", "launch")
+NARROW_COLUMNS = ("#", "where", "GPU", "fits", "time", "cost", "launch")
 
 
 class OptionsScreen(TuneplanScreen):
@@ -46,6 +50,7 @@ class OptionsScreen(TuneplanScreen):
         self._job_seen = None
         self._rows: list = []
         self._fills = 0
+        self.ready: dict[str, str] = {}  # launcher -> what this machine lacks to launch through it ("" when nothing)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -62,8 +67,21 @@ class OptionsScreen(TuneplanScreen):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._set_columns()
+
+    def on_resize(self) -> None:
+        if (self.app.size.width < NARROW_BELOW) != self.has_class("-narrow"):
+            self._set_columns()
+            self._fill()
+
+    def _set_columns(self) -> None:
+        """Every column that fits: at 80 columns the price's rate, spot and date give way (the line under the
+        table has them for the highlighted row, with the reason)."""
+        narrow = self.app.size.width < NARROW_BELOW
+        self.set_class(narrow, "-narrow")
         table = self.query_one("#options-table", DataTable)
-        for label in ("#", "where", "GPU", "fits", "hours", "cost", "$/h", "spot", "price as of", "launch", "reason"):
+        table.clear(columns=True)
+        for label in NARROW_COLUMNS if narrow else WIDE_COLUMNS:
             table.add_column(label, key=label)
 
     def on_screen_resume(self) -> None:
@@ -128,11 +146,21 @@ class OptionsScreen(TuneplanScreen):
         power = Electricity(settings.electricity.kwh_usd, "settings" if given else "assumed default", not given)
         result = recommend(job, ctx.prices, ctx.local_machine(), constraints, ctx.today, power,
                            settings.prices.stale_after_days)
+        self.ready = _launchers_ready({c.provider for c in result.candidates})
         self.post_message(OptionsReady(result))
 
     def on_options_ready(self, message: OptionsReady) -> None:
         self.recommendation = message.recommendation
         self._fill()
+
+    def launch_text(self, candidate) -> str:
+        """yes; "no" where the launcher cannot run it; what is missing where this machine lacks its key/SDK."""
+        if not candidate.launchable:
+            return "no"
+        missing = self.ready.get(candidate.provider)
+        if not missing:
+            return "yes"
+        return "no key" if ("key" in missing or "token" in missing) else "not set up"
 
     # --- the table ------------------------------------------------------------------------------------------
     def action_sort(self, how: str) -> None:
@@ -141,6 +169,9 @@ class OptionsScreen(TuneplanScreen):
 
     def ordered(self) -> list:
         candidates = list(self.recommendation.candidates) if self.recommendation else []
+        c = self.recommendation.constraints if self.recommendation else None
+        if c is not None and (c.max_usd is not None or c.deadline_hours is not None):  # the filters filter
+            candidates = [x for x in candidates if x.fits and x.within_budget and x.meets_deadline]
         if self.sort == "cost":
             candidates.sort(key=lambda c: (not c.fits, c.usd))
         elif self.sort == "time":
@@ -152,30 +183,39 @@ class OptionsScreen(TuneplanScreen):
         if rec is None:
             return
         job = rec.job
+        self._rows = self.ordered()
+        shown = (f"{len(self._rows)} of {len(rec.candidates)} options within the budget and deadline"
+                 if len(self._rows) != len(rec.candidates) else f"{len(rec.candidates)} options")
         self.query_one("#options-job", Static).update(bold_then(
             job.model.model_id, f" {job.setup.method} · {int(job.data.tokens):,} tokens · "
-            f"{len(rec.candidates)} options, sorted by {self.sort} (c cost, t time, k ranked) · Enter: launch"))
+            f"{shown}, sorted by {self.sort} (c cost, t time, k ranked) · Enter: launch"))
         table = self.query_one("#options-table", DataTable)
         table.clear()
         self._fills += 1
-        self._rows = self.ordered()
         colours = self.app.get_css_variables()
         for number, c in enumerate(self._rows, 1):
-            where = c.provider if c.cloud in ("", c.provider) else f"{c.provider}/{c.cloud}"
+            where = where_text(c)
             fits = Text("yes" if c.fits else "no", style=colours.get("success" if c.fits else "error", ""))
             what = f"{c.gpus}× {c.gpu}" if c.gpus else c.device.split(" (")[0]
             if c.nodes > 1:
                 what = f"{c.nodes} nodes × {what}"
-            table.add_row(str(number), where, what, fits, hours_text(c.hours),
-                          usd_text(c.usd), f"{c.cost.usd_per_hour}", "spot" if c.spot else "",
-                          f"{c.price_as_of.isoformat()}{' !' if c.price_stale else ''}",
-                          "yes" if c.launchable else "no", plain_cell(c.reason), key=f"{self._fills}-{number}")
+            cells = {"#": str(number), "where": where, "GPU": what, "fits": fits, "time": hours_text(c.hours),
+                     "cost": usd_text(c.usd), "$/h": f"{c.cost.usd_per_hour}", "spot": "spot" if c.spot else "",
+                     "price as of": f"{c.price_as_of.isoformat()}{' !' if c.price_stale else ''}",
+                     "launch": self.launch_text(c)}
+            table.add_row(*(cells[str(column.key.value)] for column in table.ordered_columns),
+                          key=f"{self._fills}-{number}")
         self._show_reason()
 
     @on(DataTable.RowHighlighted, "#options-table")
     def _show_reason(self) -> None:
         chosen = self.highlighted()
-        text = "" if chosen is None else f"{chosen.reason}" + (f" · cannot launch: {chosen.why}" if chosen.why else "")
+        missing = self.ready.get(chosen.provider) if chosen is not None and chosen.launchable else ""
+        text = "" if chosen is None else (
+            f"${chosen.cost.usd_per_hour}/h{' spot' if chosen.spot else ''}, price of "
+            f"{chosen.price_as_of.isoformat()}{' (stale)' if chosen.price_stale else ''} · {chosen.reason}"
+            + (f" · cannot launch: {chosen.why}" if chosen.why else "")
+            + (f" · to launch here: {missing}" if missing else ""))
         self.query_one("#options-reason", Label).update(text)
 
     def highlighted(self):
@@ -189,3 +229,18 @@ class OptionsScreen(TuneplanScreen):
         chosen = self.highlighted()
         if chosen is not None:
             self.app.prepare_launch(chosen)
+
+
+def _launchers_ready(launchers: set[str]) -> dict[str, str]:
+    """launcher -> what this machine lacks to launch through it ("" when nothing), asked without the network."""
+    from providers.registry import get_provider
+
+    found = {}
+    for name in launchers:
+        try:
+            result = get_provider(name).ready_here()
+        except Exception as exc:  # noqa: BLE001 - a provider that cannot even be built says why in the column
+            found[name] = f"not set up ({type(exc).__name__})"
+            continue
+        found[name] = "" if result.ok else result.message
+    return found

@@ -40,6 +40,7 @@ class RunsScreen(TuneplanScreen):
         Binding("p", "pull", "Pull", tooltip="Fetch and verify the run's artifacts (waits for a running run)"),
         Binding("x", "stop", "Stop / tear down", tooltip="Stop the run and delete its machine"),
         Binding("o", "open_folder", "Open folder", tooltip="Open the run's output folder"),
+        Binding("l", "toggle_raw", "Raw log", tooltip="The log as the job wrote it, or as progress lines"),
     ]
 
     def __init__(self) -> None:
@@ -47,6 +48,8 @@ class RunsScreen(TuneplanScreen):
         self.records: list = []
         self.selected: str | None = None
         self._log_count = 0
+        self.raw = False  # the log as written (protocol lines, library warnings) instead of readable lines
+        self._lines: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -138,24 +141,37 @@ class RunsScreen(TuneplanScreen):
         log = self.query_one("#run-log", Log)
         if message.replace:
             log.clear()
-        log.write_lines(message.lines)
+            self._lines = []
+        self._lines = (self._lines + list(message.lines))[-TAIL_LINES:]
+        log.write_lines(message.lines if self.raw else readable_lines(message.lines))
         self._progress_from(message.lines)
+
+    def action_toggle_raw(self) -> None:
+        self.raw = not self.raw
+        log = self.query_one("#run-log", Log)
+        log.clear()
+        log.write_lines(self._lines if self.raw else readable_lines(self._lines))
+        self.notify("raw log" if self.raw else "readable log (l: raw)", timeout=2)
 
     def _progress_from(self, lines: list[str]) -> None:
         from providers.protocol import parse_line
 
+        done = None
         for line in reversed(lines):
             parsed = parse_line(line)
             if parsed is None:
                 continue
             kind, payload = parsed
-            total = payload.get("total_steps") if kind == "PROGRESS" else None
             if kind == "DONE":
-                bar = self.query_one("#run-progress", ProgressBar)
-                bar.update(total=bar.total or 1, progress=bar.total or 1)
-            elif isinstance(total, int) and total > 0:
+                done = done or payload
+                continue
+            total = payload.get("total_steps")
+            if isinstance(total, int) and total > 0:
                 self._advance(total, int(payload.get("step", 0)))
-            return
+            break
+        if done is not None and done.get("ok"):  # a run that ended early (a limit, a failure) keeps its step
+            bar = self.query_one("#run-progress", ProgressBar)
+            bar.update(total=bar.total or 1, progress=bar.total or 1)
 
     def _advance(self, total: int, step: int) -> None:
         """Move the bar forward only: the log and the watcher's events report the same steps at different times."""
@@ -228,11 +244,14 @@ class RunsScreen(TuneplanScreen):
         import subprocess
         import sys
 
+        import os
+
         target = folder / "artifacts" if (folder / "artifacts").is_dir() else folder
         opener = "open" if sys.platform == "darwin" else "xdg-open"
+        desktop = sys.platform == "darwin" or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
         if not target.exists():
             self.post_message(ActionDone(f"nothing here yet: {target}", "warning"))
-        elif shutil.which(opener) is None:
+        elif shutil.which(opener) is None or not desktop:  # over SSH or in a container: say where it is
             self.post_message(ActionDone(f"output folder: {target}"))
         else:
             subprocess.Popen([opener, str(target)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -241,6 +260,34 @@ class RunsScreen(TuneplanScreen):
     def on_action_done(self, message: ActionDone) -> None:
         self.notify(message.message, severity=message.severity, timeout=6, markup=False)
         self.load_runs()
+
+
+NOISE = ("warnings.warn(", "UserWarning:", "FutureWarning:", "DeprecationWarning:")
+
+
+def readable_lines(lines: list[str]) -> list[str]:
+    """The log for a person: progress lines as "step 790/3000 · loss 1.234", the end as one line, library
+    warnings left out (``l`` shows the log as written)."""
+    from providers.protocol import parse_line
+
+    out = []
+    for line in lines:
+        parsed = parse_line(line)
+        if parsed is None:
+            if not any(mark in line for mark in NOISE):
+                out.append(line)
+            continue
+        kind, payload = parsed
+        if kind == "DONE":
+            out.append("done" if payload.get("ok") else f"ended: {payload.get('error') or 'failed'}")
+            continue
+        parts = [f"step {payload.get('step', '?')}" + (f"/{payload['total_steps']}" if payload.get("total_steps") else "")]
+        for key, label, fmt in (("loss", "loss", "{:.4g}"), ("eval_loss", "eval loss", "{:.4g}"),
+                                ("tokens_per_s", "tok/s", "{:,.0f}"), ("epoch", "epoch", "{:.2f}")):
+            if isinstance(payload.get(key), (int, float)):
+                parts.append(f"{label} {fmt.format(payload[key])}")
+        out.append(" · ".join(parts))
+    return out
 
 
 def _row(record, now) -> tuple:
