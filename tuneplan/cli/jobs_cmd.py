@@ -21,13 +21,26 @@ def jobs(
     run: Optional[str] = typer.Argument(None, help="One run (id, prefix or job name): everything recorded of it."),
     as_json: bool = typer.Option(False, "--json", help="Print the records as JSON."),
     limit: int = typer.Option(20, "--limit", help="Newest runs to show."),
+    state: list[str] = typer.Option([], "--state", help="Only runs in these states (repeatable)."),
+    project: list[str] = typer.Option([], "--project", help="Only these projects (repeatable)."),
+    provider: list[str] = typer.Option([], "--provider", help="Only these providers (repeatable)."),
+    refresh: bool = typer.Option(True, "--refresh/--no-refresh", help="Ask the providers how open runs stand "
+                                 "first (a few seconds at most)."),
     ledger: Optional[Path] = LEDGER_OPTION,
+    runs_dir: Optional[Path] = RUNS_DIR_OPTION,
 ) -> None:
     from providers.plain_text import one_line
     from remote_jobs.money import show_usd
     from tuneplan.cli.render_run import console, duration, print_details
 
     book = open_ledger(ledger)
+    if refresh:
+        from remote_jobs.refresh import refresh_open_runs
+        from tuneplan.cli.run_options import runs_root
+
+        for run_id, what in refresh_open_runs(book, book.clock, runs_root(runs_dir)).items():
+            if not what.startswith("state "):
+                sys.stderr.write(f"note: {run_id}: {what}\n")
     if run is not None:
         record = book.find(run)
         if as_json:
@@ -35,7 +48,7 @@ def jobs(
         else:
             print_details(record, book.events(record.run_id))
         return
-    records = book.runs()[:max(limit, 0)]
+    records = _filtered(book.runs(), state, project, provider)[:max(limit, 0)]
     if as_json:
         sys.stdout.write(json.dumps([r.to_json() for r in records], indent=2) + "\n")
         return
@@ -105,6 +118,8 @@ def _detach() -> bool:
 
 def pull(
     run: str = RUN_ARG,
+    to: Optional[Path] = typer.Option(None, "--to", help="Also copy the verified artifacts into this folder "
+                                      "(new or empty), checked again there."),
     ledger: Optional[Path] = LEDGER_OPTION,
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
 ) -> None:
@@ -124,6 +139,9 @@ def pull(
         elif already_verified(active.run_dir, active.record.artifacts):
             live.print(f"already pulled: {len(active.record.artifacts)} files verified in "
                                         f"{active.run_dir / 'artifacts'}")
+            if to is not None:
+                _copy_verified(active.run_dir / "artifacts", to)
+                live.print(f"copied and verified again in {to}")
             return
         elif active.record.torn_down_at is not None:
             raise BadInput(f"{active.run_id}: the machine is gone, and its artifacts were never verified here")
@@ -133,6 +151,9 @@ def pull(
                 raise BadInput(f"{active.run_id}: artifacts did not verify: {'; '.join(verified.problems[:3])}")
     record = active.refresh()
     console.print(f"{record.run_id}: {len(record.artifacts)} files verified in {active.run_dir / 'artifacts'}")
+    if to is not None:
+        _copy_verified(active.run_dir / "artifacts", to)
+        console.print(f"copied and verified again in {to}")
 
 
 def down(
@@ -152,3 +173,33 @@ def down(
         record = finish.down(active, discard)
     print_record(record)
     console.print("torn down")
+
+
+def _filtered(records: list, states: list[str], projects: list[str], providers: list[str]) -> list:
+    from providers.types import RunState
+
+    wanted_states = {s.strip().lower() for value in states for s in value.split(",") if s.strip()}
+    known = {s.value for s in RunState}
+    unknown = wanted_states - known
+    if unknown:
+        raise BadInput(f"--state {', '.join(sorted(unknown))}: states are {', '.join(sorted(known))}")
+    wanted_projects = {p.strip() for value in projects for p in value.split(",") if p.strip()}
+    wanted_providers = {p.strip().lower() for value in providers for p in value.split(",") if p.strip()}
+    return [r for r in records if (not wanted_states or r.state.value in wanted_states)
+            and (not wanted_projects or r.project in wanted_projects)
+            and (not wanted_providers or r.provider in wanted_providers)]
+
+
+def _copy_verified(artifacts: Path, to: Path) -> None:
+    """The verified artifacts into ``to`` (refused when it holds anything: nothing of the user's is
+    overwritten), then checked against their manifest there."""
+    import shutil
+
+    from remote_jobs.artifacts import verify_dir
+
+    if to.exists() and (not to.is_dir() or any(to.iterdir())):
+        raise BadInput(f"--to {to}: not an empty folder; give a new or empty one (nothing is overwritten)")
+    shutil.copytree(artifacts, to, dirs_exist_ok=True)
+    checked = verify_dir(to)
+    if not checked.ok:
+        raise BadInput(f"the copy in {to} did not verify: {'; '.join(checked.problems[:3])}")

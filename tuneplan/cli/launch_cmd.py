@@ -96,6 +96,7 @@ def run_request(request, book, root: Path, answers: LaunchAnswers, build=None) -
         request.notes.append(f"a real launch would refuse this: {exc}")  # nothing starts: show the task anyway
     show.print_outgoing(request)
     if not answers.dry_run:
+        _check_credentials(request)  # before anything is bundled or recorded: a run that cannot start is no run
         _confirm(request, answers.yes)
     if answers.validate:
         show.console.print("checking the job with the template's --validate-only …")
@@ -119,6 +120,13 @@ def run_request(request, book, root: Path, answers: LaunchAnswers, build=None) -
         record = watch(run, on_interrupt=_ask_to_stop(run.run_id, live))
         live.final(record)
     _finish(record)
+
+
+def _check_credentials(request) -> None:
+    check = request.provider.check()
+    if not check.ok:
+        fix = f"; {check.fix}" if check.fix else ""
+        raise BadInput(f"{request.provider.name}: {check.message}{fix} (nothing was started or recorded)")
 
 
 def _spec_path(positional: Optional[Path], option: Optional[Path]) -> Path:

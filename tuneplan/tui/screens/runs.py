@@ -27,6 +27,7 @@ from tuneplan.tui.messages import ActionDone, LogLines, RunEvent, RunsLoaded
 from tuneplan.tui.screens.dialogs import ConfirmDialog
 
 POLL_S = 1.0
+REFRESH_S = 15.0  # how often open runs are asked of their providers (in a worker, bounded in time)
 TAIL_S = 1.0
 TAIL_LINES = 400
 TAIL_BYTES = 256 * 1024  # what the log pane reads each time: the end of the log, never all of it
@@ -69,6 +70,17 @@ class RunsScreen(TuneplanScreen):
             table.add_column(label, key=label)
         self.load_runs()
         self.set_interval(POLL_S, self.load_runs)
+        self.refresh_open()
+        self.set_interval(REFRESH_S, self.refresh_open)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="refresh")
+    def refresh_open(self) -> None:
+        """Runs launched elsewhere (``--detach``, another terminal) move on here too: their providers are asked
+        how they stand, never blocking the screen; the next ledger read shows it."""
+        from remote_jobs.refresh import refresh_open_runs
+
+        ctx = self.app.ctx
+        refresh_open_runs(ctx.open_ledger(), ctx.clock, ctx.runs_root())
 
     # --- the ledger ----------------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="ledger")
