@@ -62,7 +62,9 @@ def from_config_path(path: Path) -> ResolvedModel:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise BadInput(f"{config_path}: malformed JSON ({exc.msg} at line {exc.lineno})") from None
-    model_id = str(config.get("_name_or_path") or path.name) if isinstance(config, dict) else path.name
+    folder = path if path.is_dir() else path.parent  # a config.json path is named after its folder
+    name = folder.resolve().name or str(path)
+    model_id = str(config.get("_name_or_path") or name) if isinstance(config, dict) else name
     return ResolvedModel(model_id, str(config_path), architecture_from_config(config, str(config_path)),
                          config=config)
 

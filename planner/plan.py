@@ -194,7 +194,8 @@ def make_plan(model: ResolvedModel, setup: TrainingSetup, data: DataSize, gpus: 
     notes: tuple[str, ...] = limits_notes
     if data.assumed:
         notes += (f"no data size given: assumed {data.examples:,} examples × {data.avg_tokens} tokens × "
-                  f"{data.epochs:g} epoch(s); pass --examples/--avg-tokens/--epochs for real hours",)
+                  f"{data.epochs:g} epoch{'' if data.epochs == 1 else 's'}; pass --examples/--avg-tokens/--epochs "
+                  "for real hours",)
     if not setup.packing and setup.micro_batch > 1:
         notes += ("memory assumes a batch padded to --seq-len (the longest batch); time assumes padding to "
                   "the longest sequence of each batch",)

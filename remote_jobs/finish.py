@@ -70,9 +70,10 @@ def pull(run: ActiveRun, limits: PullLimits | None = None) -> Verified:
         return Verified([], ["no machine to pull from"])
     limits = (limits or configured_limits()).started()
     result = Verified([], ["not fetched"])
-    for _ in range(FETCH_ATTEMPTS):
+    for attempt in range(FETCH_ATTEMPTS):
         partial = partial_dir(run.run_dir)
-        run.note("pulling artifacts")
+        if attempt or run.record.state != RunState.PULLING:  # the state change already said "pulling"
+            run.note("pulling artifacts" if not attempt else "pulling artifacts again")
         run.call(run.provider.fetch_artifacts, handle, partial, False, limits)
         failpoints.reached("fetched")
         result = verify_dir(partial)

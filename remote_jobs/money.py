@@ -37,6 +37,17 @@ def show_usd(amount: Decimal | None) -> str:
     return f"${amount.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP)}"
 
 
+def show_rate(usd_per_hour: Decimal | None) -> str:
+    """An hourly price the same way everywhere: $3.95/h, $0.34/h, $0.024/h (two significant figures under
+    ten cents: a local machine's electricity)."""
+    if usd_per_hour is None:
+        return "-"
+    if usd_per_hour >= Decimal("0.10") or usd_per_hour == 0:
+        return f"${usd_per_hour.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP)}/h"
+    places = max(2, -usd_per_hour.adjusted() + 1)
+    return f"${usd_per_hour.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)}/h"
+
+
 def cost_for(usd_per_hour: Decimal | None, seconds: float | None) -> Decimal | None:
     """Rate × duration, to the micro-dollar."""
     if usd_per_hour is None or seconds is None:

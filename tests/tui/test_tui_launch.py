@@ -3,6 +3,8 @@ and its adapter is pulled and verified (the real local provider, a tiny model tr
 
 from __future__ import annotations
 
+from remote_jobs.money import show_rate
+
 from pathlib import Path
 
 import pytest
@@ -61,7 +63,8 @@ async def test_picking_an_option_opens_the_launch_dialog_with_its_price(build_ap
         dialog = app.screen
         assert isinstance(dialog, LaunchDialog) and dialog.candidate is chosen
         shown = str(dialog.query_one("#launch-option", Static).render())
-        assert usd_text(chosen.usd) in shown and f"${chosen.cost.usd_per_hour}/h" in shown
+        assert usd_text(chosen.usd) in shown and show_rate(chosen.cost.usd_per_hour) in shown
+        assert shown.count("(") == shown.count(")") and "0× cpu" not in shown
         details = str(dialog.query_one("#launch-details", Static).render())
         assert "cap $0.50" in details and "leaves    train:" in details
         await pilot.press("escape")

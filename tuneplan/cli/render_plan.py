@@ -172,17 +172,25 @@ def serving_verdict(inf: dict[str, Any]) -> str:
     return f"Serving: {len(verdict['can_serve'])} devices can serve it; fastest: {verdict['fastest']}{own}"
 
 
+def _count(params: int) -> str:
+    """7.62 B, 131 k: never "0.00 B params" for a tiny model."""
+    for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if params >= size:
+            return f"{params / size:.3g} {unit}"
+    return f"{params:,}"
+
+
 def print_plan(plan: dict[str, Any]) -> None:
     console = make_console()
     model, params, job, data = plan["model"], plan["params"], plan["job"], plan["data"]
     trainable_share = params["trainable"] / params["total"] * 100 if params["total"] else 0
-    console.print(styled((model["id"], "bold"), f" ({model['arch']}, {params['total'] / 1e9:.2f} B params"
-                  + (f", {params['active'] / 1e9:.2f} B active" if params["active"] != params["total"] else "")
+    console.print(styled((model["id"], "bold"), f" ({model['arch']}, {_count(params['total'])} params"
+                  + (f", {_count(params['active'])} active" if params["active"] != params["total"] else "")
                   + f") — {job['task']} {job['method']}, {job['quant'] if job['quant'] != 'none' else job['precision']}, "
                   f"seq {job['seq_len']} × batch {job['micro_batch']}, trainable {params['trainable']:,} "
                   f"({trainable_share:.2f} %)"))
     console.print(f"Training: {plan['tokens']:,} tokens ({data['examples']:,} examples × {data['avg_tokens']} × "
-                  f"{data['epochs']:g} epochs), {plan['flops']:.3g} FLOPs")
+                  f"{data['epochs']:g} epoch{'' if data['epochs'] == 1 else 's'}), {plan['flops']:.3g} FLOPs")
     console.print(breakdown_table(plan))
     console.print(weights_table(plan))
     console.print(fits_table(plan))

@@ -38,7 +38,9 @@ def size(count: int) -> str:
 
 def show_rate(usd_per_hour) -> str:
     """Hourly rates keep four decimals: electricity for a desktop is a few cents an hour."""
-    return "-" if usd_per_hour is None else f"${usd_per_hour:.4f}/h" if usd_per_hour < 1 else f"${usd_per_hour:.2f}/h"
+    from remote_jobs.money import show_rate
+
+    return show_rate(usd_per_hour)
 
 
 def print_plan(request) -> None:

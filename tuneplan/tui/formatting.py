@@ -65,8 +65,8 @@ def count_text(value: float) -> str:
 
 def short_source(source: str) -> str:
     """The first words of a price source (its host or catalog), enough to tell where a price came from."""
-    text = source.replace("https://", "").replace("http://", "")
-    head = text.split(" (")[0].split()[0] if text.split() else ""
+    text = source.replace("https://", "").replace("http://", "").split(" (")[0]  # never half a bracket
+    head = text.split()[0] if text.split() else ""
     return head.split("/")[0] if "/" in head and "." in head.split("/")[0] else " ".join(text.split()[:3])
 
 

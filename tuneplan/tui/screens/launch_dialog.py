@@ -16,6 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Label, Static
 
 from tuneplan.tui.formatting import hours_text, short_source, usd_text
+from remote_jobs.money import show_rate
 
 
 def option_line(candidate: Any) -> str:
@@ -27,7 +28,7 @@ def option_line(candidate: Any) -> str:
         what = f"{candidate.nodes} nodes × {what}"
     source = short_source(candidate.price_source)
     return (f"{what} on {where}{' (spot)' if candidate.spot else ''}: {hours_text(candidate.hours)}, "
-            f"{usd_text(candidate.usd)} at ${candidate.cost.usd_per_hour}/h"
+            f"{usd_text(candidate.usd)} at {show_rate(candidate.cost.usd_per_hour)}"
             + (f" ({source}, as of {candidate.price_as_of.isoformat()})" if source else
                f" (as of {candidate.price_as_of.isoformat()})"))
 
@@ -48,7 +49,7 @@ def request_lines(request: Any) -> list[str]:
         f"provider  {request.provider.name} → {request.destination}",
         f"GPU       {_machines(est)}{est.gpus}× {est.gpu or est.device}{' (spot)' if est.spot else ''}",
         *engine_lines(request),
-        f"estimate  {hours_text(est.hours)}, {usd_text(est.usd)} at ${est.usd_per_hour}/h "
+        f"estimate  {hours_text(est.hours)}, {usd_text(est.usd)} at {show_rate(est.usd_per_hour)} "
         f"({short_source(est.price_source) or 'no price'}{', as of ' + est.price_as_of if est.price_as_of else ''})",
         f"budget    cap {cap} · hard limit {hours_text(request.plan.max_runtime_s / 3600)} on the remote side",
     ]

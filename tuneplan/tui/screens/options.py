@@ -23,6 +23,7 @@ from tuneplan.tui.messages import OptionsReady
 from tuneplan.tui.screens.launch_dialog import where_text
 from tuneplan.tui.widgets.form_field import FormField
 from tuneplan.tui.widgets.text_field import TextField
+from remote_jobs.money import show_rate
 
 PROVIDER_FILTERS = ("any", "local", "runpod", "skypilot", "modal", "aws", "gcp", "azure", "lambda")
 SORTS = ("rank", "cost", "time")
@@ -200,7 +201,8 @@ class OptionsScreen(TuneplanScreen):
             if c.nodes > 1:
                 what = f"{c.nodes} nodes × {what}"
             cells = {"#": str(number), "where": where, "GPU": what, "fits": fits, "time": hours_text(c.hours),
-                     "cost": usd_text(c.usd), "$/h": f"{c.cost.usd_per_hour}", "spot": "spot" if c.spot else "",
+                     "cost": usd_text(c.usd), "$/h": show_rate(c.cost.usd_per_hour)[1:-2],
+                     "spot": "spot" if c.spot else "",
                      "price as of": f"{c.price_as_of.isoformat()}{' !' if c.price_stale else ''}",
                      "launch": self.launch_text(c)}
             table.add_row(*(cells[str(column.key.value)] for column in table.ordered_columns),
@@ -212,7 +214,7 @@ class OptionsScreen(TuneplanScreen):
         chosen = self.highlighted()
         missing = self.ready.get(chosen.provider) if chosen is not None and chosen.launchable else ""
         text = "" if chosen is None else (
-            f"${chosen.cost.usd_per_hour}/h{' spot' if chosen.spot else ''}, price of "
+            f"{show_rate(chosen.cost.usd_per_hour)}{' spot' if chosen.spot else ''}, price of "
             f"{chosen.price_as_of.isoformat()}{' (stale)' if chosen.price_stale else ''} · {chosen.reason}"
             + (f" · cannot launch: {chosen.why}" if chosen.why else "")
             + (f" · to launch here: {missing}" if missing else ""))

@@ -25,6 +25,7 @@ from tuneplan.tui.widgets.form_field import FormField
 from tuneplan.tui.widgets.memory_bar import MemoryBar
 from tuneplan.tui.widgets.model_picker import ModelPicker
 from tuneplan.tui.widgets.text_field import TextField
+from remote_jobs.money import show_rate
 
 DEBOUNCE_S = 0.12
 NARROW_BELOW = 110  # columns: below this the result pane keeps what matters (peak, bar, the fit table)
@@ -179,7 +180,7 @@ class PlanScreen(TuneplanScreen):
             gpu, quote = min(quotes.items(), key=lambda item: item[1].usd)
             line.append_text(Text.assemble(
                 "\nCheapest fit: ", (gpu, "bold"), f" {hours_text(plan['fits'][gpu]['hours'])}, ",
-                (usd_text(quote.usd), "bold"), f" on {quote.where} (${quote.usd_per_hour}/h, as of "
+                (usd_text(quote.usd), "bold"), f" on {quote.where} ({show_rate(quote.usd_per_hour)}, as of "
                 f"{quote.as_of.isoformat()}{', approx.' if quote.approx else ''})"))
         else:
             line.append("\nNo rented GPU in the price table fits this job as planned.")
