@@ -51,10 +51,12 @@ class ActiveRun:
         self.record = self.ledger.get(self.run_id) or self.record
         return self.record
 
-    def update(self, message: str = "", **changes) -> bool:
-        """Change the record; a state change only while no outcome is recorded (two watchers may race)."""
+    def update(self, message: str = "", only_if_state: RunState | None = None, **changes) -> bool:
+        """Change the record; a state change only while no outcome is recorded (two watchers may race), and
+        with ``only_if_state`` only while the run is still in that state."""
         message = one_line(message, 1000)
-        changed = self.ledger.update(self.run_id, only_if_open="state" in changes, message=message, **changes)
+        changed = self.ledger.update(self.run_id, only_if_open="state" in changes, only_if_state=only_if_state,
+                                     message=message, **changes)
         self.refresh()
         if "state" in changes and changed:
             self.on_event(StateChanged(self.run_id, RunState(changes["state"]).value, message))
@@ -91,9 +93,10 @@ class ActiveRun:
         cap = self.record.max_total_usd
         return cap is not None and cost > cap
 
-    def observe(self, status: RunStatus) -> None:
+    def observe(self, status: RunStatus, only_forward: bool = False) -> None:
         """Record a state the provider reports for the first time (and when provisioning ended), and the
-        machine it launched when that is not the one priced."""
+        machine it launched when that is not the one priced. ``only_forward`` (a reader, not the watcher):
+        only from the state this record was read in, so a state someone else has moved on is never undone."""
         if status.launched is not None:
             self._launched_on(status.launched)
         state = status.state
@@ -102,6 +105,10 @@ class ActiveRun:
         changes: dict = {"state": state}
         if state == RunState.RUNNING and self.record.provisioning_s is None:
             changes["provisioning_s"] = self._provisioning_s(status)
+        if only_forward:
+            if self.record.state not in (RunState.PENDING, RunState.PROVISIONING) or state != RunState.RUNNING:
+                return  # a reader only records a start; everything after it is the watcher's
+            changes["only_if_state"] = self.record.state
         self.update(message=status.message, **changes)
 
     def _launched_on(self, machine: LaunchedOn) -> None:

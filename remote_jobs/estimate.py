@@ -135,7 +135,7 @@ def top_option(job: ResolvedJob, today: date) -> Any:
 def _ranked(job: ResolvedJob, provider: str | None, today: date):
     from planner.recommend import Job, recommend
 
-    return recommend(Job(_model(job), _setup(job), _data_size(job)), _prices(provider), _machine(),
+    return recommend(Job(_model(job), _setup(job), data_size(job)), _prices(provider), _machine(),
                      _constraints(job, provider), today, _electricity())
 
 
@@ -196,7 +196,7 @@ def _setup(job: ResolvedJob):
     return setup_from_spec(job.spec)
 
 
-def _data_size(job: ResolvedJob):
+def data_size(job: ResolvedJob):
     """The spec's figures; else counted from the local train file. ``training.max_steps`` decides the work on its
     own (more or fewer steps than the epochs would make), as it does in the trainer."""
     from planner.plan import DataSize

@@ -169,8 +169,11 @@ class Ledger:
             conn.execute(f"INSERT INTO runs ({names}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
             self._event(conn, record.run_id, record.state.value, "recorded")
 
-    def update(self, run_id: str, *, only_if_open: bool = False, message: str = "", **changes: Any) -> bool:
-        """Change some fields of a run; with ``only_if_open``, only while no final state is recorded.
+    def update(self, run_id: str, *, only_if_open: bool = False, only_if_state: RunState | None = None,
+               message: str = "", **changes: Any) -> bool:
+        """Change some fields of a run; with ``only_if_open``, only while no final state is recorded; with
+        ``only_if_state``, only while the run is still in that state (a reader that is not the run's watcher
+        never writes over a state the watcher has moved on from).
 
         A change of ``state`` is also written to the run's event history. Returns whether a row changed.
         """
@@ -178,8 +181,12 @@ class Ledger:
         columns = dict(to_column(name, value) for name, value in changes.items())
         sql = f"UPDATE runs SET {', '.join(f'{c} = ?' for c in columns)} WHERE run_id = ?"
         sql += " AND ended_at IS NULL" if only_if_open else ""
+        params = [*columns.values(), run_id]
+        if only_if_state is not None:
+            sql += " AND state = ?"
+            params.append(RunState(only_if_state).value)
         with self._write() as conn:
-            changed = conn.execute(sql, [*columns.values(), run_id]).rowcount > 0
+            changed = conn.execute(sql, params).rowcount > 0
             if changed and ("state" in changes or message):
                 state = changes.get("state")
                 self._event(conn, run_id, RunState(state).value if state else None, message)

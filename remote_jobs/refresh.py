@@ -45,11 +45,12 @@ def refresh_open_runs(ledger: Ledger, clock: Clock, runs_root: Path, timeout_s: 
 
 
 def _refresh_one(ledger: Ledger, clock: Clock, runs_root: Path, record, get_provider) -> str:
+    ledger = Ledger(ledger.path, clock)  # this thread's own connection
     run = ActiveRun(ledger, get_provider(record.provider), record, clock, runs_root, lambda event: None)
     status = run.call(run.provider.status, run.handle())
     if not status.exists:
         return "the machine is gone: `tuneplan watch` settles it"
-    run.observe(status)
+    run.observe(status, only_forward=True)
     if status.state.terminal:
         return f"finished ({status.state.value}): `tuneplan watch {record.run_id}` pulls and tears down"
     return f"state {status.state.value}"

@@ -65,3 +65,54 @@ def test_report_takes_format_pdf(capsys, tmp_path, monkeypatch):
     code, _, err = run_cli(capsys, "report", "--format", "pdf", "-o", str(tmp_path / "r.pdf"))
     assert "unknown" not in err.lower() and "invalid value" not in err.lower() and "no such option" not in err
     assert code == 0 or "Chromium" in err
+
+
+class _Answers:
+    """A provider that answers ``status`` as told (the refresh's only call), and counts the calls."""
+
+    name = "local"
+
+    def __init__(self, state: RunState, wait_s: float = 0.0) -> None:
+        self.state, self.wait_s, self.calls = state, wait_s, 0
+
+    def status(self, handle):
+        from providers.types import RunStatus
+
+        self.calls += 1
+        time.sleep(self.wait_s)
+        return RunStatus(self.state, "as told")
+
+
+def _open_run(ledger: Ledger, state: RunState) -> str:
+    from datetime import datetime, timezone
+
+    from providers.types import RunHandle
+    from remote_jobs.records import RunRecord
+
+    run_id = "refresh-20261203-120000-abcd"
+    ledger.create(RunRecord(run_id=run_id, name="refresh", project="p", owner="o", provider="local", state=state,
+                            created_at=datetime(2026, 12, 3, 12, tzinfo=timezone.utc),
+                            handle=RunHandle("local", run_id, "pid-1")))
+    return run_id
+
+
+def test_a_refresh_records_a_start_but_never_undoes_what_the_watcher_recorded(tmp_path):
+    from remote_jobs.refresh import refresh_open_runs
+
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    run_id = _open_run(ledger, RunState.PROVISIONING)
+    outcome = refresh_open_runs(ledger, ledger.clock, tmp_path, get_provider=lambda name: _Answers(RunState.RUNNING))
+    assert outcome[run_id] == "state running" and ledger.get(run_id).state == RunState.RUNNING
+    ledger.update(run_id, state=RunState.PULLING)  # the watcher moved on while the provider still says running
+    refresh_open_runs(ledger, ledger.clock, tmp_path, get_provider=lambda name: _Answers(RunState.RUNNING))
+    assert ledger.get(run_id).state == RunState.PULLING
+
+
+def test_a_provider_that_does_not_answer_in_time_is_left_as_it_was(tmp_path):
+    from remote_jobs.refresh import refresh_open_runs
+
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    run_id = _open_run(ledger, RunState.PROVISIONING)
+    outcome = refresh_open_runs(ledger, ledger.clock, tmp_path, timeout_s=0.3,
+                                get_provider=lambda name: _Answers(RunState.RUNNING, wait_s=3))
+    assert outcome[run_id] == "no answer in time" and ledger.get(run_id).state == RunState.PROVISIONING

@@ -60,7 +60,26 @@ def draft_from_spec(path: Path) -> Draft:
               "grad_ckpt": t.grad_ckpt, "gpus": str(spec.resources.gpus), "nodes": str(spec.resources.nodes),
               "sharding": spec.resources.sharding,
               "examples": _text(data.examples), "avg_tokens": _text(data.avg_tokens), "epochs": f"{t.epochs:g}"}
+    if (data.examples is None or data.avg_tokens is None) and spec.task != "smoke":
+        counted = _counted(spec, path)  # the data file is here: count it rather than show "(assumed)"
+        if counted is not None:
+            values["examples"] = values["examples"] or str(counted.examples)
+            values["avg_tokens"] = values["avg_tokens"] or str(counted.avg_tokens)
     return Draft(values, path, spec.task)
+
+
+def _counted(spec, path: Path):
+    """The spec's data size as a launch counts it (rows of the local train file, ~4 bytes a token); None when
+    the data is not on this machine."""
+    from planner.errors import TuneplanError
+    from remote_jobs.estimate import data_size
+    from remote_jobs.resolve import resolve_job
+
+    try:
+        size = data_size(resolve_job(spec, path))
+    except (TuneplanError, OSError):
+        return None
+    return None if size.assumed else size
 
 
 def _text(value: object) -> str:

@@ -59,7 +59,12 @@ class ReportScreen(TuneplanScreen):
 
     def action_month(self, step: int) -> None:
         year, month = divmod(self.month.year * 12 + self.month.month - 1 + step, 12)
-        self.month = self.month.replace(year=year, month=month + 1)
+        wanted = self.month.replace(year=year, month=month + 1)
+        now = self.ctx.clock.now()
+        if (wanted.year, wanted.month) > (now.year, now.month):  # nothing is spent in a month not begun
+            self.notify("this is the current month: nothing later to report", timeout=3)
+            return
+        self.month = wanted
         self.action_refresh_report()
 
     def action_refresh_report(self) -> None:
