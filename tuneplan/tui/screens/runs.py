@@ -28,6 +28,9 @@ from tuneplan.tui.screens.dialogs import ConfirmDialog
 
 POLL_S = 1.0
 REFRESH_S = 15.0  # how often open runs are asked of their providers (in a worker, bounded in time)
+NARROW_BELOW = 110
+COLUMNS = ("run", "state", "provider", "GPU", "elapsed", "cost so far", "estimate", "note")
+NARROW_COLUMNS = ("run", "state", "GPU", "elapsed", "cost so far")
 TAIL_S = 1.0
 TAIL_LINES = 400
 TAIL_BYTES = 256 * 1024  # what the log pane reads each time: the end of the log, never all of it
@@ -65,9 +68,7 @@ class RunsScreen(TuneplanScreen):
 
     def on_mount(self) -> None:
         self.app.runs_screen = self
-        table = self.query_one("#runs-table", DataTable)
-        for label in ("run", "state", "provider", "GPU", "elapsed", "cost so far", "estimate", "note"):
-            table.add_column(label, key=label)
+        self._set_columns()
         self.load_runs()
         self.set_interval(POLL_S, self.load_runs)
         self.refresh_open()
@@ -87,14 +88,31 @@ class RunsScreen(TuneplanScreen):
     def load_runs(self) -> None:
         self.post_message(RunsLoaded(self.app.ctx.open_ledger().runs()))
 
+    def _set_columns(self) -> None:
+        """All columns from 110 columns up; at 80 the provider, estimate and note give way (the lines under
+        the table have the note in full)."""
+        narrow = self.app.size.width < NARROW_BELOW
+        self.set_class(narrow, "-narrow")
+        table = self.query_one("#runs-table", DataTable)
+        table.clear(columns=True)
+        for label in NARROW_COLUMNS if narrow else COLUMNS:
+            table.add_column(label, key=label)
+
+    def on_resize(self) -> None:
+        if (self.app.size.width < NARROW_BELOW) != self.has_class("-narrow"):
+            self._set_columns()
+            self.load_runs()
+
     def on_runs_loaded(self, message: RunsLoaded) -> None:
         self.records = message.records
         table = self.query_one("#runs-table", DataTable)
         keep = self.selected
         table.clear()
         now = self.app.ctx.clock.now()
+        keys = [str(column.key.value) for column in table.ordered_columns]
         for record in self.records:
-            table.add_row(*_row(record, now), key=record.run_id)
+            cells = dict(zip(COLUMNS, _row(record, now), strict=True))
+            table.add_row(*(cells[key] for key in keys), key=record.run_id)
         if keep is not None and keep in {r.run_id for r in self.records}:
             table.move_cursor(row=table.get_row_index(keep))
         elif self.records and self.selected is None:
