@@ -189,7 +189,7 @@ def close(run: ActiveRun, state: RunState, reason: str | None, status: RunStatus
 
 def teardown(run: ActiveRun) -> None:
     """Idempotent: ends the machine if there is one, then notes when and what the provider billed."""
-    handle = run.record.handle or run.handle()
+    handle = run.record.handle or _find_handle(run)
     if handle is not None:
         run.call(run.provider.teardown, handle)
     billed = _bill(run, handle) if handle is not None else None
@@ -203,6 +203,22 @@ def teardown(run: ActiveRun) -> None:
     if changes:
         run.update(message="torn down", **changes)
     run.note("machine torn down" if handle is not None else "nothing to tear down")
+
+
+def _find_handle(run: ActiveRun):
+    """The machine the provider holds for a run whose handle was never recorded. Where the provider cannot
+    even be asked from here (no key, no SDK), no launch from here can have made one: the run is closed with
+    that said, instead of staying "not torn down" for ever (``down``, ``reap`` and reports then agree)."""
+    try:
+        return run.handle()
+    except ProviderError:
+        ready = run.provider.ready_here()
+        if ready.ok:
+            raise  # the provider can be asked and did not answer: keep the run open, try again later
+        run.update(message=f"no machine recorded for this run and {run.provider.name} cannot be asked from here "
+                           f"({ready.message}): nothing to tear down; if it was launched from elsewhere, check "
+                           f"{run.provider.name} there")
+        return None
 
 
 def _bill(run: ActiveRun, handle) -> Decimal | None:

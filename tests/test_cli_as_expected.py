@@ -116,3 +116,23 @@ def test_a_provider_that_does_not_answer_in_time_is_left_as_it_was(tmp_path):
     outcome = refresh_open_runs(ledger, ledger.clock, tmp_path, timeout_s=0.3,
                                 get_provider=lambda name: _Answers(RunState.RUNNING, wait_s=3))
     assert outcome[run_id] == "no answer in time" and ledger.get(run_id).state == RunState.PROVISIONING
+
+
+def test_down_closes_a_run_that_never_reached_a_provider_this_machine_cannot_ask(capsys, monkeypatch, tmp_path):
+    """Issue 22 item 11: a failed launch without a machine stayed "not torn down" for ever when the provider
+    could not be asked (no key): ``down`` closes it and says why."""
+    from datetime import datetime, timezone
+
+    from remote_jobs.records import RunRecord
+
+    monkeypatch.delenv("RUNPOD_API_KEY", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    at = datetime(2026, 12, 3, 12, tzinfo=timezone.utc)
+    Ledger().create(RunRecord(run_id="never-20261203-120000-abcd", name="never", project="p", owner="o",
+                              provider="runpod", state=RunState.FAILED, created_at=at, ended_at=at,
+                              failure_reason="launch failed"))
+    code, _, err = run_cli(capsys, "down", "never")
+    assert code == 0, err
+    assert Ledger().get("never-20261203-120000-abcd").torn_down_at is not None
+    events = " ".join(e["message"] or "" for e in Ledger().events("never-20261203-120000-abcd"))
+    assert "cannot be asked from here" in events and "nothing to tear down" in events
