@@ -29,11 +29,12 @@ def dollars(value: float | str | Decimal | None) -> Decimal | None:
 
 
 def show_usd(amount: Decimal | None) -> str:
-    """$12.34, or more digits for the fractions of a cent that local runs cost."""
+    """$12.34, or six decimals for the fractions of a cent that local runs cost: always six, so a live figure
+    and the final one never change precision under the reader's eyes ($0.000050, then $0.000089)."""
     if amount is None:
         return "-"
     if amount != 0 and abs(amount) < Decimal("0.01"):
-        return f"${amount.quantize(Decimal('0.000001')).normalize():f}"
+        return f"${amount.quantize(Decimal('0.000001'), rounding=ROUND_HALF_UP)}"
     return f"${amount.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP)}"
 
 
