@@ -123,7 +123,7 @@ def _setup_json(setup: TrainingSetup) -> dict[str, Any]:
 
 
 def _fit_json(fit: GpuFit) -> dict[str, Any]:
-    out = {"fits": fit.fits, "verdict": fit.verdict, "memory_gib": fit.memory_gib, "headroom_gib": fit.headroom_gib,
+    out = {"fits": fit.fits, "fit": fit.verdict, "memory_gib": fit.memory_gib, "headroom_gib": fit.headroom_gib,
            "hours": round(fit.hours, 3), "gpus": fit.gpus, "nodes": fit.nodes,
            "tokens_per_s": round(fit.tokens_per_s, 1), "approximate": fit.approximate}
     if fit.to_fit is not None:

@@ -136,7 +136,7 @@ def test_a_plan_that_does_not_fit_says_no_and_what_would(capsys):
     out = cli_json(capsys, "plan", "--model", "meta-llama/Llama-3.1-8B-Instruct", "--method", "full", "--gpu",
                    "RTX4090")
     fit = out["fits"]["RTX4090"]
-    assert fit["verdict"] == "no" and not fit["fits"]
+    assert fit["fit"] == "no" and not fit["fits"]  # CONTRACTS §12: fits[gpu].fit
     changes = {c["what"]: c for c in fit["to_fit"]["changes"]}
     assert changes["QLoRA (nf4 base weights)"]["fits"] and changes["QLoRA (nf4 base weights)"]["peak_gib"] < 24
     assert changes["FSDP over 4 cards"]["fits"] and not changes["FSDP over 2 cards"]["fits"]

@@ -53,7 +53,7 @@ def fits_table(plan: dict[str, Any], limit: int = 12) -> Table:
         table.add_column(name, justify=justify)
     shown = rows if len(rows) <= limit else [r for r in rows if r[1]["fits"]][:limit] or rows[:limit]
     for name, fit in shown:
-        verdict = fit.get("verdict", "yes" if fit["fits"] else "no")
+        verdict = fit.get("fit", "yes" if fit["fits"] else "no")
         headroom = Text(f"{fit['headroom_gib']:+.1f}", style="" if fit["fits"] else "red")
         approx = "~" if fit["approximate"] else ""
         speed, time = ((f"{approx}{fit['tokens_per_s']:,.0f}", f"{approx}{_hours(fit['hours'])}") if fit["fits"]
@@ -63,7 +63,7 @@ def fits_table(plan: dict[str, Any], limit: int = 12) -> Table:
     hidden = len(rows) - len(shown)
     if hidden:
         table.caption = f"{hidden} more GPUs in --json ({len(rows) - fitting} do not fit)"
-    if any(f.get("verdict") == "tight" for _, f in shown):
+    if any(f.get("fit") == "tight" for _, f in shown):
         table.caption = ((table.caption + "; ") if table.caption else "") + \
             "tight: fits within the estimator's error (under 10 % of the card free)"
     return table
