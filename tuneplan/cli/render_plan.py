@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tuneplan.cli.output import make_console, styled
+from tuneplan.tui.formatting import count_text  # rich only: no Textual import
 
 _LABELS = {
     "weights": "weights", "adapter": "adapter (LoRA)", "gradients": "gradients", "optimizer": "optimizer state",
@@ -172,20 +173,12 @@ def serving_verdict(inf: dict[str, Any]) -> str:
     return f"Serving: {len(verdict['can_serve'])} devices can serve it; fastest: {verdict['fastest']}{own}"
 
 
-def _count(params: int) -> str:
-    """7.62 B, 131 k: never "0.00 B params" for a tiny model."""
-    for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if params >= size:
-            return f"{params / size:.3g} {unit}"
-    return f"{params:,}"
-
-
 def print_plan(plan: dict[str, Any]) -> None:
     console = make_console()
     model, params, job, data = plan["model"], plan["params"], plan["job"], plan["data"]
     trainable_share = params["trainable"] / params["total"] * 100 if params["total"] else 0
-    console.print(styled((model["id"], "bold"), f" ({model['arch']}, {_count(params['total'])} params"
-                  + (f", {_count(params['active'])} active" if params["active"] != params["total"] else "")
+    console.print(styled((model["id"], "bold"), f" ({model['arch']}, {count_text(params['total'])} params"
+                  + (f", {count_text(params['active'])} active" if params["active"] != params["total"] else "")
                   + f") — {job['task']} {job['method']}, {job['quant'] if job['quant'] != 'none' else job['precision']}, "
                   f"seq {job['seq_len']} × batch {job['micro_batch']}, trainable {params['trainable']:,} "
                   f"({trainable_share:.2f} %)"))
