@@ -1,6 +1,7 @@
 """Whether a job fits a card (yes / tight / no) and, where it does not, the nearest changes that make it fit,
 computed with the estimator rather than guessed: the largest micro-batch and sequence length that fit, and
-the peak that QLoRA, an 8-bit optimizer, gradient checkpointing or FSDP over more cards would need.
+the peak that QLoRA, an 8-bit optimizer, gradient checkpointing or FSDP over more cards would need. Every
+"fits" here is the safe one: the estimate's upper bound (``planner.estimate.bounds``) fits the card.
 
 It answers the search people otherwise run by trial and error on a rented machine (``plan --max-fit``).
 Memory grows with the micro-batch and the sequence length, so both searches are a doubling then a bisection.
@@ -11,14 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from planner.arch import Architecture
+from planner.estimate.bounds import fit_of, upper_gib
 from planner.estimate.memory import BREAKDOWN_KEYS, estimate_memory
 from planner.estimate.setup import TrainingSetup
 from planner.units import GIB
 
-# A fit with less headroom than this share of the card is "tight": the estimator's measured error on the
-# published rows (median ~15 %, CONTRACTS §3 figures) can eat it. The stacks issue's upper bound replaces it
-# where a bound exists.
-TIGHT_SHARE = 0.10
 MAX_MICRO_BATCH = 1024
 SEQ_STEP = 128  # sequence lengths are searched in multiples of this (what people set)
 FSDP_SIZES = (2, 4, 8)
@@ -30,11 +28,14 @@ def peak_gib(arch: Architecture, setup: TrainingSetup) -> float:
     return round(sum(round(memory.breakdown[k] / GIB, 2) for k in BREAKDOWN_KEYS), 2)
 
 
-def verdict(peak: float, card_gib: float) -> str:
-    """yes (fits with room), tight (fits within the estimator's error), no."""
-    if peak > card_gib:
-        return "no"
-    return "tight" if card_gib - peak < TIGHT_SHARE * card_gib else "yes"
+def verdict(peak: float, card_gib: float, setup: TrainingSetup) -> str:
+    """yes (its upper bound fits), tight (the estimate fits, its upper bound does not), no."""
+    return fit_of(peak, upper_gib(peak, setup), card_gib)
+
+
+def safe_peak_gib(arch: Architecture, setup: TrainingSetup) -> float:
+    """The upper bound of the peak: what the searches below must fit, so what they suggest is safe to rent."""
+    return upper_gib(peak_gib(arch, setup), setup)
 
 
 def _largest(fits, low: int, high: int) -> int:
@@ -57,13 +58,13 @@ def _largest(fits, low: int, high: int) -> int:
 
 
 def largest_micro_batch(arch: Architecture, setup: TrainingSetup, card_gib: float) -> int:
-    return _largest(lambda b: peak_gib(arch, replace(setup, micro_batch=b)) <= card_gib, 1, MAX_MICRO_BATCH)
+    return _largest(lambda b: safe_peak_gib(arch, replace(setup, micro_batch=b)) <= card_gib, 1, MAX_MICRO_BATCH)
 
 
 def largest_seq_len(arch: Architecture, setup: TrainingSetup, card_gib: float) -> int:
     """In multiples of ``SEQ_STEP``, up to the model's position limit (0: not even ``SEQ_STEP`` tokens)."""
     top = max(1, arch.max_positions // SEQ_STEP) if arch.positions_known else 1 << 20
-    steps = _largest(lambda k: peak_gib(arch, replace(setup, seq_len=k * SEQ_STEP)) <= card_gib, 1, top)
+    steps = _largest(lambda k: safe_peak_gib(arch, replace(setup, seq_len=k * SEQ_STEP)) <= card_gib, 1, top)
     return steps * SEQ_STEP
 
 
@@ -84,10 +85,11 @@ def nearest_changes(arch: Architecture, setup: TrainingSetup, card_gib: float) -
 
     def consider(what: str, changed: TrainingSetup) -> None:
         try:
-            peak = peak_gib(arch, changed.validated())
+            validated = changed.validated()
+            peak = peak_gib(arch, validated)
         except Exception:  # noqa: BLE001 - a combination the stack cannot run is no suggestion
             return
-        changes.append(Change(what, peak, peak <= card_gib))
+        changes.append(Change(what, peak, upper_gib(peak, validated) <= card_gib))
 
     if setup.method in ("lora", "full") and setup.task in ("sft", "dpo") and setup.quant == "none":
         consider("QLoRA (nf4 base weights)", replace(setup, method="qlora", quant="nf4"))

@@ -14,6 +14,7 @@ from planner.estimate.memory import BREAKDOWN_KEYS, MemoryEstimate, estimate_mem
 from planner.estimate.params import trainable_params
 from planner.estimate.setup import TrainingSetup
 from planner.estimate.timing import TimeEstimate, estimate_time, tokens_per_sequence
+from planner.estimate.bounds import upper_gib
 from planner.fit_search import largest_micro_batch, largest_seq_len, nearest_changes, verdict
 from planner.limits import check_model_job
 from planner.models import ResolvedModel
@@ -55,7 +56,7 @@ class GpuFit:
     nodes: int = 1
     """Machines, each with ``gpus`` of this GPU."""
     verdict: str = "yes"
-    """yes, tight (fits within the estimator's error) or no (``planner.fit_search``)."""
+    """yes, tight (the estimate fits, its upper bound does not) or no: ``fits`` is true only for yes."""
     to_fit: dict | None = None
     """Where it does not fit: the nearest changes that make it fit (``fit_search.nearest_changes``)."""
     max_fit: dict | None = None
@@ -94,6 +95,7 @@ class Plan:
             "params": {"total": self.memory.static.params_total,
                        "trainable": self.memory.static.params_trainable, "active": arch.active_params},
             "peak_vram_gib": self.peak_vram_gib,
+            "peak_vram_upper_gib": upper_gib(self.peak_vram_gib, self.setup),
             "breakdown_gib": self.breakdown_gib,
             "peak_phase": self.memory.phase,
             "memory_views_gib": {"allocated": round(self.memory.allocated / GIB, 2),
@@ -170,8 +172,9 @@ def fit_on_gpu(model: ResolvedModel, setup: TrainingSetup, memory: MemoryEstimat
     time: TimeEstimate = estimate_time(model.arch, setup, gpu_target(gpu, setup.precision), data.tokens,
                                        data.avg_tokens)
     headroom = round(gpu.smi_memory_gib - peak, 2)
-    return GpuFit(gpu.name, headroom >= 0, gpu.smi_memory_gib, headroom, time.hours, setup.gpus,
-                  time.tokens_per_s, time.approximate, setup.nodes, verdict(peak, gpu.smi_memory_gib))
+    fit = verdict(peak, gpu.smi_memory_gib, setup)
+    return GpuFit(gpu.name, fit == "yes", gpu.smi_memory_gib, headroom, time.hours, setup.gpus,
+                  time.tokens_per_s, time.approximate, setup.nodes, fit)
 
 
 def make_plan(model: ResolvedModel, setup: TrainingSetup, data: DataSize, gpus: list[GpuSpec] | None = None,
@@ -183,7 +186,7 @@ def make_plan(model: ResolvedModel, setup: TrainingSetup, data: DataSize, gpus: 
     fits = {gpu.name: fit_on_gpu(model, setup, memory, gpu, data) for gpu in (gpus or gpu_catalog().values())}
     for name, fit in fits.items():
         card = fit.memory_gib
-        if not fit.fits:
+        if fit.verdict != "yes":
             fits[name] = replace(fit, to_fit=nearest_changes(model.arch, setup, card))
         if max_fit:
             fits[name] = replace(fits[name], max_fit={

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import statistics
+
+import pytest
 from pathlib import Path
 
 from planner.accuracy import MEMORY_TARGETS, SPEED_TARGETS, memory_results, speed_results, summarize, trace_results
@@ -44,3 +46,22 @@ def test_tensor_model_matches_traced_steps():
     assert len(results) >= 100
     assert statistics.median(errors) <= 0.05
     assert sum(e <= 0.05 for e in errors) / len(errors) >= 0.75
+
+
+def test_the_upper_bound_factors_are_the_90th_percentile_of_the_public_rows():
+    """planner.estimate.bounds holds measured ÷ estimated at the 90th percentile per method; an estimator change
+    that moves them fails here until the constants are updated (issue 16, CONTRACTS §12)."""
+    from planner.estimate.bounds import ALL_ROWS_FACTOR, UPPER_FACTORS, UPPER_PERCENTILE
+
+    results = memory_results(str(FIXTURES / "measured-public.csv"))
+
+    def percentile(values):
+        values = sorted(values)
+        k = (len(values) - 1) * UPPER_PERCENTILE
+        low, high = int(k), min(int(k) + 1, len(values) - 1)
+        return values[low] + (values[high] - values[low]) * (k - low)
+
+    for method, factor in UPPER_FACTORS.items():
+        ratios = [r.measured / r.estimate for r in results if r.case.setup.method == method]
+        assert len(ratios) >= 15 and percentile(ratios) == pytest.approx(factor, abs=0.005), method
+    assert percentile([r.measured / r.estimate for r in results]) == pytest.approx(ALL_ROWS_FACTOR, abs=0.005)

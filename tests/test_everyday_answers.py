@@ -117,7 +117,8 @@ def test_max_fit_finds_the_largest_batch_and_sequence_the_estimator_fits():
 
     from planner.catalog.gpus import find_gpu
     from planner.estimate.setup import TrainingSetup
-    from planner.fit_search import SEQ_STEP, largest_micro_batch, largest_seq_len, peak_gib
+    from planner.fit_search import SEQ_STEP, largest_micro_batch, largest_seq_len
+    from planner.fit_search import safe_peak_gib as peak_gib  # what "fits" means: the upper bound fits
     from planner.models import resolve_local
 
     arch = resolve_local("meta-llama/Llama-3.1-8B-Instruct").arch
@@ -148,10 +149,21 @@ def test_a_plan_that_does_not_fit_says_no_and_what_would(capsys):
         out["weights_by_dtype"]["fp32"]["weights_gib"] / 2, rel=0.01)
 
 
-def test_a_fit_within_the_estimators_error_is_tight():
-    from planner.fit_search import verdict
+def test_a_fit_within_the_estimators_error_is_tight(capsys):
+    """Issue 16 item 3 / CONTRACTS §12: fits[gpu].fit is yes only when the upper bound fits; the boolean
+    fits follows it; a tight fit says what would fit safely."""
+    from planner.estimate.bounds import fit_of
 
-    assert verdict(20.0, 24.0) == "yes" and verdict(22.5, 24.0) == "tight" and verdict(24.5, 24.0) == "no"
+    assert fit_of(20.0, 21.0, 24.0) == "yes" and fit_of(22.5, 24.6, 24.0) == "tight" and fit_of(24.5, 26, 24.0) == "no"
+    for seq in range(2048, 8192, 128):  # find a sequence length where the L4 is tight for this job
+        out = cli_json(capsys, "plan", "--model", "meta-llama/Llama-3.1-8B-Instruct", "--method", "lora",
+                       "--gpu", "L4", "--seq-len", str(seq))
+        if out["fits"]["L4"]["fit"] == "tight":
+            break
+    fit = out["fits"]["L4"]
+    assert fit["fit"] == "tight" and fit["fits"] is False and fit["headroom_gib"] >= 0
+    assert out["peak_vram_gib"] <= fit["memory_gib"] < out["peak_vram_upper_gib"]
+    assert fit["to_fit"]["largest_seq_len"] < int(out["job"]["seq_len"])
 
 
 def test_max_fit_flag_reaches_the_json(capsys):

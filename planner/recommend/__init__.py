@@ -14,6 +14,7 @@ from typing import Any
 from planner.catalog.prices import STALE_AFTER_DAYS, PriceRow
 from planner.estimate.devices import cpu_target, mac_target
 from planner.estimate.inference import estimate_inference
+from planner.estimate.bounds import upper_gib
 from planner.recommend import costs, local
 from planner.recommend.candidates import Electricity, Estimates, cloud_candidates, local_candidates, smi_gib
 from planner.recommend.local import LocalMachine
@@ -76,6 +77,7 @@ def recommend(job: Job, rows: list[PriceRow] | tuple[PriceRow, ...], machine: Lo
     est = Estimates(job, constraints.sharding)
     found = cloud_candidates(est, list(rows), constraints, today, stale_days)
     found += local_candidates(est, machine, constraints, power, today)
+    found = [replace(c, tight=c.fits and upper_gib(c.peak_gib, job.setup) > c.memory_gib) for c in found]
     ranked = rank(found, constraints)
     explained = [_explained(c, job, constraints) for c in ranked]
     single = smi_gib(est.memory(est.setup(1, "none")))

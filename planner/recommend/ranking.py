@@ -34,7 +34,7 @@ def _order(candidate: Candidate) -> tuple:
 def rank(candidates: list[Candidate], constraints: Constraints) -> list[Candidate]:
     """Assess, sort and tag every candidate."""
     ranked = sorted((assess(c, constraints) for c in candidates), key=_order)
-    fitting = [c for c in ranked if c.fits]
+    fitting = [c for c in ranked if c.fits and not c.tight] or [c for c in ranked if c.fits]  # safe fits first
     picks = {
         "cheapest": _best(fitting, lambda c: (c.usd, c.hours)),
         "fastest": _best([c for c in fitting if c.within_budget], lambda c: (c.hours, c.usd)),

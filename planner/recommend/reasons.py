@@ -9,6 +9,7 @@ occasional fine-tunes are cheaper rented. The ranking never reads these lines; t
 from __future__ import annotations
 
 from planner.catalog.gpus import gpu_catalog
+from planner.estimate.bounds import upper_gib
 from planner.catalog.prices import rate_text
 from planner.recommend.result import Candidate, Constraints, Job
 
@@ -31,6 +32,9 @@ def reason(candidate: Candidate, job: Job, constraints: Constraints) -> str:
     """The candidate's line: why it fits or not, then what stands out about it."""
     head = _fit_line(candidate, job) if candidate.fits else _misfit_line(candidate)
     extras = [_deadline_line(candidate, constraints)] if candidate.fits else []
+    if candidate.tight:
+        extras.insert(0, f"tight: up to {upper_gib(candidate.peak_gib, job.setup):.1f} GiB (nine runs in ten) "
+                         f"against {candidate.memory_gib:.1f} GiB; a smaller batch or a bigger card is safe")
     if candidate.fits and candidate.spot:
         extras.append("spot: can be interrupted, keep checkpoints")
     if candidate.fits and candidate.kind == "gpu" and _vendor(candidate.gpu) == "AMD":

@@ -82,6 +82,8 @@ class Candidate:
     approximate: bool = False
     meets_deadline: bool = False
     within_budget: bool = True
+    tight: bool = False
+    """It fits by the estimate, but the estimate's upper bound does not (``planner.estimate.bounds``)."""
     reason: str = ""
     tags: tuple[str, ...] = field(default=())
     offering: str = ""  # the price row's offering (RunPod: secure-cloud / community-cloud), for the launcher
@@ -105,7 +107,8 @@ class Candidate:
             "provider": self.provider, "cloud": self.cloud, "gpu": self.gpu, "gpus": self.gpus, "nodes": self.nodes,
             "spot": self.spot,
             "region": self.region, "device": self.device, "kind": self.kind, "sharding": self.sharding,
-            "fits": self.fits, "peak_gib": self.peak_gib, "memory_gib": self.memory_gib,
+            "fits": self.fits, "fit": "no" if not self.fits else "tight" if self.tight else "yes",
+            "peak_gib": self.peak_gib, "memory_gib": self.memory_gib,
             "headroom_gib": self.headroom_gib, "hours": round(self.hours, 3),
             "train_hours": round(self.train_hours, 3), "tokens_per_s": round(self.tokens_per_s, 1),
             "usd": str(self.usd), "usd_per_hour": rate_text(self.cost.usd_per_hour),

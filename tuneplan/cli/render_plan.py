@@ -23,8 +23,12 @@ def _hours(hours: float) -> str:
 
 
 def breakdown_table(plan: dict[str, Any]) -> Table:
-    table = Table(title=f"Peak memory per GPU: {plan['peak_vram_gib']:.2f} GiB", title_justify="left",
-                  caption=f"peak at the {plan['peak_phase']}", caption_justify="left", show_edge=False)
+    title = f"Peak memory per GPU: {plan['peak_vram_gib']:.2f} GiB"
+    caption = f"peak at the {plan['peak_phase']}"
+    if "peak_vram_upper_gib" in plan:
+        caption += f"; up to {plan['peak_vram_upper_gib']:.2f} GiB (nine runs in ten)"
+    table = Table(title=title, title_justify="left",
+                  caption=caption, caption_justify="left", show_edge=False)
     table.add_column("component")
     table.add_column("GiB", justify="right")
     for key, value in plan["breakdown_gib"].items():
@@ -44,30 +48,37 @@ def fits_table(plan: dict[str, Any], limit: int = 12) -> Table:
     shape = f"{gpus} GPU{'s' if gpus > 1 else ''} per run"
     if nodes > 1:
         shape = f"{nodes} nodes × {gpus} GPU{'s' if gpus > 1 else ''}, {plan['job']['sharding']}"
-    rows = sorted(plan["fits"].items(), key=lambda item: (not item[1]["fits"], item[1]["hours"]))
-    fitting = sum(1 for _, f in rows if f["fits"])
+    order = {"yes": 0, "tight": 1, "no": 2}
+    rows = sorted(plan["fits"].items(), key=lambda item: (order[_fit(item[1])], item[1]["hours"]))
+    fitting = sum(1 for _, f in rows if _fit(f) == "yes")
+    tight = sum(1 for _, f in rows if _fit(f) == "tight")
     title = (f"Fit per card ({shape}): fits on {fitting} of {len(rows)}" if fitting else
-             f"Fit per card ({shape}): it fits on none of {len(rows)}")
+             f"Fit per card ({shape}): it fits on none of {len(rows)}") + (f", tight on {tight}" if tight else "")
     table = Table(title=title, title_justify="left", show_edge=False)
     for name, justify in (("GPU", "left"), ("fits", "left"), ("card GiB", "right"), ("headroom", "right"),
                           ("tokens/s", "right"), ("time", "right")):
         table.add_column(name, justify=justify)
     shown = rows if len(rows) <= limit else [r for r in rows if r[1]["fits"]][:limit] or rows[:limit]
     for name, fit in shown:
-        verdict = fit.get("fit", "yes" if fit["fits"] else "no")
-        headroom = Text(f"{fit['headroom_gib']:+.1f}", style="" if fit["fits"] else "red")
+        verdict = _fit(fit)
+        runs = verdict != "no"
+        headroom = Text(f"{fit['headroom_gib']:+.1f}", style="" if runs else "red")
         approx = "~" if fit["approximate"] else ""
-        speed, time = ((f"{approx}{fit['tokens_per_s']:,.0f}", f"{approx}{_hours(fit['hours'])}") if fit["fits"]
+        speed, time = ((f"{approx}{fit['tokens_per_s']:,.0f}", f"{approx}{_hours(fit['hours'])}") if runs
                        else ("-", "-"))
         table.add_row(name, Text(verdict, style=_VERDICT_STYLE[verdict]), f"{fit['memory_gib']:.1f}", headroom,
-                      speed, time, style="" if fit["fits"] else "dim")
+                      speed, time, style="" if runs else "dim")
     hidden = len(rows) - len(shown)
     if hidden:
-        table.caption = f"{hidden} more GPUs in --json ({len(rows) - fitting} do not fit)"
-    if any(f.get("fit") == "tight" for _, f in shown):
+        table.caption = f"{hidden} more GPUs in --json ({len(rows) - fitting - tight} do not fit)"
+    if tight:
         table.caption = ((table.caption + "; ") if table.caption else "") + \
-            "tight: fits within the estimator's error (under 10 % of the card free)"
+            f"tight: the estimate fits, its upper bound ({plan['peak_vram_upper_gib']:.2f} GiB) does not"
     return table
+
+
+def _fit(fit: dict[str, Any]) -> str:
+    return fit.get("fit", "yes" if fit["fits"] else "no")
 
 
 def to_fit_lines(plan: dict[str, Any], limit: int = 3) -> list[str]:
@@ -80,8 +91,9 @@ def to_fit_lines(plan: dict[str, Any], limit: int = 3) -> list[str]:
     for name, fit in misses[:limit]:
         need = fit["memory_gib"] - fit["headroom_gib"]
         t = fit["to_fit"]
-        lines.append(f"Does not fit on {name}: needs {need:.1f} GiB, the card has {fit['memory_gib']:.1f} GiB. "
-                     "What would fit:")
+        lines.append((f"Does not fit on {name}: needs {need:.1f} GiB" if _fit(fit) == "no" else
+                      f"Tight on {name}: needs {need:.1f} GiB, up to {plan['peak_vram_upper_gib']:.1f} GiB")
+                     + f", the card has {fit['memory_gib']:.1f} GiB. What would fit safely:")
         job = plan["job"]
         if t["largest_micro_batch"] and t["largest_micro_batch"] != job["micro_batch"]:
             lines.append(f"  micro-batch {t['largest_micro_batch']} (at seq {job['seq_len']})")
