@@ -15,6 +15,7 @@ from typing import Any
 
 from planner.arch import Architecture, architecture_from_config
 from planner.estimate.setup import TrainingSetup
+from planner.estimate.stacks import with_stack
 
 _OPTIMIZERS = {
     "adamw": "adamw", "adam": "adamw", "adamw8bit": "adamw_8bit", "adamw_8bit": "adamw_8bit",
@@ -121,6 +122,9 @@ def _framework(text: str) -> str:
     return "hf"
 
 
+STACK_OF_FRAMEWORK = {"hf": "hf-legacy", "torchtune": "torchtune", "litgpt": "litgpt"}
+
+
 def row_to_case(row: dict[str, str]) -> Case:
     framework = _framework(row.get("framework", ""))
     targets, on_head = lora_targets(row.get("lora_targets", ""))
@@ -139,11 +143,13 @@ def row_to_case(row: dict[str, str]) -> Case:
         grad_ckpt=_yes(row.get("grad_ckpt", "")), attn=_ATTN.get(row.get("attn", "sdpa").strip().lower(), "sdpa"),
         packing=_yes(row.get("packed", "")), lora_r=_int(row.get("lora_rank", ""), 16), lora_targets=targets,
         lora_dropout=0.0 if framework == "torchtune" else 0.05, lora_on_head=on_head, gpus=gpus,
-        fused_lm_head=False,  # published runs predate TRL's fused LM head: they built the full logits
-        sharding=("ddp" if gpus > 1 else "none") if sharding == "none" else sharding, framework=framework,
+        sharding=("ddp" if gpus > 1 else "none") if sharding == "none" else sharding,
         chunked_ce=_yes(row.get("chunked_ce", "")), optimizer_in_backward=_yes(row.get("opt_in_bwd", "")),
         activation_offload="activation" in row.get("offload", "").lower(), compiled=compiled,
     )
+    # the stack a user would name for this row (published HF runs predate TRL's fused LM head): the same
+    # knobs `plan --stack` sets, so scoring and planning share one path
+    setup = with_stack(setup, STACK_OF_FRAMEWORK[framework])
     measured = row.get("peak_gib", "").strip()
     speed = row.get("tokens_per_s", "").strip()
     return Case(

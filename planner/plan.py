@@ -91,6 +91,7 @@ class Plan:
             "model": {"id": self.model.model_id, "arch": arch.model_type, "source": self.model.source,
                       "gated": self.model.gated},
             "job": _setup_json(self.setup),
+            "stack": self.setup.stack,
             "nodes": self.setup.nodes,
             "params": {"total": self.memory.static.params_total,
                        "trainable": self.memory.static.params_trainable, "active": arch.active_params},
@@ -118,7 +119,7 @@ class Plan:
 
 def _setup_json(setup: TrainingSetup) -> dict[str, Any]:
     keys = ("task", "method", "quant", "precision", "optimizer", "seq_len", "micro_batch", "grad_accum",
-            "grad_ckpt", "attn", "packing", "lora_r", "kernels", "gpus", "nodes", "sharding")
+            "grad_ckpt", "attn", "packing", "lora_r", "kernels", "gpus", "nodes", "sharding", "stack")
     out = {key: getattr(setup, key) for key in keys}
     out["lora_targets"] = "all-linear" if setup.lora_targets is None else ",".join(setup.lora_targets)
     return out

@@ -24,6 +24,7 @@ Quant = Literal["none", "int8", "nf4", "gptq4"]
 Precision = Literal["bf16", "fp16", "fp32"]
 Optimizer = Literal["adamw", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit", "adafactor", "sgd"]
 Attention = Literal["sdpa", "flash", "eager"]
+Stack = Literal["tuneplan", "hf-legacy", "axolotl", "llama-factory", "unsloth", "torchtune", "litgpt"]
 Kernels = Literal["none", "liger", "unsloth"]
 Sharding = Literal["none", "ddp", "fsdp", "zero2", "zero3"]
 ProviderName = Literal["auto", "local", "skypilot", "modal", "runpod"]
@@ -109,6 +110,7 @@ class TrainingSettings(_Strict):
     precision: Precision = "bf16"
     packing: bool = False
     kernels: Kernels = "none"
+    stack: Stack = "tuneplan"
     max_steps: int | None = _count(BIG)
     logging_steps: int | None = _count(BIG)
     save_steps: int | None = _count(BIG)

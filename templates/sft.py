@@ -73,6 +73,7 @@ DEFAULTS = {  # the JobSpec keys, flattened; project/owner/resources/secrets bel
     "training.packing": False, "training.kernels": "none", "training.max_steps": None,
     "training.logging_steps": 10, "training.save_steps": 200, "training.eval_steps": None,
     "training.seed": 42, "training.warmup_ratio": 0.03,
+    "training.stack": "tuneplan",  # the stack a plan was made for; the templates are the tuneplan stack
     "distributed.nodes": 1, "distributed.gpus_per_node": 1, "distributed.sharding": "none",
 }
 IGNORED = ("project", "owner", "resources", "secrets")

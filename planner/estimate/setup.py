@@ -47,6 +47,8 @@ class TrainingSetup:
     nodes: int = 1
     sharding: str = "none"
     framework: str = "hf"
+    stack: str = "tuneplan"
+    """The stack the plan is for (``planner.estimate.stacks``): it sets ``framework`` and the knobs below."""
     # TRL >= 1.0 SFT/DPO trainers (tuneplan's templates) score tokens in tiles and never hold the
     # (tokens × vocab) logits; None = what the templates do for the task.
     fused_lm_head: bool | None = None
@@ -120,12 +122,15 @@ def setup_from_spec(spec: "JobSpec") -> TrainingSetup:
     gpus, sharding = r.cpu_processes or r.gpus, r.sharding  # a CPU rehearsal's processes stand for its GPUs
     if gpus * r.nodes > 1 and sharding == "none":
         sharding = "ddp"
-    return TrainingSetup(
+    setup = TrainingSetup(
         task=spec.task, method=spec.method,
         quant=spec.effective_quantization, precision=t.precision,
         optimizer=t.optimizer, seq_len=t.seq_len, micro_batch=t.micro_batch_size, grad_accum=t.grad_accum,
         grad_ckpt=t.grad_ckpt, attn=t.attn, packing=t.packing, lora_r=spec.lora.r,
         lora_targets=spec.lora.target_tuple(), lora_dropout=spec.lora.dropout,
         spectrum_fraction=spec.spectrum.top_fraction, kernels=t.kernels, gpus=gpus, nodes=r.nodes, sharding=sharding,
-    ).validated()
+    )
+    from planner.estimate.stacks import with_stack
+
+    return with_stack(setup, t.stack).validated()
 

@@ -49,7 +49,7 @@ async def test_a_burst_of_tab_and_editing_keys_lands_in_order(build_app):
     app = build_app()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        await burst(pilot, "tab", "tab", "tab", "tab", "end", "ctrl+u", "4096")
+        await burst(pilot, "tab", "tab", "tab", "tab", "tab", "end", "ctrl+u", "4096")
         assert value(app, "#seq_len") == "4096" and value(app, "#model-input") == "Qwen/Qwen2.5-7B-Instruct"
         await burst(pilot, "backspace", "1")
         assert value(app, "#seq_len") == "4091"

@@ -33,6 +33,7 @@ _CHOICES = {
     "optimizer": ("adamw", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit", "adafactor", "sgd"),
     "attn": ("sdpa", "flash", "eager"), "kernels": ("none", "liger", "unsloth"),
     "sharding": ("none", "ddp", "fsdp", "zero2", "zero3"),
+    "stack": ("tuneplan", "hf-legacy", "axolotl", "llama-factory", "unsloth", "torchtune", "litgpt"),
 }
 
 
@@ -73,6 +74,10 @@ def job_inputs(flags: dict[str, Any]) -> JobInputs:
     if "lora_targets" in flags:
         changes["lora_targets"] = _targets(flags["lora_targets"])
     setup = _finish(replace(base, **changes))
+    if "stack" in flags:
+        from planner.estimate.stacks import with_stack
+
+        setup = with_stack(setup, flags["stack"]).validated()
     model_name = flags.get("model", model_name)
     if not model_name:
         raise BadInput("give --model (a catalog id, Hub id or config.json) or --spec job.yaml")

@@ -36,6 +36,9 @@ _OPTIONS: tuple[tuple[str, Any, Any], ...] = (
     ("lora_r", Optional[int], typer.Option(None, help="LoRA rank.")),
     ("lora_targets", Optional[str], typer.Option(None, help="all-linear, or module names: q,k,v,o,gate,up,down")),
     ("kernels", Optional[str], typer.Option(None, help="none | liger | unsloth")),
+    ("stack", Optional[str], typer.Option(None, help="The training stack the plan is for: tuneplan (default, our "
+                                          "templates) | hf-legacy | axolotl | llama-factory | unsloth | torchtune | "
+                                          "litgpt")),
     ("gpus", Optional[int], typer.Option(None, help="GPUs per node.")),
     ("nodes", Optional[int], typer.Option(None, help="Machines in one distributed run (each with --gpus GPUs).")),
     ("sharding", Optional[str], typer.Option(None, help="none | ddp | fsdp | zero2 | zero3")),

@@ -193,7 +193,7 @@ def print_plan(plan: dict[str, Any]) -> None:
                   + (f", {count_text(params['active'])} active" if params["active"] != params["total"] else "")
                   + f") — {job['task']} {job['method']}, {job['quant'] if job['quant'] != 'none' else job['precision']}, "
                   f"seq {job['seq_len']} × batch {job['micro_batch']}, trainable {params['trainable']:,} "
-                  f"({trainable_share:.2f} %)"))
+                  f"({trainable_share:.2f} %), stack {plan.get('stack', 'tuneplan')}"))
     console.print(f"Training: {plan['tokens']:,} tokens ({data['examples']:,} examples × {data['avg_tokens']} × "
                   f"{data['epochs']:g} epoch{'' if data['epochs'] == 1 else 's'}), {plan['flops']:.3g} FLOPs")
     console.print(breakdown_table(plan))

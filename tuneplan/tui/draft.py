@@ -19,16 +19,17 @@ TASKS = ("sft", "dpo", "classify", "embed")
 METHODS = ("lora", "qlora", "full", "spectrum")
 QUANTS = ("none", "nf4", "int8", "gptq4")
 SHARDINGS = ("none", "ddp", "fsdp", "zero2", "zero3")  # none: DDP on several GPUs, as the CLI does
+STACKS = ("tuneplan", "hf-legacy", "axolotl", "llama-factory", "unsloth", "torchtune", "litgpt")
 
 # Form field → (the CLI flag it stands for, how its text is parsed). Empty optional fields are "not given".
 INT_FIELDS = ("seq_len", "batch_size", "gpus", "nodes", "examples", "avg_tokens")
 FLOAT_FIELDS = ("epochs",)
-CHOICE_FIELDS = {"task": TASKS, "method": METHODS, "quant": QUANTS, "sharding": SHARDINGS}
+CHOICE_FIELDS = {"task": TASKS, "method": METHODS, "quant": QUANTS, "sharding": SHARDINGS, "stack": STACKS}
 OPTIONAL_FIELDS = ("examples", "avg_tokens", "epochs")
 LABELS = {
     "model": "Model", "task": "Task", "method": "Method", "quant": "Quantization", "seq_len": "Sequence length",
     "batch_size": "Micro-batch", "grad_ckpt": "Grad checkpointing", "gpus": "GPUs per node", "nodes": "Nodes",
-    "sharding": "Sharding",
+    "sharding": "Sharding", "stack": "Stack",
     "examples": "Examples", "avg_tokens": "Tokens/example", "epochs": "Epochs",
 }
 
@@ -46,6 +47,7 @@ def default_draft() -> Draft:
     """A sensible first job (CONTRACTS §9): a 7B instruct model with QLoRA, so the first paint has numbers."""
     return Draft({"model": DEFAULT_MODEL, "task": "sft", "method": "qlora", "quant": "nf4", "seq_len": "2048",
                   "batch_size": "1", "grad_ckpt": True, "gpus": "1", "nodes": "1", "sharding": "none",
+                  "stack": "tuneplan",
                   "examples": "", "avg_tokens": "", "epochs": ""})
 
 
@@ -58,7 +60,7 @@ def draft_from_spec(path: Path) -> Draft:
     values = {"model": spec.model, "task": spec.task if spec.task in TASKS else "sft", "method": spec.method,
               "quant": spec.quantization, "seq_len": str(t.seq_len), "batch_size": str(t.micro_batch_size),
               "grad_ckpt": t.grad_ckpt, "gpus": str(spec.resources.gpus), "nodes": str(spec.resources.nodes),
-              "sharding": spec.resources.sharding,
+              "sharding": spec.resources.sharding, "stack": t.stack,
               "examples": _text(data.examples), "avg_tokens": _text(data.avg_tokens), "epochs": f"{t.epochs:g}"}
     if (data.examples is None or data.avg_tokens is None) and spec.task != "smoke":
         counted = _counted(spec, path)  # the data file is here: count it rather than show "(assumed)"

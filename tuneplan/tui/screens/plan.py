@@ -34,7 +34,7 @@ WIDE_COLUMNS = (("GPU", "gpu"), ("GPUs", "n"), ("card GiB", "card"), ("headroom"
 NARROW_COLUMNS = (("GPU", "gpu"), ("free GiB", "headroom"), ("time", "hours"), ("cheapest", "usd"))
 NUMBER_FIELDS = ("seq_len", "batch_size", "gpus", "nodes", "examples", "avg_tokens", "epochs")
 # The form top to bottom: the job, then where it runs (GPUs, machines, how they share the work), then the data.
-FORM_ORDER = ("task", "method", "quant", "seq_len", "batch_size", "gpus", "nodes", "sharding", "examples",
+FORM_ORDER = ("task", "method", "quant", "stack", "seq_len", "batch_size", "gpus", "nodes", "sharding", "examples",
               "avg_tokens", "epochs")
 PLACEHOLDERS = {"examples": "1000 (assumed)", "avg_tokens": "512 (assumed)", "epochs": "1"}
 
