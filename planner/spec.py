@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from planner.errors import BadInput
 from planner.validation import first_problem
@@ -161,6 +161,9 @@ class SmokeSettings(_Strict):
 class JobSpec(_Strict):
     """A fine-tuning job: what to train, on what data, with which settings, where, for how much."""
 
+    _import_notes: tuple[str, ...] = PrivateAttr(default=())
+    """Set when the file was another tool's config (``planner.importers``): what was read and left aside."""
+
     name: str = "job"
     project: str = "default"
     owner: str = Field(default_factory=_default_owner)
@@ -228,7 +231,15 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> JobS
         raise BadInput(f"{path}: expected a mapping of job settings at the top level")
     if path.name == "job.json" and (path.parent / "bundle.json").is_file():
         raw = {key: value for key, value in raw.items() if key not in TEMPLATE_ONLY_KEYS}
-    return spec_from_dict(deep_merge(raw, overrides or {}), source=str(path))
+    from planner.importers import foreign_format, import_config, import_note
+
+    tool, notes = foreign_format(raw), ()
+    if tool is not None:  # an axolotl / LLaMA-Factory / TRL config: read the keys that matter, say the rest
+        raw, ignored = import_config(raw, tool)
+        notes = (import_note(tool, raw, ignored),)
+    spec = spec_from_dict(deep_merge(raw, overrides or {}), source=str(path))
+    spec._import_notes = notes
+    return spec
 
 
 def _read_text(path: Path) -> str:

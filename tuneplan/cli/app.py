@@ -11,8 +11,8 @@ import sys
 import typer
 
 from planner.errors import TuneplanError
-from tuneplan.cli import (bills_cmd, doctor_cmd, gc_cmd, jobs_cmd, launch_cmd, lookup_cmd, plan_cmd, prices_cmd,
-                          reap_cmd, recommend_cmd, rent_cmd, push_cmd, report_cmd, resume_cmd, tui_cmd)
+from tuneplan.cli import (bills_cmd, doctor_cmd, gc_cmd, import_cmd, jobs_cmd, launch_cmd, lookup_cmd, plan_cmd,
+                          prices_cmd, reap_cmd, recommend_cmd, rent_cmd, push_cmd, report_cmd, resume_cmd, tui_cmd)
 
 HELP = {"help_option_names": ["-h", "--help"]}
 
@@ -60,6 +60,9 @@ app.command("models", help="The bundled model catalog (size, architecture, conte
     lookup_cmd.models)
 app.command("gpus", help="The GPUs and Apple chips the planner knows: memory, bandwidth, buy and rent prices.")(
     lookup_cmd.gpus)
+
+app.command("import", help="An axolotl, LLaMA-Factory or TRL config as a tuneplan job spec (keys not read are "
+            "listed).")(import_cmd.import_config)
 
 # --- the terminal app (issue 6); `tuneplan` with no arguments opens it too ---
 app.command("tui", help="Open the terminal app: plan, compare, launch and watch from one screen set.")(tui_cmd.tui)

@@ -42,6 +42,10 @@ def plan(
     setup = inputs.setup
     gpu_list = resolve_gpus(job.get("gpu"))
     result = make_plan(resolved, setup, inputs.data, gpu_list, context if inference else None, max_fit)
+    if inputs.spec is not None and inputs.spec._import_notes:
+        from dataclasses import replace
+
+        result = replace(result, notes=inputs.spec._import_notes + result.notes)
     payload = result.to_json()
     if trace:
         from tuneplan.cli.trace_cmd import trace_payload
