@@ -172,9 +172,12 @@ def test_a_corrupted_artifact_fails_the_run(tmp_path):
 
 
 def test_budget_overrun_stops_the_job_and_keeps_the_last_checkpoint(tmp_path):
-    clock = FakeClock(speed=1200)  # every 0.05 s poll is a minute of billing: the job checkpoints before the cap
+    # Billing time runs 100× real time while the watcher sleeps, and its polls back off (up to 8×) while the job
+    # says nothing new: the $0.01 cap (25 billed minutes) is reached after 1.9 s of real time at the soonest, so
+    # even a slow start has written a checkpoint, and after 15 s at the latest, well before the 50 s job ends.
+    clock = FakeClock(speed=100)
     provider, ledger = LocalProvider(root=tmp_path / "local", grace_s=2), Ledger(tmp_path / "l.sqlite3", clock)
-    spec = smoke_spec(steps=300, step_seconds=0.05, resources={"max_total_usd": 0.01})
+    spec = smoke_spec(steps=1000, step_seconds=0.05, resources={"max_total_usd": 0.01})
     record = run_lifecycle(spec, provider, ledger, clock, tmp_path / "runs")
     assert record.state == RunState.BUDGET_STOPPED
     assert "over the max_total_usd cap of $0.01" in record.failure_reason
