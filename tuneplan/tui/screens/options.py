@@ -27,7 +27,6 @@ from remote_jobs.money import show_rate
 
 PROVIDER_FILTERS = ("any", "local", "runpod", "skypilot", "modal", "aws", "gcp", "azure", "lambda")
 SORTS = ("rank", "cost", "time")
-NARROW_BELOW = 110
 WIDE_COLUMNS = ("#", "where", "GPU", "fits", "time", "cost", "$/h", "spot", "price as of", "launch")
 NARROW_COLUMNS = ("#", "where", "GPU", "fits", "time", "cost", "launch")
 
@@ -70,20 +69,14 @@ class OptionsScreen(TuneplanScreen):
     def on_mount(self) -> None:
         self._set_columns()
 
-    def on_resize(self) -> None:
-        if (self.app.size.width < NARROW_BELOW) != self.has_class("-narrow"):
-            self._set_columns()
-            self._fill()
+    def width_changed(self) -> None:
+        self._set_columns()
+        self._fill()
 
     def _set_columns(self) -> None:
         """Every column that fits: at 80 columns the price's rate, spot and date give way (the line under the
         table has them for the highlighted row, with the reason)."""
-        narrow = self.app.size.width < NARROW_BELOW
-        self.set_class(narrow, "-narrow")
-        table = self.query_one("#options-table", DataTable)
-        table.clear(columns=True)
-        for label in NARROW_COLUMNS if narrow else WIDE_COLUMNS:
-            table.add_column(label, key=label)
+        self.set_columns("#options-table", WIDE_COLUMNS, NARROW_COLUMNS)
 
     def on_screen_resume(self) -> None:
         estimate = self.app.ctx.last_estimate

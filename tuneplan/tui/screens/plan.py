@@ -28,7 +28,6 @@ from tuneplan.tui.widgets.text_field import TextField
 from remote_jobs.money import show_rate
 
 DEBOUNCE_S = 0.12
-NARROW_BELOW = 110  # columns: below this the result pane keeps what matters (peak, bar, the fit table)
 WIDE_COLUMNS = (("GPU", "gpu"), ("GPUs", "n"), ("card GiB", "card"), ("headroom", "headroom"), ("tokens/s", "tps"),
                 ("time", "hours"), ("cheapest", "usd"), ("where · price as of", "where"))
 NARROW_COLUMNS = (("GPU", "gpu"), ("free GiB", "headroom"), ("time", "hours"), ("cheapest", "usd"))
@@ -71,29 +70,18 @@ class PlanScreen(TuneplanScreen):
             yield DataTable(id="fits", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
-    @property
-    def narrow(self) -> bool:
-        return self.has_class("-narrow")
-
     def on_mount(self) -> None:
-        self.set_class(self.app.size.width < NARROW_BELOW, "-narrow")
         self._set_columns()
         self.estimate_now()
         self.query_one("#model-input").focus()  # typing at once goes to the model (its text selected: replaced)
 
-    def on_resize(self) -> None:
-        narrow = self.app.size.width < NARROW_BELOW
-        if narrow != self.narrow:
-            self.set_class(narrow, "-narrow")
-            self._set_columns()
-            if self.ctx.last_estimate is not None:
-                self.show_estimate(self.ctx.last_estimate)
+    def width_changed(self) -> None:
+        self._set_columns()
+        if self.ctx.last_estimate is not None:
+            self.show_estimate(self.ctx.last_estimate)
 
     def _set_columns(self) -> None:
-        table = self.query_one("#fits", DataTable)
-        table.clear(columns=True)
-        for label, key in NARROW_COLUMNS if self.narrow else WIDE_COLUMNS:
-            table.add_column(label, key=key)
+        self.set_columns("#fits", WIDE_COLUMNS, NARROW_COLUMNS)
 
     # --- reading the form and estimating ---------------------------------------------------------------
     def form_values(self) -> dict[str, Any]:

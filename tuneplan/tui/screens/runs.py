@@ -28,7 +28,6 @@ from tuneplan.tui.screens.dialogs import ConfirmDialog
 
 POLL_S = 1.0
 REFRESH_S = 15.0  # how often open runs are asked of their providers (in a worker, bounded in time)
-NARROW_BELOW = 110
 COLUMNS = ("run", "state", "provider", "GPU", "elapsed", "cost so far", "estimate", "note")
 NARROW_COLUMNS = ("run", "state", "GPU", "elapsed", "cost so far")
 TAIL_S = 1.0
@@ -89,19 +88,13 @@ class RunsScreen(TuneplanScreen):
         self.post_message(RunsLoaded(self.app.ctx.open_ledger().runs()))
 
     def _set_columns(self) -> None:
-        """All columns from 110 columns up; at 80 the provider, estimate and note give way (the lines under
+        """All columns on a wide terminal; at 80 the provider, estimate and note give way (the lines under
         the table have the note in full)."""
-        narrow = self.app.size.width < NARROW_BELOW
-        self.set_class(narrow, "-narrow")
-        table = self.query_one("#runs-table", DataTable)
-        table.clear(columns=True)
-        for label in NARROW_COLUMNS if narrow else COLUMNS:
-            table.add_column(label, key=label)
+        self.set_columns("#runs-table", COLUMNS, NARROW_COLUMNS)
 
-    def on_resize(self) -> None:
-        if (self.app.size.width < NARROW_BELOW) != self.has_class("-narrow"):
-            self._set_columns()
-            self.load_runs()
+    def width_changed(self) -> None:
+        self._set_columns()
+        self.load_runs()
 
     def on_runs_loaded(self, message: RunsLoaded) -> None:
         self.records = message.records
