@@ -22,12 +22,12 @@ MAX_PARALLEL = 8
 
 
 def refresh_open_runs(ledger: Ledger, clock: Clock, runs_root: Path, timeout_s: float = REFRESH_TIMEOUT_S,
-                      get_provider=None) -> dict[str, str]:
+                      get_provider=None, records: list | None = None) -> dict[str, str]:
     """run id -> what happened ("state running", "finished: watch to pull", "no answer", an error) for every
-    run that is not finished and has a machine."""
+    run that is not finished and has a machine (among ``records`` where the caller has read them already)."""
     if get_provider is None:
         from providers.registry import get_provider
-    open_runs = [r for r in ledger.runs() if not r.finished and r.handle is not None]
+    open_runs = [r for r in (ledger.runs() if records is None else records) if not r.finished and r.handle is not None]
     if not open_runs:
         return {}
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(open_runs)))

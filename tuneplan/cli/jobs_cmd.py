@@ -34,13 +34,17 @@ def jobs(
     from tuneplan.cli.render_run import console, duration, print_details
 
     book = open_ledger(ledger)
+    every = book.runs()
     if refresh:
         from remote_jobs.refresh import refresh_open_runs
         from tuneplan.cli.run_options import runs_root
 
-        for run_id, what in refresh_open_runs(book, book.clock, runs_root(runs_dir)).items():
+        answers = refresh_open_runs(book, book.clock, runs_root(runs_dir), records=every)
+        for run_id, what in answers.items():
             if not what.startswith("state "):
                 sys.stderr.write(f"note: {run_id}: {what}\n")
+        if answers:  # something may have moved on: read it again
+            every = book.runs()
     if run is not None:
         record = book.find(run)
         if as_json:
@@ -48,7 +52,7 @@ def jobs(
         else:
             print_details(record, book.events(record.run_id))
         return
-    records = _filtered(book.runs(), state, project, provider)[:max(limit, 0)]
+    records = _filtered(every, state, project, provider)[:max(limit, 0)]
     if as_json:
         sys.stdout.write(json.dumps([r.to_json() for r in records], indent=2) + "\n")
         return
