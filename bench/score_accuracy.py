@@ -14,7 +14,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from planner.accuracy import MEMORY_TARGETS, SPEED_TARGETS, memory_results, speed_results, summarize  # noqa: E402
+from planner.accuracy import (  # noqa: E402
+    MEMORY_TARGETS, SPEED_TARGETS, by_stack, memory_results, speed_results, summarize,
+)
 
 
 def main() -> None:
@@ -22,6 +24,7 @@ def main() -> None:
     parser.add_argument("--memory", default=str(ROOT / "tests/fixtures/measured-public.csv"))
     parser.add_argument("--speed", default=str(ROOT / "tests/fixtures/measured-speed-public.csv"))
     parser.add_argument("--rows", action="store_true", help="print every row")
+    parser.add_argument("--by-stack", action="store_true", help="score each stack's rows on their own too")
     args = parser.parse_args()
     if args.memory:
         results = memory_results(args.memory)
@@ -33,6 +36,11 @@ def main() -> None:
         print(f"memory ({len(results)} rows): median |error| {s.median_abs:.1%} (target ≤ {MEMORY_TARGETS['median_abs']:.0%}), "
               f"within ±25 % {s.share_within(0.25):.0%} (≥ {MEMORY_TARGETS['within_25']:.0%}), "
               f"under by >10 % {s.share_below(0.10):.0%} (≤ {MEMORY_TARGETS['under_10']:.0%})")
+        if args.by_stack:
+            for stack, part in by_stack(results).items():
+                s = summarize(part)
+                print(f"  memory {stack:10} {len(part):3} rows: median {s.median_abs:5.1%}, within ±25 % "
+                      f"{s.share_within(0.25):4.0%}, under by >10 % {s.share_below(0.10):4.0%}")
     if args.speed:
         results = speed_results(args.speed)
         if args.rows:
@@ -43,6 +51,11 @@ def main() -> None:
         print(f"speed ({len(results)} rows): median |error| {s.median_abs:.1%} (target ≤ {SPEED_TARGETS['median_abs']:.0%}), "
               f"within ±25 % {s.share_within(0.25):.0%} (≥ {SPEED_TARGETS['within_25']:.0%}), "
               f"> 1.25× too fast {s.share_above(0.25):.0%} (≤ {SPEED_TARGETS['optimistic_25']:.0%})")
+        if args.by_stack:
+            for stack, part in by_stack(results).items():
+                s = summarize(part)
+                print(f"  speed  {stack:10} {len(part):3} rows: median {s.median_abs:5.1%}, within ±25 % "
+                      f"{s.share_within(0.25):4.0%}, > 1.25× too fast {s.share_above(0.25):4.0%}")
 
 
 if __name__ == "__main__":

@@ -75,6 +75,14 @@ def summarize(results: list[RowResult]) -> Score:
     return Score(tuple(r.error for r in results))
 
 
+def by_stack(results: list[RowResult]) -> dict[str, list[RowResult]]:
+    """Results grouped by the stack their rows are planned with (``--stack``), in first-seen order."""
+    groups: dict[str, list[RowResult]] = {}
+    for result in results:
+        groups.setdefault(result.case.setup.stack, []).append(result)
+    return groups
+
+
 # ---- traced steps (bench/results/trace_grid.csv) -----------------------------------------------
 
 _TRACE_ARCH_COLUMNS = ("model_type", "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",

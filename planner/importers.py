@@ -9,6 +9,7 @@ hparams; TRL's SFTConfig, DPOConfig and ModelConfig fields). Pure: a dict in, a 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from planner.errors import BadInput
@@ -46,7 +47,13 @@ def import_config(raw: dict[str, Any], tool: str) -> tuple[dict[str, Any], list[
 
     spec = reader(get)
     _drop_none(spec)
-    return spec, sorted(k for k in raw if k not in used)
+    ignored = sorted(k for k in raw if k not in used)
+    sharding = spec.get("resources", {}).pop("sharding", None)
+    if sharding:  # none of these configs says how many GPUs it shards over (the launcher does)
+        key = "deepspeed" if "deepspeed" in raw else "fsdp" if "fsdp" in raw else "fsdp_config"
+        ignored.append(f"{key} ({sharding} over a GPU count the config does not name: "
+                       f"plan with --gpus N --sharding {sharding})")
+    return spec, ignored
 
 
 def _axolotl(get) -> dict[str, Any]:
@@ -99,7 +106,10 @@ def _llama_factory(get) -> dict[str, Any]:
             "epochs": get("num_train_epochs"), "max_steps": get("max_steps"), "learning_rate": get("learning_rate"),
             "attn": {"fa2": "flash", "sdpa": "sdpa", "disabled": "eager"}.get(flash, "sdpa"),
             "packing": bool(get("packing") or get("neat_packing")) or None, "optimizer": _optimizer(get("optim")),
-            "precision": _precision(get("bf16"), get("fp16")), "kernels": "liger" if get("enable_liger_kernel") else None,
+            # a full fine-tune keeps fp32 trainable weights unless pure_bf16 (LLaMA-Factory's model loader casts
+            # trainable parameters to fp32 when it is off, its default): bf16 autocast over fp32 masters
+            "precision": _mixed_when(_precision(get("bf16"), get("fp16")), method == "full" and not get("pure_bf16")),
+            "kernels": "liger" if get("enable_liger_kernel") else None,
         },
         "resources": {"sharding": _sharding(None, get("deepspeed"))},
     }
@@ -123,7 +133,10 @@ def _trl(get) -> dict[str, Any]:
             "grad_ckpt": get("gradient_checkpointing"),
             "attn": "flash" if "flash" in attn else "eager" if attn == "eager" else "sdpa",
             "packing": get("packing"), "optimizer": _optimizer(get("optim")),
-            "precision": _precision(get("bf16"), get("fp16")), "kernels": "liger" if get("use_liger_kernel") else None,
+            # ModelConfig's dtype: weights loaded in float32 and trained with bf16=True are bf16 autocast over fp32
+            "precision": _mixed_when(_precision(get("bf16"), get("fp16")),
+                                     str(get("dtype", get("torch_dtype")) or "").lower() in ("float32", "fp32")),
+            "kernels": "liger" if get("use_liger_kernel") else None,
         },
     }
 
@@ -142,6 +155,11 @@ def _precision(bf16: Any, fp16: Any) -> str:
     return "fp16" if fp16 in (True, "true", "True") else "fp32"
 
 
+def _mixed_when(precision: str, fp32_weights: bool) -> str:
+    """bf16 compute over fp32 weights is ``bf16-mixed``."""
+    return "bf16-mixed" if precision == "bf16" and fp32_weights else precision
+
+
 def _optimizer(name: Any) -> str | None:
     if name is None:
         return None
@@ -151,8 +169,12 @@ def _optimizer(name: Any) -> str | None:
 def _sharding(fsdp: Any, deepspeed: Any) -> str | None:
     if fsdp:
         return "fsdp"
+    # a DeepSpeed config path or name: zero3 / ds_z3_config.json / stage3 (LLaMA-Factory's and axolotl's names)
     text = str(deepspeed or "").lower()
-    return "zero3" if "zero3" in text else "zero2" if "zero2" in text or "zero1" in text else None
+    stage = re.search(r"(?:zero|z|stage)[_-]?([0-3])", text)
+    if not stage:
+        return None
+    return "zero3" if stage.group(1) == "3" else "zero2"
 
 
 def _required(value: Any, key: str) -> str:

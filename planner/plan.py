@@ -7,12 +7,14 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from planner.catalog.gpus import GpuSpec, gpu_catalog
+from planner.estimate import constants as K
 from planner.estimate.assumptions import assumptions_used
 from planner.estimate.devices import gpu_target
 from planner.estimate.flops import flops_per_token
 from planner.estimate.memory import BREAKDOWN_KEYS, MemoryEstimate, estimate_memory
 from planner.estimate.params import trainable_params
 from planner.estimate.setup import TrainingSetup
+from planner.estimate.stacks import STACK_ASSUMES
 from planner.estimate.timing import TimeEstimate, estimate_time, tokens_per_sequence
 from planner.estimate.bounds import upper_gib
 from planner.fit_search import largest_micro_batch, largest_seq_len, nearest_changes, verdict
@@ -92,6 +94,7 @@ class Plan:
                       "gated": self.model.gated},
             "job": _setup_json(self.setup),
             "stack": self.setup.stack,
+            "stack_assumes": STACK_ASSUMES[self.setup.stack],
             "nodes": self.setup.nodes,
             "params": {"total": self.memory.static.params_total,
                        "trainable": self.memory.static.params_trainable, "active": arch.active_params},
@@ -219,7 +222,7 @@ def inference_for(model: ResolvedModel, setup: TrainingSetup, context: int, gpu_
 
     from planner.recommend.local import MAC_GPU_MEMORY_FRACTION
 
-    precision = "fp16" if setup.precision == "fp32" else setup.precision
+    precision = "fp16" if setup.precision == "fp32" else K.COMPUTE_DTYPE[setup.precision]
     gpus = [gpu_catalog()[name] for name in gpu_names]
     chips = list(apple_chips().values())
     targets = [gpu_target(gpu, "bf16") for gpu in gpus]

@@ -21,7 +21,7 @@ from planner.validation import first_problem
 Task = Literal["sft", "dpo", "classify", "embed", "smoke"]
 Method = Literal["full", "lora", "qlora", "spectrum"]
 Quant = Literal["none", "int8", "nf4", "gptq4"]
-Precision = Literal["bf16", "fp16", "fp32"]
+Precision = Literal["bf16", "bf16-mixed", "fp16", "fp32"]
 Optimizer = Literal["adamw", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit", "adafactor", "sgd"]
 Attention = Literal["sdpa", "flash", "eager"]
 Stack = Literal["tuneplan", "hf-legacy", "axolotl", "llama-factory", "unsloth", "torchtune", "litgpt"]

@@ -26,7 +26,8 @@ keys are errors. Data (jsonl/json/csv/parquet, or hub:org/name[:split]): `messag
 assistant turns when the chat template has {% generation %} markers, else on everything, with a note),
 `prompt`+`completion` (loss on the completion) or `text`.
 
-Precision: bf16/fp16 only where the device has it (CUDA), else fp32; a bf16 run loads its weights in bf16.
+Precision: bf16/fp16 only where the device has it (CUDA), else fp32; a bf16 run loads its weights in bf16,
+a bf16-mixed run in fp32 (bf16 autocast over fp32 masters).
 QLoRA loads the base in 4-bit NF4 with double quantization and compute dtype = precision, and leaves the
 unquantized weights (embeddings, norms, lm_head) in that dtype: NOT upcast to fp32 as TRL's default path
 would. tuneplan's memory planner assumes exactly this. Spectrum trains, per module type, the
@@ -81,7 +82,7 @@ CHOICES = {
     "quantization": ("none", "int8", "nf4", "gptq4"), "training.attn": ("sdpa", "flash", "eager"),
     "training.optimizer": ("adamw", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit", "adafactor",
                            "sgd"),
-    "training.precision": ("bf16", "fp16", "fp32"), "training.kernels": ("none", "liger", "unsloth"),
+    "training.precision": ("bf16", "bf16-mixed", "fp16", "fp32"), "training.kernels": ("none", "liger", "unsloth"),
     "data.format": (None, "chat", "prompt-completion", "text", "preference", "text-label", "pairs",
                     "triplets"),
     "distributed.sharding": ("none", "ddp", "fsdp", "zero2", "zero3"),
@@ -445,14 +446,25 @@ def device_plan(torch, precision: str) -> tuple[str, bool, bool]:
     device = "cuda" if torch.cuda.is_available() else device
     if device == "cuda" and world()["world_size"] > 1:  # every rank on its own GPU, never all on GPU 0
         torch.cuda.set_device(world()["local_rank"])
-    if device == "cuda" and precision == "bf16" and torch.cuda.is_bf16_supported():
+    if device == "cuda" and precision.startswith("bf16") and torch.cuda.is_bf16_supported():
         return device, True, False
     if device == "cuda" and precision != "fp32":
-        log("note: fp16 mixed precision" + (" (this GPU has no bf16)" if precision == "bf16" else ""))
+        log("note: fp16 mixed precision" + (" (this GPU has no bf16)" if precision.startswith("bf16") else ""))
         return device, False, True
     if precision != "fp32":
         log(f"note: {precision} is not used on {device}; computing in fp32")
     return device, False, False
+
+
+def weights_dtype(torch, cfg: dict, bf16: bool, fp16: bool):
+    """The dtype the weights load in. bf16: bf16 weights (pure bf16 training). bf16-mixed: fp32 weights that
+    autocast runs in bf16 (fp32 master weights, gradients and optimizer states: transformers 4.x's default).
+    fp16: an fp16 base under an adapter, fp32 masters for a full fine-tune (fp16 has too little range)."""
+    if bf16 and cfg["training.precision"] != "bf16-mixed":
+        return torch.bfloat16
+    if fp16 and "lora" in cfg["method"] and cfg["training.precision"] != "bf16-mixed":
+        return torch.float16
+    return torch.float32
 
 
 def attn_implementation(cfg: dict, device: str) -> str:
@@ -751,13 +763,14 @@ def quantization_config(cfg: dict, dtype):
 
 
 def load_model(cfg: dict, torch, device: str, bf16: bool, fp16: bool):
-    """Weights in the training dtype: bf16 runs load bf16, fp16 adapter runs load an fp16 base, else fp32.
-    Quantized bases keep their unquantized weights in that dtype too (no fp32 upcast)."""
+    """Weights in the dtype ``weights_dtype`` picks; quantized bases keep their unquantized weights in that
+    dtype too (no fp32 upcast) and dequantize to the compute dtype."""
     from transformers import AutoModelForCausalLM
 
-    dtype = torch.bfloat16 if bf16 else torch.float16 if fp16 and "lora" in cfg["method"] else torch.float32
+    dtype = weights_dtype(torch, cfg, bf16, fp16)
+    compute = torch.bfloat16 if bf16 else torch.float16 if fp16 else torch.float32
     kwargs = {"dtype": dtype, "attn_implementation": attn_implementation(cfg, device),
-              "quantization_config": quantization_config(cfg, dtype)}
+              "quantization_config": quantization_config(cfg, compute)}
     if kwargs["quantization_config"] is not None and not sharded(cfg):  # sharded: the engine places the shards
         kwargs["device_map"] = {"": torch.cuda.current_device() if device == "cuda" else device}
     return AutoModelForCausalLM.from_pretrained(cfg["model"], **kwargs), dtype

@@ -61,7 +61,7 @@ CHOICES = {
     "quantization": ("none", "int8", "nf4", "gptq4"), "training.attn": ("sdpa", "flash", "eager"),
     "training.optimizer": ("adamw", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit", "adafactor",
                            "sgd"),
-    "training.precision": ("bf16", "fp16", "fp32"), "training.kernels": ("none", "liger", "unsloth"),
+    "training.precision": ("bf16", "bf16-mixed", "fp16", "fp32"), "training.kernels": ("none", "liger", "unsloth"),
     "data.format": (None, "chat", "prompt-completion", "text", "preference", "text-label", "pairs",
                     "triplets"),
     "distributed.sharding": ("none", "ddp", "fsdp", "zero2", "zero3"),

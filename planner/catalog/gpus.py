@@ -53,7 +53,7 @@ class GpuSpec:
 
     def tensor_tflops(self, precision: str) -> float | None:
         """Dense tensor-core TFLOP/s for a training precision (fp32 training uses TF32 ≈ half of bf16)."""
-        if precision == "bf16":
+        if precision in ("bf16", "bf16-mixed"):  # bf16-mixed computes in bf16 (fp32 masters)
             return self.bf16_tflops or self.fp16_tflops
         if precision == "fp16":
             return self.fp16_tflops or self.bf16_tflops

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 from planner.arch import Architecture
+from planner.estimate.constants import BYTES as K_BYTES
 from planner.estimate.params import trainable_params
 from planner.estimate.setup import TrainingSetup
 
@@ -26,7 +27,7 @@ def checkpoint_bytes(arch: Architecture, setup: TrainingSetup) -> float:
     """What one checkpoint holds: the trainable weights (fp32 adapters, or the model in its dtype for a full
     fine-tune) and their optimizer state."""
     trainable = trainable_params(arch, setup)
-    weight = 4 if setup.is_lora else (4 if setup.precision == "fp32" else 2)
+    weight = 4 if setup.is_lora else K_BYTES[setup.precision]
     state = 2 if "8bit" in setup.optimizer else 0 if setup.optimizer == "sgd" else 8
     return trainable * (weight + state)
 

@@ -10,7 +10,11 @@ tests/fixtures/; "datasheet"/"format": a property of the hardware or data type).
 from __future__ import annotations
 
 FP32 = 4
-BYTES = {"bf16": 2, "fp16": 2, "fp32": 4}
+# bf16-mixed keeps fp32 weights (the master copy) and computes in bf16 under autocast (transformers 4.x
+# loads in fp32 unless told otherwise; TrainingArguments(bf16=True) only turns autocast on).
+BYTES = {"bf16": 2, "fp16": 2, "fp32": 4, "bf16-mixed": 4}
+# The dtype matmuls run in, per training precision.
+COMPUTE_DTYPE = {"bf16": "bf16", "fp16": "fp16", "fp32": "fp32", "bf16-mixed": "bf16"}
 # NF4 with double quantization: 4 bits + one 8-bit absmax per 64 weights + one fp32 scale per 256
 # absmax values (bitsandbytes / QLoRA paper): 0.5 + 1/64 + 4/(64·256) ≈ 0.516 bytes.
 NF4_BYTES_PER_PARAM = 0.516

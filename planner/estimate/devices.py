@@ -87,7 +87,7 @@ def gpu_target(gpu: GpuSpec, precision: str) -> ComputeTarget:
     """A GPU at a training precision (bf16 falls back to fp16 on cards without bf16)."""
     tflops = gpu.tensor_tflops(precision)
     efficiency, tensor_cores = matmul_efficiency(gpu.architecture), True
-    if precision == "fp32" and gpu.architecture in ("Volta", "Turing"):
+    if precision == "fp32" and gpu.architecture in ("Volta", "Turing"):  # bf16-mixed computes in bf16
         tflops = (gpu.fp16_tflops or 0) * PRE_AMPERE_FP32_RATIO
         efficiency, tensor_cores = CUDA_CORE_FP32_EFFICIENCY, False
     return ComputeTarget(gpu.name, "gpu", tflops or 1.0, gpu.bandwidth_gb_s or 500.0, efficiency,

@@ -119,9 +119,11 @@ def logits_bytes(arch: Architecture, setup: TrainingSetup, profile: StackProfile
 
 
 def autocast_weight_copies(arch: Architecture, setup: TrainingSetup) -> float:
-    """fp16 mixed precision over fp32 master weights: autocast's 16-bit copy of every matmul weight is
-    kept by the matmul for backward, so it lives from the forward until its layer's backward."""
-    if setup.precision != "fp16" or setup.method not in ("full", "spectrum"):
+    """Mixed precision over fp32 weights (fp16 full fine-tunes, any bf16-mixed run whose block linears are
+    not quantized): autocast's 16-bit copy of every matmul weight is kept by the matmul for backward (the
+    input's gradient needs it), so it lives from the forward until its layer's backward."""
+    fp32_weights = setup.precision == "bf16-mixed" or (setup.precision == "fp16" and setup.method in ("full", "spectrum"))
+    if not fp32_weights or setup.quant != "none":
         return 0.0
     return 2.0 * arch.num_layers * sum(lin.weight_params for lin in arch.layer_linears) / setup.shards
 

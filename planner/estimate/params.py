@@ -88,10 +88,10 @@ def trainable_params(arch: Architecture, setup: TrainingSetup) -> int:
 
 
 def trainable_param_bytes(setup: TrainingSetup, profile: StackProfile) -> int:
-    """Bytes of one trainable parameter (= its gradient): fp16 mixed precision keeps fp32 masters."""
+    """Bytes of one trainable parameter (= its gradient): fp16 and bf16-mixed keep fp32 masters."""
     if setup.is_lora:
         return profile.adapter_bytes
-    return 4 if setup.precision in ("fp16", "fp32") else 2
+    return 4 if setup.precision in ("fp16", "fp32", "bf16-mixed") else 2
 
 
 def _quant_bytes(quant: str) -> float:
@@ -102,6 +102,8 @@ def _quant_bytes(quant: str) -> float:
 def base_weight_bytes(arch: Architecture, setup: TrainingSetup) -> float:
     """The base model's weights on one replica: quantized block linears where asked, else the dtype."""
     dtype_bytes = K.BYTES[setup.precision]
+    if setup.precision == "bf16-mixed" and setup.sharding in ("zero2", "zero3"):
+        dtype_bytes = 2  # DeepSpeed's bf16 engine casts the model to bf16; its fp32 masters are optimizer state
     if setup.method in ("full", "spectrum") and setup.precision == "fp16":
         dtype_bytes = 4  # fp16 training keeps fp32 master weights (autocast)
     if setup.quant == "none":

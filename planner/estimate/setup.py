@@ -132,5 +132,5 @@ def setup_from_spec(spec: "JobSpec") -> TrainingSetup:
     )
     from planner.estimate.stacks import with_stack
 
-    return with_stack(setup, t.stack).validated()
+    return with_stack(setup, t.stack, precision_given="precision" in t.model_fields_set).validated()
 

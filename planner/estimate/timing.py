@@ -47,6 +47,13 @@ PADDING_OVERHEAD = 1.2
 # torch.compile'd stacks (torchtune in the published rows) fuse elementwise work: their matmul share
 # of the step is higher (calibrated on torchtune's rows against the eager HF efficiency).
 COMPILED_EFFICIENCY_GAIN = 1.45
+# Fused Triton kernels (RMSNorm, RoPE, SwiGLU, cross-entropy) speed up the per-GPU step; communication and the
+# optimizer step are untouched. Liger: +20 % throughput, its README's benchmark (Llama-3-8B, batch 8, bf16,
+# AdamW, checkpointing, FSDP1 on 8×A100). Unsloth: its docs claim 2× against HF + FA2 for QLoRA (Llama 3.1 8B
+# and 3.3 70B, batch 2, accumulation 4, r 32, all linears, H100) and Hugging Face's own comparison (blog
+# "unsloth-trl") measured 1.6×-2.7× on A100/T4 QLoRA rows; 1.6 is the low end, on purpose: no public
+# speed row of ours covers these stacks, and an estimate that is too fast costs a user money.
+KERNEL_THROUGHPUT_GAIN = {"none": 1.0, "liger": 1.20, "unsloth": 1.6}
 # Share of FSDP/ZeRO/DDP communication hidden behind compute (assumption: bucketed overlap).
 COMM_OVERLAP = 0.5
 # Between machines: 100 Gb/s Ethernet, what a cloud VM without EFA/InfiniBand gets (assumption; p5/a3-mega
@@ -103,7 +110,8 @@ def step_seconds(arch: Architecture, setup: TrainingSetup, target: ComputeTarget
     overhead = ops_per_step(arch, setup) * per_op + TRAINER_SECONDS_PER_MICRO_BATCH
     optimizer = (_optimizer_seconds(arch, setup, target) + _paging_seconds(arch, setup, target)) / setup.grad_accum
     comm = _communication_seconds(arch, setup, target) * (1 - COMM_OVERLAP)
-    return max(compute, streaming) + dequant + overhead + optimizer + comm
+    kernels = KERNEL_THROUGHPUT_GAIN.get(setup.kernels, 1.0)
+    return (max(compute, streaming) + dequant + overhead) / kernels + optimizer + comm
 
 
 def _paging_seconds(arch: Architecture, setup: TrainingSetup, target: ComputeTarget) -> float:

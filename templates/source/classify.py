@@ -89,7 +89,7 @@ def load_model(cfg: dict, torch, device: str, bf16: bool, labels: list[str]):
 
     model = AutoModelForSequenceClassification.from_pretrained(
         cfg["model"], num_labels=len(labels), id2label=dict(enumerate(labels)),
-        label2id={name: i for i, name in enumerate(labels)}, dtype=torch.bfloat16 if bf16 else torch.float32,
+        label2id={name: i for i, name in enumerate(labels)}, dtype=weights_dtype(torch, cfg, bf16, False),
         attn_implementation=attn_implementation(cfg, device))
     if cfg["method"] == "lora":
         model = get_peft_model(model, LoraConfig(**lora_kwargs(cfg), task_type="SEQ_CLS"))

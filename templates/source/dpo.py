@@ -75,7 +75,7 @@ def train(cfg: dict, out: Path, tokenizer, data: tuple, resume: str | None, star
 
     device, bf16, fp16 = device_plan(torch, cfg["training.precision"])
     model = AutoModelForCausalLM.from_pretrained(
-        cfg["model"], dtype=torch.bfloat16 if bf16 else torch.float32,
+        cfg["model"], dtype=weights_dtype(torch, cfg, bf16, False),
         attn_implementation=attn_implementation(cfg, device))
     has_eval = data[1] is not None
     progress = progress_callback()

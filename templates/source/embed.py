@@ -93,7 +93,7 @@ def load_model(cfg: dict, torch, device: str, bf16: bool):
     from peft import LoraConfig
     from sentence_transformers import SentenceTransformer
 
-    dtype, attn = torch.bfloat16 if bf16 else torch.float32, attn_implementation(cfg, device)
+    dtype, attn = weights_dtype(torch, cfg, bf16, False), attn_implementation(cfg, device)
     model = SentenceTransformer(cfg["model"], device=device,
                                 model_kwargs={"dtype": dtype, "attn_implementation": attn})
     model.max_seq_length = cfg["training.seq_len"]

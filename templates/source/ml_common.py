@@ -147,14 +147,25 @@ def device_plan(torch, precision: str) -> tuple[str, bool, bool]:
     device = "cuda" if torch.cuda.is_available() else device
     if device == "cuda" and world()["world_size"] > 1:  # every rank on its own GPU, never all on GPU 0
         torch.cuda.set_device(world()["local_rank"])
-    if device == "cuda" and precision == "bf16" and torch.cuda.is_bf16_supported():
+    if device == "cuda" and precision.startswith("bf16") and torch.cuda.is_bf16_supported():
         return device, True, False
     if device == "cuda" and precision != "fp32":
-        log("note: fp16 mixed precision" + (" (this GPU has no bf16)" if precision == "bf16" else ""))
+        log("note: fp16 mixed precision" + (" (this GPU has no bf16)" if precision.startswith("bf16") else ""))
         return device, False, True
     if precision != "fp32":
         log(f"note: {precision} is not used on {device}; computing in fp32")
     return device, False, False
+
+
+def weights_dtype(torch, cfg: dict, bf16: bool, fp16: bool):
+    """The dtype the weights load in. bf16: bf16 weights (pure bf16 training). bf16-mixed: fp32 weights that
+    autocast runs in bf16 (fp32 master weights, gradients and optimizer states: transformers 4.x's default).
+    fp16: an fp16 base under an adapter, fp32 masters for a full fine-tune (fp16 has too little range)."""
+    if bf16 and cfg["training.precision"] != "bf16-mixed":
+        return torch.bfloat16
+    if fp16 and "lora" in cfg["method"] and cfg["training.precision"] != "bf16-mixed":
+        return torch.float16
+    return torch.float32
 
 
 def attn_implementation(cfg: dict, device: str) -> str:

@@ -11,7 +11,8 @@ keys are errors. Data (jsonl/json/csv/parquet, or hub:org/name[:split]): `messag
 assistant turns when the chat template has {% generation %} markers, else on everything, with a note),
 `prompt`+`completion` (loss on the completion) or `text`.
 
-Precision: bf16/fp16 only where the device has it (CUDA), else fp32; a bf16 run loads its weights in bf16.
+Precision: bf16/fp16 only where the device has it (CUDA), else fp32; a bf16 run loads its weights in bf16,
+a bf16-mixed run in fp32 (bf16 autocast over fp32 masters).
 QLoRA loads the base in 4-bit NF4 with double quantization and compute dtype = precision, and leaves the
 unquantized weights (embeddings, norms, lm_head) in that dtype: NOT upcast to fp32 as TRL's default path
 would. tuneplan's memory planner assumes exactly this. Spectrum trains, per module type, the
@@ -110,13 +111,14 @@ def quantization_config(cfg: dict, dtype):
 
 
 def load_model(cfg: dict, torch, device: str, bf16: bool, fp16: bool):
-    """Weights in the training dtype: bf16 runs load bf16, fp16 adapter runs load an fp16 base, else fp32.
-    Quantized bases keep their unquantized weights in that dtype too (no fp32 upcast)."""
+    """Weights in the dtype ``weights_dtype`` picks; quantized bases keep their unquantized weights in that
+    dtype too (no fp32 upcast) and dequantize to the compute dtype."""
     from transformers import AutoModelForCausalLM
 
-    dtype = torch.bfloat16 if bf16 else torch.float16 if fp16 and "lora" in cfg["method"] else torch.float32
+    dtype = weights_dtype(torch, cfg, bf16, fp16)
+    compute = torch.bfloat16 if bf16 else torch.float16 if fp16 else torch.float32
     kwargs = {"dtype": dtype, "attn_implementation": attn_implementation(cfg, device),
-              "quantization_config": quantization_config(cfg, dtype)}
+              "quantization_config": quantization_config(cfg, compute)}
     if kwargs["quantization_config"] is not None and not sharded(cfg):  # sharded: the engine places the shards
         kwargs["device_map"] = {"": torch.cuda.current_device() if device == "cuda" else device}
     return AutoModelForCausalLM.from_pretrained(cfg["model"], **kwargs), dtype

@@ -29,7 +29,7 @@ _SETUP_FLAGS = {
 }
 _CHOICES = {
     "task": ("sft", "dpo", "classify", "embed"), "method": ("full", "lora", "qlora", "spectrum"),
-    "quant": ("none", "int8", "nf4", "gptq4"), "precision": ("bf16", "fp16", "fp32"),
+    "quant": ("none", "int8", "nf4", "gptq4"), "precision": ("bf16", "bf16-mixed", "fp16", "fp32"),
     "optimizer": ("adamw", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit", "adafactor", "sgd"),
     "attn": ("sdpa", "flash", "eager"), "kernels": ("none", "liger", "unsloth"),
     "sharding": ("none", "ddp", "fsdp", "zero2", "zero3"),
@@ -74,10 +74,11 @@ def job_inputs(flags: dict[str, Any]) -> JobInputs:
     if "lora_targets" in flags:
         changes["lora_targets"] = _targets(flags["lora_targets"])
     setup = _finish(replace(base, **changes))
-    if "stack" in flags:
+    if changes:  # the stack's habits follow the changed job (a full fine-tune on hf-legacy loads in fp32)
         from planner.estimate.stacks import with_stack
 
-        setup = with_stack(setup, flags["stack"]).validated()
+        precision_given = "precision" in flags or (spec is not None and "precision" in spec.training.model_fields_set)
+        setup = with_stack(setup, flags.get("stack", setup.stack), precision_given).validated()
     model_name = flags.get("model", model_name)
     if not model_name:
         raise BadInput("give --model (a catalog id, Hub id or config.json) or --spec job.yaml")

@@ -194,6 +194,8 @@ def print_plan(plan: dict[str, Any]) -> None:
                   + f") — {job['task']} {job['method']}, {job['quant'] if job['quant'] != 'none' else job['precision']}, "
                   f"seq {job['seq_len']} × batch {job['micro_batch']}, trainable {params['trainable']:,} "
                   f"({trainable_share:.2f} %), stack {plan.get('stack', 'tuneplan')}"))
+    if plan.get("stack_assumes"):
+        console.print(f"Stack: {plan['stack_assumes']}", style="dim")
     console.print(f"Training: {plan['tokens']:,} tokens ({data['examples']:,} examples × {data['avg_tokens']} × "
                   f"{data['epochs']:g} epoch{'' if data['epochs'] == 1 else 's'}), {plan['flops']:.3g} FLOPs")
     console.print(breakdown_table(plan))
