@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-EXTRAS := train,skypilot,modal,runpod,dev
+EXTRAS := train,skypilot,modal,runpod,team,dev
 
 .PHONY: demo test bench install clean templates
 

@@ -205,6 +205,9 @@ class Settings(BaseSettings):
     """Monthly budgets per project for `tuneplan report`."""
     pulls: PullSettings = Field(default_factory=PullSettings)
     """Limits on bringing a run's files home (what a remote machine sends is not trusted)."""
+    ledger_url: str | None = None
+    """The ledger: sqlite:///path (default: the file in the data folder) or postgresql://user@host/db for a team
+    ledger; TUNEPLAN_LEDGER_URL wins. Never a password here: PGPASSWORD, ~/.pgpass or a service file hold it."""
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
@@ -249,5 +252,12 @@ def _check_yaml(path: Path) -> None:
         raise BadInput(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if data is not None and not isinstance(data, dict):
         raise BadInput(f"{path}: expected a mapping of settings at the top level")
+    url = data.get("ledger_url") if isinstance(data, dict) else None
+    if isinstance(url, str):
+        from providers.secret_urls import has_password, mask_url
+
+        if has_password(url):
+            raise BadInput(f"{path}: ledger_url holds a password ({mask_url(url)}); settings never store one: "
+                           "remove it and use PGPASSWORD, ~/.pgpass or a libpq service file")
 
 

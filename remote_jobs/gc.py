@@ -39,7 +39,7 @@ def survey(ledger: Ledger, runs_root: Path) -> list[Garbage]:
     for folder in sorted(p for p in runs_root.iterdir() if p.is_dir() and not p.is_symlink()):
         record = records.get(folder.name)
         if record is None:
-            why = _unknown_folder(folder, ledger.path)
+            why = _unknown_folder(folder, ledger.identity)
             if why:
                 found.append(Garbage(folder, _size(folder), why))
             continue
@@ -63,7 +63,7 @@ def remove(items: list[Garbage]) -> int:
     return freed
 
 
-def _unknown_folder(folder: Path, ledger_path: Path) -> str:
+def _unknown_folder(folder: Path, ledger_identity: str) -> str:
     """Why a run folder this ledger does not know is garbage, or "" when another ledger may need it."""
     try:
         note = json.loads((folder / "run.json").read_text(encoding="utf-8"))
@@ -73,7 +73,7 @@ def _unknown_folder(folder: Path, ledger_path: Path) -> str:
     if note.get("dry_run"):
         return "a dry run's bundle (no ledger row)"
     other = note.get("ledger")
-    if other and Path(other) != Path(ledger_path).resolve() and Path(other).exists():
+    if other and str(other) != ledger_identity and ("://" in str(other) or Path(other).exists()):
         return ""
     return "no ledger row (a launch refused before it was recorded, or a dry run)"
 

@@ -56,6 +56,8 @@ class LaunchRequest:
     notes: list[str] = field(default_factory=list)
     overrides: dict = field(default_factory=dict)  # what the command line changed of the spec, for the ledger
     resumed_from: str = ""
+    allow_over_budget: bool = False  # --allow-over-budget: a cap or a team budget is overridden on purpose
+
     @property
     def over_budget(self) -> bool:
         return self.max_total_usd is not None and self.estimate.usd > self.max_total_usd
@@ -114,12 +116,24 @@ def prepare(spec: JobSpec, spec_path: Path | None, provider: Provider, clock: Cl
 
 
 def refuse_over_budget(request: LaunchRequest, allow: bool) -> None:
+    request.allow_over_budget = allow
     if request.over_budget and not allow:
         raise BadInput(f"the estimate ${request.estimate.usd} exceeds max_total_usd ${request.max_total_usd}; "
                        "raise resources.max_total_usd or pass --allow-over-budget")
     check_affordable(request.estimate, request.max_total_usd)  # even with --allow-over-budget
     if not allow:
         check_limit_covers_estimate(request.estimate, request.plan.max_runtime_s)
+
+
+def check_team_budget(request: LaunchRequest, ledger: Ledger) -> None:
+    """Refuse early, before anything is bundled, when a team budget in the ledger cannot take this run's estimate.
+    (``start`` checks again, race-free, in the transaction that records the run.)"""
+    from remote_jobs.team_budgets import budget_guard
+
+    spec = request.job.spec
+    draft = RunRecord(run_id=request.run_id, project=spec.project, owner=spec.owner, estimate_usd=request.estimate.usd,
+                      created_at=ledger.clock.now())
+    ledger.transact(budget_guard(ledger, draft, request.allow_over_budget))
 
 
 def bundle_and_validate(request: LaunchRequest, runs_root: Path, validate: bool = True,
@@ -166,9 +180,20 @@ def validate_locally(bundle: Bundle, strict: bool) -> str | None:
 def start(request: LaunchRequest, bundle: Bundle, ledger: Ledger, clock: Clock, runs_root: Path,
           on_event: EventSink = ignore) -> ActiveRun:
     """Record the run, launch it, record its handle: the three steps that must never be reordered."""
+    from remote_jobs.team_budgets import budget_guard
+
     record = _record(request, bundle, runs_root)
-    ledger.create(record)
-    note_ledger(runs_root / request.run_id, request.run_id, ledger.path)
+    record.created_at = ledger.clock.now()
+    overdrawn: list[str] = []
+    try:
+        ledger.create(record, before=budget_guard(ledger, record, request.allow_over_budget, overdrawn.append))
+    except BaseException:
+        if ledger.get(record.run_id) is None:  # refused (a team budget, the ledger): no row, so no run folder
+            shutil.rmtree(runs_root / request.run_id, ignore_errors=True)
+        raise
+    for note in overdrawn:
+        ledger.update(record.run_id, message=note)
+    note_ledger(runs_root / request.run_id, request.run_id, ledger.identity)
     run = ActiveRun(ledger, request.provider, record, clock, runs_root, on_event)
     failpoints.reached("recorded")
     launched_at = clock.now()  # billing starts during the call, not when it returns
@@ -189,14 +214,14 @@ def start(request: LaunchRequest, bundle: Bundle, ledger: Ledger, clock: Clock, 
 RUN_NOTE = "run.json"
 
 
-def note_ledger(run_dir: Path, run_id: str, ledger_path: Path) -> None:
+def note_ledger(run_dir: Path, run_id: str, ledger_identity: str) -> None:
     """``runs/<id>/run.json`` says which ledger knows the run, so ``reap`` (with whatever ledger it is given)
     never mistakes a run another ledger on this machine knows for an orphan."""
     import json
 
     from providers.private_files import write_private_text
 
-    write_private_text(run_dir / RUN_NOTE, json.dumps({"run_id": run_id, "ledger": str(Path(ledger_path).resolve())}))
+    write_private_text(run_dir / RUN_NOTE, json.dumps({"run_id": run_id, "ledger": ledger_identity}))
 
 
 def note_dry_run(run_dir: Path, run_id: str) -> None:

@@ -1,173 +1,157 @@
-"""The ledger: one SQLite file that remembers every run, what it was expected to cost and what it did cost.
+"""The ledger: every run, what it was expected to cost and what it did cost, in one of two places.
 
-Why SQLite and how it stays consistent:
-- WAL mode and a busy timeout let the CLI, a second CLI and the TUI read and write at once;
-- every write is one ``BEGIN IMMEDIATE`` transaction, so a kill -9 at any moment leaves either the old row
-  or the new one, never half of each;
-- the schema carries a version (``PRAGMA user_version``) and is brought forward by the migrations below,
-  in order, each in its own transaction; a ledger from a newer tuneplan is read but never written.
+- A SQLite file (the default; ``remote_jobs.ledger_sqlite``): one person's machine, nothing to set up.
+- A team's PostgreSQL database (``remote_jobs.ledger_pg``): everyone's runs in one place, team budgets that
+  hold across machines, a read-only role for finance.
 
-Path: ``--ledger`` flag, else ``TUNEPLAN_LEDGER``, else ``<user data dir>/ledger.sqlite3``.
-Reports read only this file. It never holds secrets.
+Both hold the same tables, brought forward by the same migrations (``remote_jobs.ledger_schema``), money in
+integer micro-dollars, times as UTC ISO text. Every write is one transaction: all of it lands, or none of it
+does. A ledger from a newer tuneplan is read but never written. Where it is: ``remote_jobs.ledger_location``.
+Reports read only the ledger. It never holds secrets.
 """
 
 from __future__ import annotations
 
 import os
-import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from planner.errors import BadInput, NotFound
 from planner.suggest import did_you_mean
 from providers.types import RunState
 from remote_jobs.clock import Clock, iso
+from remote_jobs.ledger_errors import LedgerDamaged, LedgerReadOnly, LedgerTimeout, LedgerUnavailable
+from remote_jobs.ledger_location import LedgerLocation, resolve_location
+from remote_jobs import ledger_schema
+from remote_jobs.ledger_schema import MIGRATIONS
 from remote_jobs.records import FIELDS, RunRecord, from_row, to_column
 
-_RUN_COLUMNS = """
-    run_id TEXT PRIMARY KEY, name TEXT NOT NULL, project TEXT NOT NULL, owner TEXT NOT NULL, host TEXT NOT NULL,
-    task TEXT, method TEXT, model TEXT, provider TEXT NOT NULL, cloud TEXT, region TEXT, gpu TEXT, gpus INTEGER,
-    spot INTEGER NOT NULL DEFAULT 0, price_micro_usd_per_hour INTEGER, price_source TEXT, price_as_of TEXT,
-    state TEXT NOT NULL, created_at TEXT NOT NULL, started_at TEXT, ended_at TEXT, torn_down_at TEXT,
-    provisioning_s REAL, running_s REAL, tokens INTEGER, estimate_hours REAL, estimate_micro_usd INTEGER,
-    estimate_peak_gib REAL, max_total_micro_usd INTEGER, max_runtime_s INTEGER, actual_micro_usd INTEGER,
-    billed_micro_usd INTEGER, artifacts TEXT NOT NULL DEFAULT '[]', failure_reason TEXT, handle TEXT,
-    spec_path TEXT, runs_dir TEXT, bundle_sha256 TEXT, updated_at TEXT
-"""
-# Forward migrations: MIGRATIONS[i] brings schema version i to i + 1. Append only; never edit a shipped one.
-MIGRATIONS: list[str] = [
-    f"CREATE TABLE runs ({_RUN_COLUMNS});"
-    "CREATE INDEX runs_created ON runs (created_at);",
-    "CREATE TABLE run_events (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, at TEXT NOT NULL, "
-    "state TEXT, message TEXT);"
-    "CREATE INDEX run_events_run ON run_events (run_id);",
-    # What a run was (issue: never lose a trained adapter): the run it resumed, the tuneplan version that
-    # launched it, the command-line overrides, the training machine's package versions, its final metrics and
-    # the outcome of its Hub push (JSON).
-    "ALTER TABLE runs ADD COLUMN resumed_from TEXT;"
-    "ALTER TABLE runs ADD COLUMN tuneplan_version TEXT;"
-    "ALTER TABLE runs ADD COLUMN overrides TEXT;"
-    "ALTER TABLE runs ADD COLUMN versions TEXT;"
-    "ALTER TABLE runs ADD COLUMN metrics TEXT;"
-    "ALTER TABLE runs ADD COLUMN push TEXT;",
-]
+T = TypeVar("T")
+# How long a write waits for a team ledger's server to come back (a restart, a failover) before it gives up.
+DEFAULT_WRITE_RETRY_S = 600.0
+RETRY_FIRST_S, RETRY_MAX_S = 0.5, 10.0
 
 
 def default_path() -> Path:
-    override = os.environ.get("TUNEPLAN_LEDGER")
-    if override:
-        return Path(override)
+    """The SQLite file a plain ``Ledger()`` uses when no URL is set anywhere."""
+    location = resolve_location()
+    if location.path is not None:
+        return location.path
     from providers.paths import data_dir
 
     return data_dir() / "ledger.sqlite3"
 
 
+def _backend(location: LedgerLocation):
+    if location.is_team:
+        from remote_jobs.ledger_pg import PostgresBackend
+
+        return PostgresBackend(location.url or "")
+    from remote_jobs.ledger_sqlite import SqliteBackend
+
+    return SqliteBackend(location.path or default_path())
+
+
 class Ledger:
     """Runs by id. Opens a short-lived connection per operation, so it is safe to share between processes."""
 
-    def __init__(self, path: Path | None = None, clock: Clock | None = None) -> None:
+    def __init__(self, where: str | Path | LedgerLocation | None = None, clock: Clock | None = None) -> None:
         from remote_jobs.clock import default_clock
 
-        self.path = Path(path) if path is not None else default_path()
+        self.location = where if isinstance(where, LedgerLocation) else resolve_location(where)
         self.clock = clock or default_clock()
-        try:
-            _private_file(self.path)
-        except OSError as exc:
-            raise LedgerUnavailable(f"{self.path}: cannot open the ledger ({exc.strerror or exc})") from None
+        self.backend = _backend(self.location)
+        self.path = self.location.path  # the SQLite file (None for a team ledger)
+        self.shown = self.backend.shown
+        self.identity = self.backend.identity
         self.version = self._migrate()
 
     # --- connections and schema --------------------------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA busy_timeout = 30000")
-        return conn
+    def _migrate(self) -> int:
+        with self._errors():
+            return self.backend.migrate()
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: all of it lands, or none of it does."""
-        if self.version > len(MIGRATIONS):
-            raise BadInput(f"{self.path}: written by a newer tuneplan (schema {self.version}); upgrade to change it")
-        with self._sql_errors():
-            conn = self._connect()
+    def _errors(self) -> Iterator[None]:
+        """The backend's errors as one line about the ledger (``LedgerDamaged``, ``LedgerUnavailable``, …)."""
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            yield conn
+            yield
+        except self.backend.errors as exc:
+            raise self.backend.trouble(exc) from None
+
+    def transact(self, body: Callable[[Any], T]) -> T:
+        """Run ``body(conn)`` in one write transaction: all of it lands, or none of it does.
+
+        On a team ledger whose server went away (a restart), the whole transaction is tried again until the
+        server is back, within ``TUNEPLAN_LEDGER_RETRY_S``: a run's state is written late, never lost.
+        """
+        if self.version > len(ledger_schema.MIGRATIONS):
+            raise BadInput(f"{self.shown}: written by a newer tuneplan (schema {self.version}); upgrade to change it")
+        deadline = time.monotonic() + _retry_window_s() if self.backend.retries_writes else 0.0
+        pause = RETRY_FIRST_S
+        while True:
+            try:
+                return self._transact_once(body)
+            except self.backend.errors as exc:
+                if not self.backend.is_transient(exc) or time.monotonic() + pause > deadline:
+                    raise self.backend.trouble(exc) from None
+            time.sleep(pause)
+            pause = min(pause * 2, RETRY_MAX_S)
+
+    def _transact_once(self, body: Callable[[Any], T]) -> T:
+        conn = self.backend.connect()
+        try:
+            self.backend.begin(conn)
+            result = body(conn)
             conn.execute("COMMIT")
-        except sqlite3.DatabaseError as exc:
-            _rollback(conn)
-            raise self._trouble(exc) from None
+            return result
         except BaseException:
-            _rollback(conn)
+            self.backend.rollback(conn)
             raise
         finally:
             conn.close()
 
-    @contextmanager
-    def _sql_errors(self) -> Iterator[None]:
-        """SQLite's errors as one line about the ledger file (``LedgerDamaged``, ``LedgerUnavailable``)."""
-        try:
-            yield
-        except sqlite3.DatabaseError as exc:
-            raise self._trouble(exc) from None
-
-    def _trouble(self, exc: sqlite3.DatabaseError) -> BadInput:
-        """One line that says what is wrong with the ledger file and what to do about it."""
-        text = " ".join(str(exc).split()) or type(exc).__name__
-        if "locked" in text or "busy" in text:
-            return LedgerUnavailable(f"{self.path}: the ledger stayed locked by another tuneplan for 30 s ({text}); "
-                                     "try again when it is done")
-        if "no such table" in text or "no such column" in text:
-            return LedgerDamaged(f"{self.path}: not a tuneplan ledger ({text}); point --ledger or TUNEPLAN_LEDGER "
-                                 "at the right file")
-        return LedgerDamaged(f"{self.path}: the ledger is damaged ({text}); move it aside (mv '{self.path}' "
-                             f"'{self.path}.damaged'), then recover what it holds with: sqlite3 '{self.path}.damaged' "
-                             f".recover | sqlite3 '{self.path}'")
-
-    def _migrate(self) -> int:
-        with self._sql_errors():
-            conn = self._connect()
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            while version < len(MIGRATIONS):
-                conn.execute("BEGIN IMMEDIATE")
-                current = conn.execute("PRAGMA user_version").fetchone()[0]  # another process may have moved it
-                if current == version:
-                    for statement in filter(str.strip, MIGRATIONS[version].split(";")):
-                        conn.execute(statement)
-                    conn.execute(f"PRAGMA user_version = {version + 1}")
-                conn.execute("COMMIT")
-                version = conn.execute("PRAGMA user_version").fetchone()[0]
-            return version
-        except sqlite3.DatabaseError as exc:
-            raise self._trouble(exc) from None
-        finally:
-            conn.close()
-
     def checked(self) -> "Ledger":
-        """This ledger, once SQLite's quick check finds its file sound (``LedgerDamaged`` otherwise); a launch
-        asks first, so a run is never started that the ledger could not record."""
-        rows = self._query("PRAGMA quick_check", ())
-        verdict = next(iter(rows[0].values()), "") if rows else ""
-        if verdict != "ok":
-            raise self._trouble(sqlite3.DatabaseError(f"quick check: {verdict or 'no answer'}"))
+        """This ledger, once its store is found sound (``LedgerDamaged`` otherwise) and reachable; a launch asks
+        first, so a run is never started that the ledger could not record."""
+        with self._errors():
+            found = self.backend.problems()
+        if found:
+            raise LedgerDamaged(f"{self.shown}: the ledger is damaged ({found[0]}); {self.backend.recovery()}")
+        return self
+
+    def writable(self) -> "Ledger":
+        """This ledger, once a write is known to be allowed (``LedgerReadOnly`` for a finance role): a launch asks
+        before it bundles anything, so a read-only user learns it in one line, not after the bundle is built."""
+        self.transact(lambda conn: conn.execute("UPDATE runs SET updated_at = updated_at WHERE 1 = 0"))
         return self
 
     # --- writes --------------------------------------------------------------------------------------------
-    def create(self, record: RunRecord) -> None:
-        """Insert a new run (its first event too)."""
+    def create(self, record: RunRecord, before: Callable[[Any], None] | None = None) -> None:
+        """Insert a new run (its first event too). ``before(conn)`` runs first in the same transaction (a budget
+        check that must see what it inserts next). A retried insert that finds its row already there (the
+        first try's commit landed as the server went away) is not an error."""
         record.created_at = record.created_at or self.clock.now()
         record.updated_at = record.created_at
         row = dict(to_column(f.name, getattr(record, f.name)) for f in fields(record))
         names = ", ".join(row)
-        with self._write() as conn:
+
+        def insert(conn: Any) -> None:
+            if before is not None:
+                before(conn)
             conn.execute(f"INSERT INTO runs ({names}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
             self._event(conn, record.run_id, record.state.value, "recorded")
+
+        try:
+            self.transact(insert)
+        except BadInput:
+            if self.get(record.run_id) is None:
+                raise
 
     def update(self, run_id: str, *, only_if_open: bool = False, only_if_state: RunState | None = None,
                message: str = "", **changes: Any) -> bool:
@@ -185,14 +169,17 @@ class Ledger:
         if only_if_state is not None:
             sql += " AND state = ?"
             params.append(RunState(only_if_state).value)
-        with self._write() as conn:
+
+        def change(conn: Any) -> bool:
             changed = conn.execute(sql, params).rowcount > 0
             if changed and ("state" in changes or message):
                 state = changes.get("state")
                 self._event(conn, run_id, RunState(state).value if state else None, message)
-        return changed
+            return changed
 
-    def _event(self, conn: sqlite3.Connection, run_id: str, state: str | None, message: str) -> None:
+        return self.transact(change)
+
+    def _event(self, conn: Any, run_id: str, state: str | None, message: str) -> None:
         conn.execute("INSERT INTO run_events (run_id, at, state, message) VALUES (?, ?, ?, ?)",
                      (run_id, iso(self.clock.now()), state, message))
 
@@ -216,7 +203,7 @@ class Ledger:
             ids = ", ".join(m["run_id"] for m in matches[:4])
             raise BadInput(f"'{text}' matches several runs: {ids}; give more of the run id")
         known = [r["run_id"] for r in self._query("SELECT run_id FROM runs ORDER BY created_at DESC LIMIT 200", ())]
-        raise NotFound(f"no run '{text}' in {self.path}{did_you_mean(text, known)}")
+        raise NotFound(f"no run '{text}' in {self.shown}{did_you_mean(text, known)}")
 
     def runs(self, since: datetime | None = None, until: datetime | None = None) -> list[RunRecord]:
         """Runs created in [since, until), newest first."""
@@ -230,45 +217,28 @@ class Ledger:
     def events(self, run_id: str) -> list[dict[str, Any]]:
         return self._query("SELECT at, state, message FROM run_events WHERE run_id = ? ORDER BY id", (run_id,))
 
-    def _query(self, sql: str, args: tuple) -> list[dict[str, Any]]:
-        with self._sql_errors():
-            conn = self._connect()
+    def query(self, sql: str, args: tuple = ()) -> list[dict[str, Any]]:
+        """Rows of one read (``?`` placeholders on both backends)."""
+        with self._errors():
+            conn = self.backend.connect()
             try:
-                return [dict(row) for row in conn.execute(sql, args).fetchall()]
+                return self.backend.rows(conn.execute(sql, args))
             finally:
                 conn.close()
 
-
-class LedgerDamaged(BadInput):
-    """The ledger file cannot be read as a ledger (a damaged disk image, another file)."""
-
-    title = "damaged ledger"
+    _query = query
 
 
-class LedgerUnavailable(BadInput):
-    """Another process holds the ledger longer than the busy timeout."""
-
-    title = "ledger busy"
-
-
-def _rollback(conn: sqlite3.Connection) -> None:
+def _retry_window_s() -> float:
     try:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-    except sqlite3.DatabaseError:
-        pass  # a damaged file may refuse the rollback too; the transaction dies with the connection
-
-
-def _private_file(path: Path) -> None:
-    """The ledger is its owner's alone (0600); SQLite gives its -wal and -shm files the same mode."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-    if path.stat().st_mode & 0o077:
-        path.chmod(0o600)
+        return max(0.0, float(os.environ.get("TUNEPLAN_LEDGER_RETRY_S", DEFAULT_WRITE_RETRY_S)))
+    except ValueError:
+        return DEFAULT_WRITE_RETRY_S
 
 
 def _like_prefix(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-__all__ = ["FIELDS", "Ledger", "MIGRATIONS", "default_path"]
+__all__ = ["FIELDS", "Ledger", "LedgerDamaged", "LedgerReadOnly", "LedgerTimeout", "LedgerUnavailable", "MIGRATIONS",
+           "default_path"]

@@ -90,7 +90,7 @@ def _judge_resource(ledger: Ledger, provider: str, resource: Resource, owner: st
         return ReapItem(provider, resource.run_id, "foreign", f"not this owner/host ({tags}); --all-owners to end it",
                         resource, record)
     if record is None:
-        known = _known_elsewhere(runs_root, resource.run_id, ledger.path)
+        known = _known_elsewhere(runs_root, resource.run_id, ledger.identity)
         if known:
             return ReapItem(provider, resource.run_id, "elsewhere", known, resource)
         return ReapItem(provider, resource.run_id, "orphan", "no ledger on this machine knows it", resource)
@@ -103,7 +103,7 @@ def _judge_resource(ledger: Ledger, provider: str, resource: Resource, owner: st
                     "to re-attach", resource, record)
 
 
-def _known_elsewhere(runs_root: Path | None, run_id: str, ledger_path: Path) -> str:
+def _known_elsewhere(runs_root: Path | None, run_id: str, ledger_identity: str) -> str:
     """Why another ledger on this machine may know ``run_id`` (its run folder exists), or ""."""
     import json
 
@@ -113,7 +113,7 @@ def _known_elsewhere(runs_root: Path | None, run_id: str, ledger_path: Path) -> 
         other = json.loads((runs_root / run_id / "run.json").read_text(encoding="utf-8")).get("ledger")
     except (OSError, ValueError, AttributeError):
         other = None
-    if other and Path(other) != Path(ledger_path).resolve():
+    if other and str(other) != ledger_identity:
         return f"the ledger {other} knows it: reap or watch it with --ledger {other}"
     return f"its run folder {runs_root / run_id} exists, but this ledger does not know it: use the ledger that launched it"
 

@@ -45,7 +45,7 @@ def refresh_open_runs(ledger: Ledger, clock: Clock, runs_root: Path, timeout_s: 
 
 
 def _refresh_one(ledger: Ledger, clock: Clock, runs_root: Path, record, get_provider) -> str:
-    ledger = Ledger(ledger.path, clock)  # this thread's own connection
+    ledger = Ledger(ledger.location, clock)  # this thread's own connection
     run = ActiveRun(ledger, get_provider(record.provider), record, clock, runs_root, lambda event: None)
     status = run.call(run.provider.status, run.handle())
     if not status.exists:

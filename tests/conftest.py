@@ -13,7 +13,8 @@ def _isolated_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("TUNEPLAN_CACHE_DIR", str(base / "cache"))
     monkeypatch.setenv("TUNEPLAN_CONFIG_DIR", str(base / "config"))  # never the user's settings.yaml
     monkeypatch.setenv("TUNEPLAN_DATA_DIR", str(base / "data"))  # never the user's ledger or runs
-    for name in ("TUNEPLAN_LEDGER", "TUNEPLAN_RUNS_DIR", "TUNEPLAN_NOW", "TUNEPLAN_HOST_ID", "TUNEPLAN_FAILPOINT"):
+    for name in ("TUNEPLAN_LEDGER", "TUNEPLAN_LEDGER_URL", "TUNEPLAN_RUNS_DIR", "TUNEPLAN_NOW", "TUNEPLAN_HOST_ID",
+                 "TUNEPLAN_FAILPOINT"):
         monkeypatch.delenv(name, raising=False)
     # SkyPilot: never reach a developer's own API server, never report usage.
     monkeypatch.setenv("SKYPILOT_API_SERVER_LOCAL_PORT", "9")
@@ -45,3 +46,13 @@ def modal_harness(tmp_path):
             harness.cleanup()
         finally:
             fake.uninstall()
+
+
+@pytest.fixture(params=("sqlite", "postgresql"))
+def ledger_where(request, tmp_path):
+    """A fresh ledger's location on each backend: a SQLite file, and a schema of the PostgreSQL test server
+    (dropped afterwards). Tests of the ledger and its reports take this to run against both."""
+    from tests.pg import ledger_at
+
+    with ledger_at(request.param, tmp_path) as where:
+        yield where

@@ -101,27 +101,34 @@ def _finished(record: RunRecord, rng: random.Random, billable: bool) -> RunRecor
     return record
 
 
-def write_ledger(path: Path, records: list[RunRecord], schema: list[str] | None = None) -> Path:
-    """A ledger file holding ``records``: the current schema by default, or the given migrations only
-    (an older tuneplan's ledger)."""
+def write_ledger(path: Path | str, records: list[RunRecord], schema: list[str] | None = None) -> Path | str:
+    """A ledger holding ``records`` (a SQLite file, or a postgresql:// URL's schema): the current schema by default,
+    or the given migrations only (an older tuneplan's SQLite ledger). One transaction, the ledger's own column
+    mapping."""
     from remote_jobs.ledger import Ledger
 
-    if schema is None:
-        Ledger(path)
-    else:
-        _create_schema(path, schema)
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}  # an older schema has fewer
-        for record in records:
-            row = {c: v for c, v in (to_column(f.name, getattr(record, f.name)) for f in fields(record)) if c in columns}
-            row["updated_at"] = row["created_at"]
-            conn.execute(f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
+    if schema is not None:
+        _create_schema(Path(path), schema)
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}  # an older schema has fewer
+            _insert(conn, records, columns)
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+        return path
+    ledger = Ledger(path)
+    ledger.transact(lambda conn: _insert(conn, records, None))
     return path
+
+
+def _insert(conn, records: list[RunRecord], columns: set[str] | None) -> None:
+    for record in records:
+        row = {c: v for c, v in (to_column(f.name, getattr(record, f.name)) for f in fields(record))
+               if columns is None or c in columns}
+        row["updated_at"] = row["created_at"]
+        conn.execute(f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
 
 
 def _create_schema(path: Path, migrations: list[str]) -> None:
@@ -137,7 +144,7 @@ def _create_schema(path: Path, migrations: list[str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("path", type=Path)
+    parser.add_argument("path", help="a SQLite file or a postgresql:// URL")
     parser.add_argument("--runs", type=int, default=320)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
@@ -162,19 +169,16 @@ class FixedClock:
         pass
 
 
-def ledger_cost_cents(path: Path, since: datetime, until: datetime) -> tuple[Decimal, int]:
+def ledger_cost_cents(path: Path | str, since: datetime, until: datetime) -> tuple[Decimal, int]:
     """(sum of each run's cost rounded to the cent, runs): straight from the ledger's micro-dollar columns
-    with SQL, independent of the report code, to reconcile every format against."""
+    with SQL (sqlite3 or psycopg), independent of the report code, to reconcile every format against."""
     from decimal import ROUND_HALF_UP
 
     from remote_jobs.clock import iso
+    from tests.pg import sql_rows
 
-    conn = sqlite3.connect(path)
-    try:
-        rows = conn.execute("SELECT COALESCE(billed_micro_usd, actual_micro_usd) FROM runs WHERE created_at >= ? "
-                            "AND created_at < ?", (iso(since), iso(until))).fetchall()
-    finally:
-        conn.close()
+    rows = sql_rows(str(path), "SELECT COALESCE(billed_micro_usd, actual_micro_usd) FROM runs WHERE created_at >= ? "
+                    "AND created_at < ?", (iso(since), iso(until)))
     total = sum((((Decimal(micros) / 1_000_000).quantize(Decimal("0.01"), ROUND_HALF_UP)) for (micros,) in rows
                  if micros is not None), Decimal("0.00"))
     return total, len(rows)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-HEAVY = {"torch", "transformers", "textual", "rich", "sky", "modal", "runpod", "peft", "trl"}
+HEAVY = {"torch", "transformers", "textual", "rich", "sky", "modal", "runpod", "peft", "trl", "psycopg"}
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ["planner", "providers", "remote_jobs", "tuneplan"]
 

@@ -19,10 +19,11 @@ import pytest
 
 from planner.errors import BadInput, NotFound
 from providers.types import RunHandle, RunState
-from remote_jobs import ledger as ledger_module
+from remote_jobs import ledger_schema
 from remote_jobs.ledger import MIGRATIONS, Ledger
 from remote_jobs.records import RunRecord
 from tests.contract.harness import FakeClock
+from tests.pg import sql_rows
 
 T0 = datetime(2026, 11, 15, 12, 0, tzinfo=timezone.utc)
 
@@ -50,19 +51,19 @@ def test_a_new_ledger_is_wal_and_at_the_latest_schema(tmp_path):
     assert raw(ledger.path, "PRAGMA user_version")[0][0] == len(MIGRATIONS)
 
 
-def test_money_is_stored_as_integer_micro_dollars(tmp_path):
-    ledger = Ledger(tmp_path / "l.sqlite3", FakeClock())
+def test_money_is_stored_as_integer_micro_dollars(ledger_where):
+    ledger = Ledger(ledger_where, FakeClock())
     ledger.create(record(actual_usd=Decimal("0.0000125"), billed_usd=Decimal("3.5")))
-    row = raw(ledger.path, "SELECT estimate_micro_usd, actual_micro_usd, billed_micro_usd, price_micro_usd_per_hour, "
-                           "typeof(estimate_micro_usd) FROM runs")[0]
-    assert row == (1234567, 13, 3500000, 24000, "integer")
+    row = sql_rows(ledger_where, "SELECT estimate_micro_usd, actual_micro_usd, billed_micro_usd, price_micro_usd_per_hour "
+                                  "FROM runs")[0]
+    assert row == (1234567, 13, 3500000, 24000) and all(type(v) is int for v in row)
     loaded = ledger.get("job-20261115-120000-abcd")
     assert loaded.estimate_usd == Decimal("1.234567") and loaded.billed_usd == Decimal("3.500000")
     assert loaded.cost_usd == loaded.billed_usd
 
 
-def test_a_record_round_trips(tmp_path):
-    ledger = Ledger(tmp_path / "l.sqlite3", FakeClock())
+def test_a_record_round_trips(ledger_where):
+    ledger = Ledger(ledger_where, FakeClock())
     handle = RunHandle("local", "job-20261115-120000-abcd", "tp-job", {"workdir": "/x"})
     ledger.create(record(handle=handle, artifacts=[{"path": "a", "bytes": 1, "sha256": "f" * 64}], spot=True))
     loaded = ledger.get("job-20261115-120000-abcd")
@@ -71,9 +72,9 @@ def test_a_record_round_trips(tmp_path):
     assert json.loads(json.dumps(loaded.to_json()))["estimate_usd"] == "1.234567"
 
 
-def test_updates_write_events_and_respect_an_outcome(tmp_path):
+def test_updates_write_events_and_respect_an_outcome(ledger_where):
     clock = FakeClock()
-    ledger = Ledger(tmp_path / "l.sqlite3", clock)
+    ledger = Ledger(ledger_where, clock)
     ledger.create(record())
     assert ledger.update("job-20261115-120000-abcd", state=RunState.RUNNING, message="go")
     assert ledger.update("job-20261115-120000-abcd", only_if_open=True, state=RunState.SUCCEEDED, ended_at=T0)
@@ -91,7 +92,7 @@ def test_forward_migration_keeps_old_rows(tmp_path, monkeypatch):
                  "'succeeded', '2026-11-15T12:00:00+00:00', 1234567)")
     conn.commit()
     conn.close()
-    monkeypatch.setattr(ledger_module, "MIGRATIONS", [*MIGRATIONS, "ALTER TABLE runs ADD COLUMN cost_center TEXT"])
+    monkeypatch.setattr(ledger_schema, "MIGRATIONS", [*MIGRATIONS, "ALTER TABLE runs ADD COLUMN cost_center TEXT"])
     ledger = Ledger(path, FakeClock())
     assert ledger.version == len(MIGRATIONS) + 1 == raw(path, "PRAGMA user_version")[0][0]
     loaded = ledger.get("job-20261115-120000-abcd")
@@ -126,8 +127,8 @@ def test_stored_records_load_leniently(tmp_path):
     assert loaded.handle is None and loaded.created_at is None and loaded.estimate_usd == Decimal("1.234567")
 
 
-def test_find_by_id_prefix_or_name(tmp_path):
-    ledger = Ledger(tmp_path / "l.sqlite3", FakeClock())
+def test_find_by_id_prefix_or_name(ledger_where):
+    ledger = Ledger(ledger_where, FakeClock())
     ledger.create(record("job-20261115-120000-aaaa", created_at=T0))
     ledger.create(record("job-20261115-130000-bbbb", created_at=T0 + timedelta(hours=1)))
     ledger.create(record("other-20261115-130000-cccc", name="other"))
@@ -139,8 +140,8 @@ def test_find_by_id_prefix_or_name(tmp_path):
         ledger.find("othr-20261115-130000-cccc")
 
 
-def test_runs_between_dates(tmp_path):
-    ledger = Ledger(tmp_path / "l.sqlite3", FakeClock())
+def test_runs_between_dates(ledger_where):
+    ledger = Ledger(ledger_where, FakeClock())
     for day in (1, 15, 30):
         ledger.create(record(f"job-202611{day:02d}-120000-abcd", created_at=T0.replace(day=day)))
     ledger.create(record("job-20261201-000000-abcd", created_at=datetime(2026, 12, 1, tzinfo=timezone.utc)))

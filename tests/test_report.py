@@ -22,14 +22,17 @@ from remote_jobs.reporting.text import parse_usd
 from remote_jobs.reporting.to_csv import to_csv
 from remote_jobs.reporting.to_json import to_json
 from remote_jobs.reporting.to_table import tables
+from tests.pg import BACKENDS, ledger_at
 from tests.ledger_seed import NOW, FixedClock, ledger_cost_cents, seed_records, write_ledger
 
 NO_PAYBACK = ReportOptions(rent_vs_buy=False)
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory):
-    return write_ledger(tmp_path_factory.mktemp("seed") / "ledger.sqlite3", seed_records(320))
+@pytest.fixture(scope="module", params=BACKENDS)
+def seeded(request, tmp_path_factory):
+    """The seeded ledger on each backend: a SQLite file, and a schema of the PostgreSQL test server."""
+    with ledger_at(request.param, tmp_path_factory.mktemp("seed")) as where:
+        yield write_ledger(where, seed_records(320))
 
 
 def utc(*args) -> datetime:

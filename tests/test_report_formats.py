@@ -20,14 +20,17 @@ from remote_jobs.reporting.text import parse_usd
 from remote_jobs.reporting.to_html import to_html
 from remote_jobs.reporting.to_pdf import chromium_command, find_converter, html_to_pdf
 from remote_jobs.reporting.to_xlsx import USD, write_xlsx
+from tests.pg import BACKENDS, ledger_at
 from tests.ledger_seed import FixedClock, ledger_cost_cents, seed_records, write_ledger
 
 OPTIONS = ReportOptions(budgets={"support": Decimal(40), "search": Decimal(60), "vision": Decimal(500)})
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory):
-    return write_ledger(tmp_path_factory.mktemp("seed") / "ledger.sqlite3", seed_records(320))
+@pytest.fixture(scope="module", params=BACKENDS)
+def seeded(request, tmp_path_factory):
+    """The seeded ledger on each backend: a SQLite file, and a schema of the PostgreSQL test server."""
+    with ledger_at(request.param, tmp_path_factory.mktemp("seed")) as where:
+        yield write_ledger(where, seed_records(320))
 
 
 @pytest.fixture(scope="module")

@@ -101,10 +101,15 @@ def _idle_s(record: RunRecord) -> float | None:
 
 
 def _committed(record: RunRecord, now: datetime) -> Decimal:
-    """An open run at its rate from its start to its estimated end (or to now, if it has run longer)."""
+    return cents(committed_exact(record, now)) or ZERO
+
+
+def committed_exact(record: RunRecord, now: datetime) -> Decimal:
+    """An open run at its rate from its start to its estimated end (or to now, if it has run longer), to the
+    micro-dollar (a budget check adds up runs that cost fractions of a cent)."""
     if record.finished or record.price_usd_per_hour is None:
         return ZERO
     start = record.started_at or record.created_at
     elapsed_s = max(0.0, (now - start).total_seconds()) if start else 0.0
     expected_s = (record.estimate_hours or 0.0) * 3600
-    return cents(cost_for(record.price_usd_per_hour, max(elapsed_s, expected_s))) or ZERO
+    return cost_for(record.price_usd_per_hour, max(elapsed_s, expected_s)) or ZERO

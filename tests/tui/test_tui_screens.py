@@ -156,7 +156,7 @@ def test_start_up_imports_no_sdk_or_ml_library():
                 await pilot.pause(0.3)
                 assert "GiB" in str(app.screen.query_one("#plan-peak").render())
         asyncio.run(main())
-        heavy = ("torch", "transformers", "peft", "trl", "sky", "modal", "runpod", "openpyxl", "paramiko")
+        heavy = ("torch", "transformers", "peft", "trl", "sky", "modal", "runpod", "openpyxl", "paramiko", "psycopg")
         print(",".join(name for name in heavy if name in sys.modules))
     ''')
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -3,13 +3,12 @@ arrive hours late; the ledger keeps rate × time until then). The rules are in `
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 from tuneplan.cli.run_options import LEDGER_OPTION, open_ledger
 
 
-def bills(ledger: Optional[Path] = LEDGER_OPTION) -> None:
+def bills(ledger: Optional[str] = LEDGER_OPTION) -> None:
     from planner.errors import BadInput
     from providers.registry import get_provider
     from remote_jobs.bills import refresh_bills, waiting_for_a_bill

@@ -22,7 +22,7 @@ def doctor(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="With --online: write the findings here."),
     bill_wait: float = typer.Option(0.0, "--bill-wait", min=0, max=7200,
                                     help="With --online: seconds to keep asking for the provider's bill afterwards."),
-    ledger: Optional[Path] = LEDGER_OPTION,
+    ledger: Optional[str] = LEDGER_OPTION,
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
 ) -> None:
     from providers.registry import get_provider, names
@@ -48,7 +48,7 @@ def doctor(
     _online(get_provider(provider), yes, output, bill_wait, ledger, runs_dir)
 
 
-def _online(chosen, yes: bool, output: Optional[Path], bill_wait: float, ledger: Optional[Path],
+def _online(chosen, yes: bool, output: Optional[Path], bill_wait: float, ledger: Optional[str],
             runs_dir: Optional[Path]) -> None:
     from providers.paths import data_dir
     from remote_jobs.doctor import ONLINE_CAP_USD, online_check, write_report

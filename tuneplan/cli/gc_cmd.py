@@ -13,7 +13,7 @@ from tuneplan.cli.run_options import LEDGER_OPTION, RUNS_DIR_OPTION, clock, open
 
 def gc(
     yes: bool = typer.Option(False, "--yes", "-y", help="Remove what is listed (default: only list it)."),
-    ledger: Optional[Path] = LEDGER_OPTION,
+    ledger: Optional[str] = LEDGER_OPTION,
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
 ) -> None:
     from remote_jobs import gc as collector

@@ -26,7 +26,7 @@ def jobs(
     provider: list[str] = typer.Option([], "--provider", help="Only these providers (repeatable)."),
     refresh: bool = typer.Option(True, "--refresh/--no-refresh", help="Ask the providers how open runs stand "
                                  "first (a few seconds at most)."),
-    ledger: Optional[Path] = LEDGER_OPTION,
+    ledger: Optional[str] = LEDGER_OPTION,
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
 ) -> None:
     from providers.plain_text import one_line
@@ -78,7 +78,7 @@ def jobs(
 def logs(
     run: str = RUN_ARG,
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the run ends."),
-    ledger: Optional[Path] = LEDGER_OPTION,
+    ledger: Optional[str] = LEDGER_OPTION,
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
 ) -> None:
     """The remote side wrote these bytes: they are printed without terminal escape sequences or control
@@ -102,7 +102,7 @@ def logs(
 
 def watch(
     run: str = RUN_ARG,
-    ledger: Optional[Path] = LEDGER_OPTION,
+    ledger: Optional[str] = LEDGER_OPTION,
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
 ) -> None:
     from remote_jobs.watch import watch as follow
@@ -124,7 +124,7 @@ def pull(
     run: str = RUN_ARG,
     to: Optional[Path] = typer.Option(None, "--to", help="Also copy the verified artifacts into this folder "
                                       "(new or empty), checked again there."),
-    ledger: Optional[Path] = LEDGER_OPTION,
+    ledger: Optional[str] = LEDGER_OPTION,
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
 ) -> None:
     """Unfinished runs are followed to their end (which pulls); finished ones are fetched again if needed."""
@@ -164,7 +164,7 @@ def down(
     run: str = RUN_ARG,
     discard: bool = typer.Option(False, "--discard", help="Tear down without pulling the results or the latest "
                                  "checkpoint (they are lost)."),
-    ledger: Optional[Path] = LEDGER_OPTION,
+    ledger: Optional[str] = LEDGER_OPTION,
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
 ) -> None:
     """Stop and tear down now. A job that already finished keeps its outcome and its pulled, verified artifacts;

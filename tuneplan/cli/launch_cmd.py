@@ -43,7 +43,7 @@ def launch(
     dry_run: bool = typer.Option(False, "--dry-run", help="Build the bundle and print the provider's task file "
                                  "(e.g. SkyPilot YAML) instead of launching: nothing starts, no run is recorded."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="With --dry-run: write the task file here."),
-    ledger: Optional[Path] = LEDGER_OPTION,
+    ledger: Optional[str] = LEDGER_OPTION,
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
 ) -> None:
     from providers.registry import get_provider
@@ -57,7 +57,7 @@ def launch(
         overrides = deep_merge(overrides, {"resources": {"nodes": nodes}})
     job = _load(path, overrides)
     at, root = clock(), runs_root(runs_dir)
-    book = None if dry_run else open_ledger(ledger, at).checked()  # a run that cannot be recorded never starts
+    book = None if dry_run else open_ledger(ledger, at).checked().writable()  # a run that cannot be recorded never starts
     if max_hours is not None and max_hours <= 0:
         raise BadInput(f"--max-hours must be positive, got {max_hours:g}")
     choice = steps.choose_provider(job, path, provider, at)
@@ -90,6 +90,8 @@ def run_request(request, book, root: Path, answers: LaunchAnswers, build=None) -
     show.print_plan(request)
     try:
         steps.refuse_over_budget(request, answers.allow_over_budget)
+        if book is not None:
+            steps.check_team_budget(request, book)
     except BadInput as exc:
         if not answers.dry_run:
             raise

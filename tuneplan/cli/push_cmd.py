@@ -17,7 +17,7 @@ def push(
     run: str = RUN_ARG,
     repo: Optional[str] = typer.Option(None, "--repo", help="The Hub repo, org/name (default: the one the run "
                                        "tried, else the spec's outputs.push_to_hub)."),
-    ledger: Optional[Path] = LEDGER_OPTION,
+    ledger: Optional[str] = LEDGER_OPTION,
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
 ) -> None:
     from providers.hub_upload import push_folder

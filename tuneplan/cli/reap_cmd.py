@@ -21,7 +21,7 @@ def reap(
     owner: Optional[str] = typer.Option(None, "--owner", help="Whose resources are 'ours' (default: your user name)."),
     provider: list[str] = typer.Option([], "--provider", help="Also ask this provider (repeatable; default: local and "
                                        "every provider the ledger has runs on)."),
-    ledger: Optional[Path] = LEDGER_OPTION,
+    ledger: Optional[str] = LEDGER_OPTION,
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
 ) -> None:
     from providers.identity import current_owner, host_id

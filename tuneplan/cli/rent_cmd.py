@@ -33,8 +33,9 @@ def rent_vs_buy(
     from_ledger: bool = typer.Option(False, "--from-ledger", help="Hours a month from the team's ledger: the GPU "
                                      "hours its runs used over the last --months (instead of --hours-per-month)."),
     months: int = typer.Option(3, help="With --from-ledger: how many past months to average."),
-    ledger: Optional[Path] = typer.Option(None, "--ledger", help="The ledger file (default: TUNEPLAN_LEDGER, else "
-                                          "the user data dir)."),
+    ledger: Optional[str] = typer.Option(None, "--ledger", help="The ledger: a file or a postgresql:// URL (default: "
+                                         "TUNEPLAN_LEDGER_URL, TUNEPLAN_LEDGER, settings' ledger_url, else the user "
+                                         "data dir)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     from decimal import Decimal
@@ -84,20 +85,19 @@ def _check(hours: float, years: int, resale: float, host: float, price: float | 
             raise BadInput(message)
 
 
-def _ledger_hours(path: Path | None, months: int) -> tuple[float, dict[str, Any]]:
+def _ledger_hours(path: str | None, months: int) -> tuple[float, dict[str, Any]]:
     """GPU hours a month the ledger's runs used over the last ``months`` (each run's running time × its GPUs
     and machines, whatever card it ran on), capped at a calendar month, and where the figure came from."""
     from datetime import timedelta
 
-    from tuneplan.cli.run_options import clock, open_ledger
+    from tuneplan.cli.run_options import clock, open_existing_ledger
 
     if not 1 <= months <= 36:
         raise BadInput(f"--months must be 1 to 36, got {months}")
-    if path is not None and not path.exists():
-        raise BadInput(f"no ledger at {path}: check the --ledger path")
     at = clock()
+    book = open_existing_ledger(path, at, "rent-vs-buy reads the ledger, it never creates one")
     since = at.now() - timedelta(days=30.44 * months)
-    runs = [r for r in open_ledger(path, at).runs(since=since) if r.gpus and r.running_s]
+    runs = [r for r in book.runs(since=since) if r.gpus and r.running_s]
     if not runs:
         raise BadInput(f"the ledger has no GPU run in the last {months} month(s): give --hours-per-month")
     gpu_hours = sum(r.running_s * r.gpus for r in runs) / 3600

@@ -22,7 +22,7 @@ import typer
 
 from planner.errors import BadInput
 from tuneplan.cli.choices import check_choice
-from tuneplan.cli.run_options import LEDGER_OPTION, clock, open_ledger
+from tuneplan.cli.run_options import LEDGER_OPTION, clock, open_existing_ledger
 
 FORMATS = ("table", "csv", "json", "xlsx", "html")
 PDF_AUTO_LINES = 500
@@ -46,7 +46,7 @@ def report(
     pdf: bool = typer.Option(False, "--pdf", help="Print the HTML report to PDF with a headless Chromium."),
     lines: Optional[bool] = typer.Option(None, "--lines/--no-lines", help="List every run (default: table when "
                                          "at most 50 runs, pdf when at most 500, html always)."),
-    ledger: Optional[Path] = LEDGER_OPTION,
+    ledger: Optional[str] = LEDGER_OPTION,
 ) -> None:
     from remote_jobs.reporting import Filters, build_report, parse_period
 
@@ -55,12 +55,11 @@ def report(
         fmt, pdf = "table", True
     if pdf and fmt not in ("table", "html"):
         raise BadInput(f"--pdf prints the HTML report; drop --format {fmt}")
-    if ledger is not None and not ledger.exists():
-        raise BadInput(f"no ledger at {ledger}: check the --ledger path (a report never creates one)")
     at = clock()
+    book = open_existing_ledger(ledger, at)
     period = parse_period(at.now(), month, date_from, date_to, quarter)
     filters = Filters(*(tuple(_split(values)) for values in (project, owner, provider, state, gpu)))
-    result = build_report(open_ledger(ledger, at), period, _split(by), filters, _settings(), at)
+    result = build_report(book, period, _split(by), filters, _settings(), at)
     if pdf:
         _write_pdf(result, output, lines if lines is not None else len(result.lines) <= PDF_AUTO_LINES)
     elif fmt == "xlsx":

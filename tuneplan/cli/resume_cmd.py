@@ -20,7 +20,7 @@ def resume(
                                            help="Launch even when the estimate exceeds resources.max_total_usd."),
     max_hours: Optional[float] = typer.Option(None, "--max-hours", help="Hard runtime limit of the new run."),
     detach: bool = typer.Option(False, "--detach", help="Return once launched; `tuneplan watch RUN` later."),
-    ledger: Optional[Path] = LEDGER_OPTION,
+    ledger: Optional[str] = LEDGER_OPTION,
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
 ) -> None:
     from providers.registry import get_provider

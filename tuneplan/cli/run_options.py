@@ -12,7 +12,8 @@ import typer
 from remote_jobs.events import EventSink, ignore
 
 RUN_ARG = typer.Argument(..., help="A run id, a unique prefix of one, or a job name (its newest run).")
-LEDGER_OPTION = typer.Option(None, "--ledger", help="The ledger file (default: TUNEPLAN_LEDGER, else the user data dir).")
+LEDGER_OPTION = typer.Option(None, "--ledger", help="The ledger: a file or a postgresql:// URL (default: "
+                             "TUNEPLAN_LEDGER_URL, TUNEPLAN_LEDGER, settings' ledger_url, else the user data dir).")
 RUNS_DIR_OPTION = typer.Option(None, "--runs-dir",
                                help="Where runs/<run-id>/ go (default: TUNEPLAN_RUNS_DIR, else the user data dir).")
 
@@ -34,13 +35,24 @@ def clock():
     return default_clock()
 
 
-def open_ledger(path: Optional[Path], at=None):
+def open_ledger(path: Optional[str | Path], at=None):
     from remote_jobs.ledger import Ledger
 
     return Ledger(path, at or clock())
 
 
-def attach(run: str, ledger_path: Optional[Path], runs_dir: Optional[Path], on_event: EventSink = ignore):
+def open_existing_ledger(flag: Optional[str | Path], at=None, hint: str = "a report never creates one"):
+    """The ledger a read-only command reads: a ``--ledger`` file that is not there is a mistake, not a new ledger."""
+    from planner.errors import BadInput
+    from remote_jobs.ledger_location import resolve_location
+
+    location = resolve_location(flag)
+    if flag is not None and location.path is not None and not location.path.exists():
+        raise BadInput(f"no ledger at {location.path}: check the --ledger path ({hint})")
+    return open_ledger(location, at)
+
+
+def attach(run: str, ledger_path: Optional[str], runs_dir: Optional[Path], on_event: EventSink = ignore):
     """The run called ``run`` (an id, a unique prefix, or a job name for its newest run), ready to act on."""
     from providers.registry import get_provider
     from remote_jobs.active import ActiveRun

@@ -15,7 +15,7 @@ from tuneplan.cli.run_options import LEDGER_OPTION, RUNS_DIR_OPTION
 
 def tui(
     spec: Optional[Path] = typer.Option(None, "--spec", help="Open on this job spec (launching from the TUI needs one)."),
-    ledger: Optional[Path] = LEDGER_OPTION,
+    ledger: Optional[str] = LEDGER_OPTION,
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
 ) -> None:
     from tuneplan.tui.app import make_app
