@@ -367,3 +367,32 @@ def test_the_ledger_url_in_settings_is_used_and_the_environment_wins(tmp_path, c
         monkeypatch.setenv("TUNEPLAN_LEDGER_URL", f"sqlite:///{tmp_path / 'mine.sqlite3'}")
         code, out, _ = run_cli(capsys, "ledger", "where", "--json")
         assert json.loads(out)["kind"] == "sqlite" and json.loads(out)["ledger"].endswith("mine.sqlite3")
+
+
+def test_team_budgets_show_in_the_report_and_in_budget_list(ledger_where, capsys, monkeypatch):
+    write_ledger(ledger_where, seed_records(320))
+    monkeypatch.setenv("TUNEPLAN_NOW", "2026-11-26T12:00:00Z")
+    from remote_jobs.reporting import build_report
+
+    spent = sum((line.cost_usd or 0 for line in build_report(Ledger(ledger_where), "2026-11", (), None, None,
+                                                               FixedClock()).lines if line.record.project == "search"),
+                Decimal(0))
+    code, _, err = run_cli(capsys, "budget", "set", "search", f"{spent / Decimal('0.9'):.2f}", "--ledger", ledger_where)
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "budget", "set", "search", "1", "--owner", "carol", "--month", "2026-11",
+                           "--ledger", ledger_where)
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "report", "--month", "2026-11", "--no-lines", "--ledger", ledger_where)
+    assert code == 0, err
+    assert "warning: search: 90.0 % of its" in " ".join(out.split())
+    code, out, _ = run_cli(capsys, "budget", "list", "--month", "2026-11", "--json", "--ledger", ledger_where)
+    listed = {(b["project"], b["owner"]): b for b in json.loads(out)}
+    november = [r for r in Ledger(ledger_where).runs(datetime(2026, 11, 1, tzinfo=timezone.utc),
+                                                     datetime(2026, 12, 1, tzinfo=timezone.utc)) if r.project == "search"]
+    exact = sum((r.cost_usd for r in november if r.cost_usd is not None), Decimal(0))  # a budget counts micro-dollars
+    assert Decimal(listed[("search", "*")]["spent_usd"]) == exact and abs(exact - spent) < Decimal("0.01") * len(november)
+    assert Decimal(listed[("search", "carol")]["limit_usd"]) == 1
+    code, _, err = run_cli(capsys, "budget", "set", "search", "1", "--month", "Nov", "--ledger", ledger_where)
+    assert code == 2 and "--month is YYYY-MM" in err
+    code, _, err = run_cli(capsys, "budget", "rm", "search", "--owner", "dave", "--ledger", ledger_where)
+    assert code == 2 and "no budget" in err

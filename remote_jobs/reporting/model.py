@@ -142,9 +142,31 @@ def build_report(source: Any, period: Period | str | None = None, group_by: Sequ
         period=span, group_by=dims, filters=filters, generated_at=now, lines=chosen, total=add_up(chosen),
         groups=group_lines(chosen, dims), breakdowns={name: group_lines(chosen, (name,)) for name in BREAKDOWNS},
         units=unit_costs(chosen), accuracy=accuracy(chosen), trend=_trend(lines, trend),
-        budgets=budget_lines(chosen, _budgets_in_view(options.budgets, filters), span, options.warn_pct),
+        budgets=budget_lines(chosen, _budgets_in_view({**options.budgets, **_ledger_budgets(source, span)}, filters),
+                             span, options.warn_pct),
         paybacks=paybacks, payback_window=window.label, notes=notes,
     )
+
+
+def _ledger_budgets(source: Any, span: Period) -> dict[str, Decimal]:
+    """The team budgets kept in the ledger (``tuneplan budget set``), per project: the month's own where the period
+    is that month, else the every-month one. They win over settings.yaml's for the same project."""
+    if not hasattr(source, "query"):
+        return {}
+    from remote_jobs.money import from_micros
+
+    month = span.label if len(span.label) == 7 and span.label[4] == "-" else None
+    from planner.errors import BadInput
+
+    try:
+        rows = source.query("SELECT project, month, limit_micro_usd FROM budgets WHERE owner = '*'")
+    except BadInput:  # a ledger a read-only role cannot bring to the schema with budgets
+        return {}
+    chosen: dict[str, Decimal] = {}
+    for row in sorted(rows, key=lambda r: r["month"] != "*"):  # every-month first, a month's own over it
+        if row["month"] in ("*", month):
+            chosen[str(row["project"])] = from_micros(row["limit_micro_usd"]) or Decimal(0)
+    return chosen
 
 
 def _default_clock() -> Any:
