@@ -95,7 +95,7 @@ class CheckResult:
     runs: int = 0
     events: int = 0
     problems: list[str] = field(default_factory=list)
-    recovery: str = ""
+    recovery: str = ""  # how to get a damaged store's history back (content problems say their fix inline)
 
     @property
     def ok(self) -> bool:
@@ -104,12 +104,13 @@ class CheckResult:
 
 def check_ledger(ledger: Ledger, most: int = 20) -> CheckResult:
     """What is wrong with ``ledger``'s store and content (``most`` problems named; the count says the rest)."""
-    result = CheckResult(recovery=ledger.backend.recovery())
+    result = CheckResult()
     try:
         result.problems += [f"store: {line}" for line in ledger.backend.problems()]
     except ledger.backend.errors as exc:  # too damaged to check: that is the answer
         result.problems.append(f"store: {' '.join(str(exc).split()) or type(exc).__name__}")
-    if result.problems:  # a damaged file: reading rows could mislead
+    if result.problems:  # a damaged store: reading rows could mislead; say how to get the history back
+        result.recovery = ledger.backend.recovery()
         return result
     rows = ledger.query("SELECT * FROM runs")
     result.runs = len(rows)

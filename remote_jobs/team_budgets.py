@@ -152,8 +152,10 @@ def budget_guard(ledger: Ledger, record: RunRecord, allow_over: bool = False,
             use = usage(budget, runs, month, now)
             cost = record.estimate_usd or Decimal(0)
             if cost > use.left_usd:
-                message = (f"the {budget.scope} budget of {show_usd(budget.limit_usd)} has {show_usd(use.left_usd)} "
-                           f"left for {month} ({show_usd(use.spent_usd)} spent + {show_usd(use.committed_usd)} "
+                left = (f"has {show_usd(use.left_usd)} left" if use.left_usd >= 0
+                        else f"is already over by {show_usd(-use.left_usd)}")
+                message = (f"the {budget.scope} budget of {show_usd(budget.limit_usd)} {left} for {month} "
+                           f"({show_usd(use.spent_usd)} spent + {show_usd(use.committed_usd)} "
                            f"committed across the team); this run is estimated at {show_usd(cost)}")
                 if not allow_over:
                     raise BudgetExhausted(f"{message}: nothing was started. Raise it (tuneplan budget set "

@@ -35,7 +35,8 @@ def set_(project: str = typer.Argument(..., help="The project (a spec's `project
         raise BadInput(f"a budget is a number of dollars, got {usd!r}") from None
     book = open_ledger(ledger)
     budget = set_budget(book, project, amount, owner, month, by=host_id())
-    console.print(f"budget {budget.scope}: {show_usd(budget.limit_usd)} a month in {book.shown}", markup=False)
+    when = "a month" if budget.month == "*" else f"for {budget.month}"
+    console.print(f"budget {budget.scope}: {show_usd(budget.limit_usd)} {when} in {book.shown}", markup=False)
 
 
 @budget_app.command("list", help="Budgets with this month's spent, committed and what is left.")
@@ -58,8 +59,9 @@ def list_(month: Optional[str] = typer.Option(None, "--month", help="YYYY-MM (de
         console.print("no budgets in the ledger: tuneplan budget set PROJECT USD", markup=False)
         return
     for u in uses:
+        left = f"{show_usd(u.left_usd)} left" if u.left_usd >= 0 else f"over by {show_usd(-u.left_usd)}"
         console.print(f"{u.budget.scope}: {show_usd(u.budget.limit_usd)}; {u.month}: {show_usd(u.spent_usd)} spent + "
-                      f"{show_usd(u.committed_usd)} committed, {show_usd(u.left_usd)} left", markup=False)
+                      f"{show_usd(u.committed_usd)} committed, {left}", markup=False)
 
 
 @budget_app.command("rm", help="Remove a budget (the same project / --owner / --month it was set with).")

@@ -75,7 +75,7 @@ def check(ledger: Optional[str] = LEDGER_OPTION, as_json: bool = typer.Option(Fa
     result = check_ledger(book)
     if as_json:
         print(json.dumps({"ledger": book.shown, "ok": result.ok, "runs": result.runs, "events": result.events,
-                          "problems": result.problems, "recovery": "" if result.ok else result.recovery}))
+                          "problems": result.problems, "recovery": result.recovery}))
     elif result.ok:
         console.print(f"{book.shown}: sound ({result.runs} runs, {result.events} events, schema {book.version})",
                       markup=False)
@@ -83,6 +83,7 @@ def check(ledger: Optional[str] = LEDGER_OPTION, as_json: bool = typer.Option(Fa
         console.print(f"{book.shown}: {len(result.problems)} problem(s)", markup=False)
         for line in result.problems:
             console.print(f"  {line}", markup=False)
-        console.print(f"to recover: {result.recovery}", markup=False)
+        if result.recovery:
+            console.print(f"to recover: {result.recovery}", markup=False)
     if not result.ok:
         raise typer.Exit(1)
