@@ -147,7 +147,7 @@ def test_budgets_from_the_settings_warn_in_the_table(capsys, tmp_path, monkeypat
     monkeypatch.setenv("TUNEPLAN_NOW", "2026-11-26T12:00:00Z")
     code, out, err = run_cli(capsys, "report", "--ledger", str(path), "--no-lines")
     assert code == 0, err
-    assert "warning: support: 85.0 % of its" in " ".join(out.split()) and "warning: vision" not in out
+    assert "warning: support: 85.0 % of its" in " ".join(out.split()) and "warning: vision:" not in out
     assert f"cost ${ledger_cost_cents(path, *month_range('2026-11'))[0]:,}" in out
 
 

@@ -60,8 +60,8 @@ class RunLine:
 
     @property
     def delta_usd(self) -> Decimal | None:
-        """Cost minus estimate."""
-        if self.cost_usd is None or self.estimate_usd is None:
+        """Cost minus estimate, for a finished run only (an open run's partial cost says nothing yet)."""
+        if self.cost_usd is None or self.estimate_usd is None or not self.record.finished:
             return None
         return self.cost_usd - self.estimate_usd
 
@@ -83,12 +83,16 @@ def make_line(record: RunRecord, now: datetime) -> RunLine:
     seconds = [s for s in (record.provisioning_s, record.running_s) if s is not None]
     hours = sum(seconds) / 3600 if seconds and record.finished else None
     gpu_hours = round((hours or 0.0) * max(record.gpus or 0, 0), 6)
-    recorded, billed = cents(record.actual_usd), cents(record.billed_usd)
-    cost = billed if billed is not None else recorded
     rate = record.price_usd_per_hour
-    provisioning = (cents(cost_for(rate, record.provisioning_s)) or ZERO) if record.finished else ZERO
     idle = cents(cost_for(rate, _idle_s(record))) or ZERO
-    waste = (cost or ZERO) + idle if record.state in WASTED_STATES else provisioning + idle
+    recorded = cents(record.actual_usd)
+    billed = cents(record.billed_usd)
+    cost = billed if billed is not None else recorded
+    wasted = record.state in WASTED_STATES
+    # provisioning counted as waste: a run that bought nothing is waste whole (its cost), so its provisioning is
+    # not counted twice; every money column of the lines then adds up to the report's total of that column
+    provisioning = (cents(cost_for(rate, record.provisioning_s)) or ZERO) if record.finished and not wasted else ZERO
+    waste = (cost or ZERO) + idle if wasted else provisioning + idle
     return RunLine(record, month_label(record.created_at) if record.created_at else "-", hours, gpu_hours,
                    cents(record.estimate_usd), recorded, billed, cost, _committed(record, now), provisioning, idle, waste)
 
@@ -113,3 +117,40 @@ def committed_exact(record: RunRecord, now: datetime) -> Decimal:
     elapsed_s = max(0.0, (now - start).total_seconds()) if start else 0.0
     expected_s = (record.estimate_hours or 0.0) * 3600
     return cost_for(record.price_usd_per_hour, max(elapsed_s, expected_s)) or ZERO
+
+
+# An open run is flagged once it has run this many times its estimate (and at least OVERRUN_MIN_S): a machine
+# provisioning for 20 h against a half-hour estimate is money leaking, whatever the report's period.
+OVERRUN_FACTOR = 2.0
+OVERRUN_MIN_S = 900.0
+
+
+def accrued_usd(record: RunRecord, now: datetime) -> Decimal:
+    """What an open run has cost so far at its recorded rate (start, else creation, to now)."""
+    start = record.started_at or record.created_at
+    if record.finished or start is None or record.price_usd_per_hour is None:
+        return ZERO
+    return cost_for(record.price_usd_per_hour, max(0.0, (now - start).total_seconds())) or ZERO
+
+
+def overrun_alerts(lines: list[RunLine], now: datetime) -> list[str]:
+    """One line per open run far past its estimated time, with what it has accrued."""
+    from remote_jobs.money import show_usd
+
+    out = []
+    for line in lines:
+        record = line.record
+        start = record.started_at or record.created_at
+        if record.finished or start is None:
+            continue
+        elapsed_s = max(0.0, (now - start).total_seconds())
+        expected_s = (record.estimate_hours or 0.0) * 3600
+        if elapsed_s > max(OVERRUN_FACTOR * expected_s, OVERRUN_MIN_S):
+            out.append(f"{record.run_id} is still {record.state.value} after {_duration(elapsed_s)} against an "
+                       f"estimate of {_duration(expected_s)} ({show_usd(accrued_usd(record, now))} accrued, "
+                       f"estimate {show_usd(record.estimate_usd)}): tuneplan watch or tuneplan down {record.run_id}")
+    return out
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"

@@ -20,7 +20,8 @@ from providers.types import RunState
 from remote_jobs.records import RunRecord
 from remote_jobs.reporting import history
 from remote_jobs.reporting.budgets import DEFAULT_WARN_PCT, BudgetLine, budget_lines
-from remote_jobs.reporting.lines import RunLine, make_line
+from remote_jobs.money import show_usd as usd_text
+from remote_jobs.reporting.lines import ZERO, RunLine, make_line, overrun_alerts
 from remote_jobs.reporting.period import Period, add_months, month_label, month_period, parse_period, trend_months
 from remote_jobs.reporting.totals import Group, Totals, add_up, check_dimensions, group_lines
 from remote_jobs.reporting.units import Accuracy, Units, accuracy, unit_costs
@@ -49,6 +50,10 @@ class Filters:
         checks = ((self.project, record.project), (self.owner, record.owner), (self.provider, record.provider),
                   (self.state, record.state.value), (self.gpu, record.gpu))
         return all(not wanted or value in wanted for wanted, value in checks)
+
+    @property
+    def active(self) -> bool:
+        return any(self.__dict__.values())
 
     def describe(self) -> str:
         parts = [f"{name} {', '.join(values)}" for name, values in self.__dict__.items() if values]
@@ -101,6 +106,8 @@ class Report:
     paybacks: list[history.Payback]
     payback_window: str
     notes: list[str]
+    alerts: list[str] = field(default_factory=list)
+    """Open runs far past their estimate, spend no budget covers."""
 
     @property
     def empty(self) -> bool:
@@ -108,8 +115,17 @@ class Report:
 
     @property
     def warnings(self) -> list[str]:
-        """One line per project past its budget's warning share or past 100 %."""
-        return [line.message for line in self.budgets if line.level != "ok"]
+        """One line per project past its budget's warning share or past 100 %, then the alerts."""
+        return [line.message for line in self.budgets if line.level != "ok"] + self.alerts
+
+    @property
+    def over_budget(self) -> bool:
+        return any(line.level == "over" for line in self.budgets)
+
+    @property
+    def open_lines(self) -> list[RunLine]:
+        """Runs still open: shown apart, with what they have accrued, and never in the estimate comparison."""
+        return [line for line in self.lines if not line.record.finished]
 
     @property
     def title(self) -> str:
@@ -132,20 +148,38 @@ def build_report(source: Any, period: Period | str | None = None, group_by: Sequ
     filters = filters or Filters()
     trend, window = trend_months(span, options.trend_months), _payback_window(span, now)
     fetched = _records(source, min(trend[0].start, window.start, span.start), max(span.end, window.end))
-    lines = sorted((make_line(r, now) for r in fetched if filters.keep(r)),
+    every = sorted((make_line(r, now) for r in fetched),
                    key=lambda line: (line.record.created_at is None, line.record.created_at, line.record.run_id))
+    lines = [line for line in every if filters.keep(line.record)]
     chosen = [line for line in lines if span.contains(line.record.created_at)]
+    # a budget's state is the project's whole spend, whatever the filters show (issue: budgets that act)
+    in_period = [line for line in every if span.contains(line.record.created_at)]
+    budgets = {**options.budgets, **_ledger_budgets(source, span)}
     paybacks, payback_notes = _paybacks(options, [line for line in lines if window.contains(line.record.created_at)],
                                         window, now) if options.rent_vs_buy else ([], [])
     notes = _empty_notes(chosen, span, filters) + _unknown_names(fetched, filters) + payback_notes
+    if budgets and filters.active:
+        notes.append("budget status counts every run of each project in the period, whatever the filters show")
     return Report(
         period=span, group_by=dims, filters=filters, generated_at=now, lines=chosen, total=add_up(chosen),
         groups=group_lines(chosen, dims), breakdowns={name: group_lines(chosen, (name,)) for name in BREAKDOWNS},
         units=unit_costs(chosen), accuracy=accuracy(chosen), trend=_trend(lines, trend),
-        budgets=budget_lines(chosen, _budgets_in_view({**options.budgets, **_ledger_budgets(source, span)}, filters),
-                             span, options.warn_pct),
+        budgets=budget_lines(in_period, _budgets_in_view(budgets, filters), span, options.warn_pct),
         paybacks=paybacks, payback_window=window.label, notes=notes,
+        alerts=overrun_alerts(chosen, now) + _unbudgeted(in_period, budgets, filters),
     )
+
+
+def _unbudgeted(lines: list[RunLine], budgets: dict[str, Decimal], filters: Filters) -> list[str]:
+    """Spend in the ``default`` project (a spec that names no project) is spend no budget can cover."""
+    if "default" in budgets or (filters.project and "default" not in filters.project):
+        return []
+    stray = [line for line in lines if line.record.project == "default"]
+    spent = sum((line.cost_usd or ZERO) + line.committed_usd for line in stray)
+    if not stray or not spent:
+        return []
+    return [f"{len(stray)} run(s) in the project 'default' spent or committed {usd_text(spent)} with no budget: name a "
+            "project in the job spec (project: …)"]
 
 
 def _ledger_budgets(source: Any, span: Period) -> dict[str, Decimal]:

@@ -83,6 +83,7 @@ def _cards(report: Report) -> str:
 def _alerts(report: Report) -> str:
     out = [f'<div class="alert info">{escape(note)}</div>' for note in report.notes]
     out += [f'<div class="alert {b.level}">{escape(b.message)}</div>' for b in report.budgets if b.level != "ok"]
+    out += [f'<div class="alert warn">{escape(alert)}</div>' for alert in report.alerts]
     return "\n".join(out)
 
 

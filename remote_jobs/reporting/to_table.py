@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from remote_jobs.reporting.lines import RunLine
 from remote_jobs.reporting.model import Report
@@ -41,14 +42,27 @@ def summary_rows(report: Report) -> list[tuple[str, str]]:
         ("at the recorded rate", usd(t.recorded_usd)),
         ("billed by providers", f"{usd(t.billed_usd)} on {runs(t.billed_runs)}, {signed_usd(t.billed_delta_usd)} "
                                 "against the recorded rate"),
-        ("estimated", f"{usd(t.estimate_usd)}; cost {pct(t.usd_error_pct, signed=True)} against it"),
-        ("committed (open runs)", usd(t.committed_usd)),
+        ("estimated", f"{usd(t.estimate_usd)}; finished runs cost {pct(t.usd_error_pct, signed=True)} against "
+                      f"theirs ({signed_usd(t.delta_usd)})"),
+        ("open runs", _open_runs(report)),
         ("waste", f"{usd(t.waste_usd)}: failed/cancelled/stopped {usd(t.failed_usd)} ({runs(t.failed_runs)}), "
                   f"provisioning {usd(t.provisioning_usd)}, idle before teardown {usd(t.idle_usd)}"),
         ("unit costs", f"{usd(units.usd_per_run)} per run, {usd(units.usd_per_gpu_hour)} per GPU-hour, "
                        f"{usd(units.usd_per_million_tokens)} per million training tokens"),
     ]
     return rows
+
+
+def _open_runs(report: Report) -> str:
+    """Open runs apart: how many, what they have accrued so far and what they have committed."""
+    from remote_jobs.reporting.lines import accrued_usd
+
+    opened = report.open_lines
+    if not opened:
+        return "none"
+    accrued = sum((accrued_usd(line.record, report.generated_at) for line in opened), Decimal(0))
+    return (f"{runs(len(opened))}: {usd(accrued.quantize(Decimal('0.01')))} accrued so far, "
+            f"{usd(report.total.committed_usd)} committed to their estimated end (not in the estimate comparison)")
 
 
 def _group_cells(totals: Totals) -> tuple[str, ...]:
@@ -72,7 +86,7 @@ def run_cells(line: RunLine) -> tuple[str, ...]:
 def runs_table(report: Report) -> TextTable:
     t = report.total
     total = ("total", "", "", "", runs(t.runs), hours(t.hours), usd(t.estimate_usd), usd(t.cost_usd),
-             signed_usd(t.cost_usd - t.estimate_usd), usd(t.billed_usd))
+             signed_usd(t.delta_usd), usd(t.billed_usd))
     return TextTable("runs", f"Runs in {report.period.label} (UTC)", RUN_COLUMNS,
                      [run_cells(line) for line in report.lines], frozenset({5, 6, 7, 8, 9}), total)
 

@@ -64,6 +64,10 @@ class Totals:
     provisioning_usd: Decimal
     idle_usd: Decimal
     waste_usd: Decimal
+    delta_usd: Decimal
+    """Cost minus estimate, summed over the finished runs that have both (the lines' ``delta_usd``)."""
+    compared_estimate_usd: Decimal
+    """The estimates of those same runs: ``delta_usd`` against it is the error in %."""
 
     @property
     def finished(self) -> int:
@@ -71,13 +75,14 @@ class Totals:
 
     @property
     def usd_error_pct(self) -> float | None:
-        """Total cost against total estimate (all runs with a cost)."""
-        return error_pct(self.cost_usd, self.estimate_usd) if self.runs else None
+        """Cost against estimate over the finished runs that have both; open runs are shown apart."""
+        if not self.compared_estimate_usd:
+            return None
+        return error_pct(self.compared_estimate_usd + self.delta_usd, self.compared_estimate_usd)
 
 
 def add_up(lines: Sequence[RunLine]) -> Totals:
     wasted = [line for line in lines if line.wasted]
-    kept = [line for line in lines if not line.wasted]
     return Totals(
         runs=len(lines), unfinished=sum(1 for line in lines if not line.record.finished),
         hours=round(sum(line.hours or 0.0 for line in lines), 4),
@@ -92,9 +97,11 @@ def add_up(lines: Sequence[RunLine]) -> Totals:
         cost_usd=_money(lines, lambda line: line.cost_usd),
         committed_usd=_money(lines, lambda line: line.committed_usd),
         failed_usd=_money(wasted, lambda line: line.cost_usd), failed_runs=len(wasted),
-        provisioning_usd=_money(kept, lambda line: line.provisioning_usd),
+        provisioning_usd=_money(lines, lambda line: line.provisioning_usd),
         idle_usd=_money(lines, lambda line: line.idle_usd),
         waste_usd=_money(lines, lambda line: line.waste_usd),
+        delta_usd=_money(lines, lambda line: line.delta_usd),
+        compared_estimate_usd=_money(lines, lambda line: line.estimate_usd if line.delta_usd is not None else None),
     )
 
 

@@ -388,6 +388,9 @@ def make_modal(tmp_path: Path, cap_s: int | None = None, clock: Callable[[], flo
 
 def make_harness(tmp_path: Path) -> Harness:
     provider, fake = make_modal(tmp_path)
+    # the contract's script jobs write no manifest.json: a real job's manifest is waited for (test_modal_service
+    # checks that wait), a script's absence need not cost the suite a minute
+    provider.manifest_wait_s = 3.0
     harness = ModalHarness(provider, tmp_path)
     harness.fake = fake
     return harness

@@ -46,6 +46,8 @@ def report(
     pdf: bool = typer.Option(False, "--pdf", help="Print the HTML report to PDF with a headless Chromium."),
     lines: Optional[bool] = typer.Option(None, "--lines/--no-lines", help="List every run (default: table when "
                                          "at most 50 runs, pdf when at most 500, html always)."),
+    fail_over_budget: bool = typer.Option(False, "--fail-over-budget", help="Exit with code 3 when a project is "
+                                          "over its budget (spent + committed), for scripts and CI."),
     ledger: Optional[str] = LEDGER_OPTION,
 ) -> None:
     from remote_jobs.reporting import Filters, build_report, parse_period
@@ -72,6 +74,11 @@ def report(
         print_report(result, lines, output)
     else:
         _emit(_text(result, fmt, lines is not False), output)
+    if fmt != "table" or pdf or output is not None:  # the table shows them itself; a file or a pipe must not hide them
+        for warning in result.warnings:
+            sys.stderr.write(f"warning: {warning}\n")
+    if fail_over_budget and result.over_budget:
+        raise typer.Exit(3)
 
 
 def _split(values: list[str]) -> list[str]:
