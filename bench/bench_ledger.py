@@ -7,7 +7,8 @@ Prints, per backend (median of --repeat):
   runs under it), i.e. what a launch waits for between "confirmed" and "the provider is called";
 - one state change (``Ledger.update`` with its event), what the watcher writes on each transition;
 - opening the ledger (``Ledger(url)``: connect, schema version check);
-- a one-month and a 14-month report model over --runs seeded runs, and the report's JSON of the 14 months.
+- a one-month and a 14-month report model over --runs seeded runs, the report's JSON of the 14 months, and the
+  FOCUS export (``report --format focus``: one row per run per day) of the 14 months.
 The PostgreSQL schema is dropped afterwards. Figures go to stdout as one line each and as JSON at the end.
 """
 
@@ -34,6 +35,7 @@ def measure(where: str, runs: int, repeat: int) -> dict[str, float]:
     from remote_jobs.ledger import Ledger
     from remote_jobs.records import RunRecord
     from remote_jobs.reporting import build_report, parse_period
+    from remote_jobs.reporting.to_focus import to_focus
     from remote_jobs.reporting.to_json import to_json
     from remote_jobs.team_budgets import budget_guard, set_budget
     from tests.ledger_seed import NOW, FixedClock, seed_records, write_ledger
@@ -66,6 +68,8 @@ def measure(where: str, runs: int, repeat: int) -> dict[str, float]:
                                    repeat * 5),
         "report_month_s": median_s(lambda: build_report(ledger, "2026-11", ("project",), None, None, clock), repeat),
         "report_14_months_s": median_s(lambda: build_report(ledger, whole, ("project",), None, None, clock), repeat),
+        "focus_export_14_months_s": median_s(lambda: to_focus(build_report(ledger, whole, (), None, None, clock)),
+                                             repeat),
         "report_14_months_json_s": median_s(
             lambda: json.dumps(to_json(build_report(ledger, whole, ("project", "provider"), None, None, clock))),
             repeat),

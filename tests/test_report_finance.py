@@ -106,3 +106,27 @@ def test_spend_in_the_default_project_is_flagged_as_unbudgeted():
     budgeted = build_report([stray], "2026-11", (), None, ReportOptions(budgets={"default": Decimal(10)},
                                                                         rent_vs_buy=False), FixedClock())
     assert not any("project 'default'" in w for w in budgeted.warnings)
+
+
+def test_the_focus_export_splits_a_run_at_midnight_to_the_cent_and_adds_up(ledger_where, capsys, monkeypatch):
+    from remote_jobs.reporting.to_focus import FOCUS_COLUMNS, to_focus
+
+    start = datetime(2026, 10, 31, 20, 0, tzinfo=timezone.utc)  # 60 h of 8×H100 from 31 October 20:00
+    long_run = _run("big-20261031-200000-0001", gpus=8, gpu="H100", price_usd_per_hour=Decimal("23.95"),
+                    created_at=start, started_at=start, ended_at=start + timedelta(hours=60),
+                    torn_down_at=start + timedelta(hours=60), state=RunState.SUCCEEDED, running_s=216000.0,
+                    actual_usd=Decimal("1437.000000"))
+    rows = list(csv.DictReader(io.StringIO(to_focus(build_report([long_run], "2026-10", (), None, NO_PAYBACK,
+                                                                  FixedClock())))))
+    assert list(rows[0]) == list(FOCUS_COLUMNS)
+    assert [(r["ChargePeriodStart"][:10], r["BilledCost"]) for r in rows] == [
+        ("2026-10-31", "95.80"), ("2026-11-01", "574.80"), ("2026-11-02", "574.80"), ("2026-11-03", "191.60")]
+    assert sum(Decimal(r["EffectiveCost"]) for r in rows) == Decimal("1437.00")
+    assert json.loads(rows[0]["Tags"])["project"] == "support" and rows[0]["ResourceId"] == long_run.run_id
+    write_ledger(ledger_where, seed_records(320))
+    monkeypatch.setenv("TUNEPLAN_NOW", "2026-11-26T12:00:00Z")
+    code, out, err = run_cli(capsys, "report", "--format", "focus", "--ledger", ledger_where)
+    assert code == 0, err
+    focus = sum(Decimal(r["EffectiveCost"]) for r in csv.DictReader(io.StringIO(out)))
+    code, out, _ = run_cli(capsys, "report", "--format", "json", "--ledger", ledger_where)
+    assert focus == Decimal(json.loads(out)["total"]["cost_usd"])

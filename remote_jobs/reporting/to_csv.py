@@ -45,6 +45,7 @@ COLUMNS: dict[str, tuple[str, Getter]] = {
     "max_total_usd": ("usd", lambda x: x.record.max_total_usd), "failure_reason": ("text", lambda x: x.record.failure_reason),
     "artifacts": ("text", lambda x: "; ".join(f"{a.get('path')} sha256:{a.get('sha256')}" for a in x.record.artifacts)),
     "spec_path": ("text", lambda x: x.record.spec_path), "bundle_sha256": ("text", lambda x: x.record.bundle_sha256),
+    "resource_id": ("text", lambda x: x.record.handle.resource_id if x.record.handle else None),
 }
 FORMULA_STARTS = ("=", "+", "-", "@")
 

@@ -24,7 +24,7 @@ from planner.errors import BadInput
 from tuneplan.cli.choices import check_choice
 from tuneplan.cli.run_options import LEDGER_OPTION, clock, open_existing_ledger
 
-FORMATS = ("table", "csv", "json", "xlsx", "html")
+FORMATS = ("table", "csv", "json", "xlsx", "html", "focus")
 PDF_AUTO_LINES = 500
 
 
@@ -40,7 +40,8 @@ def report(
     provider: list[str] = typer.Option([], "--provider", help="Only these providers (repeatable)."),
     state: list[str] = typer.Option([], "--state", help="Only runs in these states (repeatable)."),
     gpu: list[str] = typer.Option([], "--gpu", help="Only runs on these GPUs, canonical names (repeatable)."),
-    fmt: str = typer.Option("table", "--format", help="table | csv | json | xlsx | html | pdf"),
+    fmt: str = typer.Option("table", "--format", help="table | csv | json | xlsx | html | pdf | focus (FOCUS-style "
+                                 "CSV: one row per run per UTC day)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here instead of stdout "
                                           "(xlsx and pdf default to tuneplan-report-<period>.<ext>)."),
     pdf: bool = typer.Option(False, "--pdf", help="Print the HTML report to PDF with a headless Chromium."),
@@ -96,6 +97,10 @@ def _text(result, fmt: str, with_runs: bool) -> str:
         from remote_jobs.reporting.to_csv import to_csv
 
         return to_csv(result)
+    if fmt == "focus":
+        from remote_jobs.reporting.to_focus import to_focus
+
+        return to_focus(result)
     if fmt == "json":
         from remote_jobs.reporting.to_json import to_json
 
