@@ -38,6 +38,17 @@ def november(seeded):
     return build_report(Ledger(seeded), "2026-11", ("project",), None, OPTIONS, FixedClock())
 
 
+@pytest.fixture(scope="module")
+def seeded_file(tmp_path_factory):
+    """The seeded ledger as a SQLite file: for the tests that render (Chromium), where the backend plays no part."""
+    return write_ledger(tmp_path_factory.mktemp("seed-file") / "ledger.sqlite3", seed_records(320))
+
+
+@pytest.fixture(scope="module")
+def november_file(seeded_file):
+    return build_report(Ledger(seeded_file), "2026-11", ("project",), None, OPTIONS, FixedClock())
+
+
 def _expected(seeded, label: str = "2026-11") -> Decimal:
     period = month_period(label)
     return ledger_cost_cents(seeded, period.start, period.end)[0]
@@ -190,9 +201,9 @@ def _browser() -> str:
     return browser
 
 
-def test_the_html_renders_in_headless_chromium(november, tmp_path):
+def test_the_html_renders_in_headless_chromium(november_file, tmp_path):
     page = tmp_path / "report.html"
-    page.write_text(to_html(november), encoding="utf-8")
+    page.write_text(to_html(november_file), encoding="utf-8")
     shot = tmp_path / "report.png"
     command = chromium_command(_browser(), page, tmp_path / "profile")
     command[-1:-1] = ["--window-size=1280,2000", f"--screenshot={shot}"]
@@ -219,28 +230,28 @@ def _png_facts(data: bytes) -> tuple[int, int, float]:
     return width, height, sum(1 for b in raw[::7] if b) / len(raw[::7])
 
 
-def test_the_pdf_is_printed_by_chromium(november, tmp_path):
+def test_the_pdf_is_printed_by_chromium(november_file, tmp_path):
     _browser()
-    pdf = html_to_pdf(to_html(november), tmp_path / "nov.pdf")
+    pdf = html_to_pdf(to_html(november_file), tmp_path / "nov.pdf")
     data = pdf.read_bytes()
     assert data.startswith(b"%PDF-") and data.count(b"/Type /Page") - data.count(b"/Type /Pages") >= 2
 
 
-def test_without_a_converter_pdf_says_how_to_get_one(november, tmp_path, monkeypatch):
+def test_without_a_converter_pdf_says_how_to_get_one(november_file, tmp_path, monkeypatch):
     from planner.errors import BadInput
 
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(BadInput, match="apt-get install chromium"):
-        html_to_pdf(to_html(november), tmp_path / "x.pdf")
+        html_to_pdf(to_html(november_file), tmp_path / "x.pdf")
     assert not (tmp_path / "x.pdf").exists()
 
 
-def test_the_report_command_prints_a_pdf(capsys, seeded, tmp_path, monkeypatch):
+def test_the_report_command_prints_a_pdf(capsys, seeded_file, tmp_path, monkeypatch):
     from tests.cli_inprocess import run_cli
 
     _browser()
     monkeypatch.setenv("TUNEPLAN_NOW", "2026-11-26T12:00:00Z")
     out = tmp_path / "nov.pdf"
-    code, _, err = run_cli(capsys, "report", "--ledger", str(seeded), "--pdf", "--output", str(out))
+    code, _, err = run_cli(capsys, "report", "--ledger", str(seeded_file), "--pdf", "--output", str(out))
     assert code == 0, err
     assert out.read_bytes().startswith(b"%PDF-") and f"wrote {out}" in err
