@@ -108,13 +108,22 @@ def _budget(row: dict[str, Any]) -> Budget:
 def covering(budgets: list[Budget], project: str, owner: str, month: str) -> list[Budget]:
     """The budgets a run of ``owner`` in ``project`` during ``month`` counts against: the project's (everyone)
     and the owner's own, each the month's budget where one is set, else the every-month one."""
-    chosen = []
-    for who in dict.fromkeys((EVERYONE, owner)):
-        scoped = [b for b in budgets if b.project == project and b.owner == who and b.month in (month, EVERY_MONTH)]
-        scoped.sort(key=lambda b: b.month == EVERY_MONTH)  # the month's own budget first
-        if scoped:
-            chosen.append(scoped[0])
-    return chosen
+    chosen = (in_force(budgets, project, who, month) for who in dict.fromkeys((EVERYONE, owner)))
+    return [budget for budget in chosen if budget is not None]
+
+
+def in_force(budgets: list[Budget], project: str, owner: str, month: str) -> Budget | None:
+    """The budget of ``project``/``owner`` for ``month``: the month's own where one is set, else every month's."""
+    scoped = [b for b in budgets if b.project == project and b.owner == owner and b.month in (month, EVERY_MONTH)]
+    return min(scoped, key=lambda b: b.month == EVERY_MONTH, default=None)
+
+
+def project_budgets(ledger: Ledger, month: str | None) -> dict[str, Decimal]:
+    """Each project's whole-team budget in force for ``month`` (None: a period that is not one month, so only
+    the every-month budgets apply), in dollars."""
+    budgets = [b for b in list_budgets(ledger) if b.owner == EVERYONE]
+    chosen = (in_force(budgets, project, EVERYONE, month or EVERY_MONTH) for project in {b.project for b in budgets})
+    return {b.project: b.limit_usd for b in chosen if b is not None}
 
 
 def usage(budget: Budget, runs: list[RunRecord], month: str, now: datetime) -> BudgetUse:
@@ -170,15 +179,9 @@ def budget_report(ledger: Ledger, now: datetime, month: str | None = None) -> li
     """Every budget that applies in ``month`` (default: this one) with its spent and committed."""
     month = month or month_of(now)
     budgets = [b for b in list_budgets(ledger) if b.month in (month, EVERY_MONTH)]
-    out = []
-    for project in sorted({b.project for b in budgets}):
-        start, end = month_bounds(month)
-        runs = [r for r in ledger.runs(since=start, until=end) if r.project == project]
-        for owner in sorted({b.owner for b in budgets if b.project == project}):
-            mine = [b for b in budgets if b.project == project and b.owner == owner]
-            mine.sort(key=lambda b: b.month == EVERY_MONTH)
-            out.append(usage(mine[0], runs, month, now))
-    return out
+    runs = ledger.runs(*month_bounds(month)) if budgets else []  # one read; usage() keeps each budget's runs
+    scopes = sorted({(b.project, b.owner) for b in budgets})
+    return [usage(in_force(budgets, project, owner, month), runs, month, now) for project, owner in scopes]
 
 
 def month_bounds(month: str) -> tuple[datetime, datetime]:

@@ -187,20 +187,13 @@ def _ledger_budgets(source: Any, span: Period) -> dict[str, Decimal]:
     is that month, else the every-month one. They win over settings.yaml's for the same project."""
     if not hasattr(source, "query"):
         return {}
-    from remote_jobs.money import from_micros
+    from remote_jobs.team_budgets import project_budgets
 
     month = span.label if len(span.label) == 7 and span.label[4] == "-" else None
-    from planner.errors import BadInput
-
     try:
-        rows = source.query("SELECT project, month, limit_micro_usd FROM budgets WHERE owner = '*'")
+        return project_budgets(source, month)
     except BadInput:  # a ledger a read-only role cannot bring to the schema with budgets
         return {}
-    chosen: dict[str, Decimal] = {}
-    for row in sorted(rows, key=lambda r: r["month"] != "*"):  # every-month first, a month's own over it
-        if row["month"] in ("*", month):
-            chosen[str(row["project"])] = from_micros(row["limit_micro_usd"]) or Decimal(0)
-    return chosen
 
 
 def _default_clock() -> Any:
