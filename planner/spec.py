@@ -51,6 +51,9 @@ def _amount(most: float):
     return Field(None, gt=0, le=most, allow_inf_nan=False)
 
 
+TAG_KEY = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
 def _label(value: str, what: str, most: int = 64) -> str:
     """A name people type (project, owner): printable text, 1 to ``most`` characters."""
     if not value or len(value) > most:
@@ -179,6 +182,9 @@ class JobSpec(_Strict):
     secrets: list[str] = Field(default_factory=list, max_length=100)
     outputs: OutputSettings = Field(default_factory=OutputSettings)
     smoke: SmokeSettings = Field(default_factory=SmokeSettings)
+    tags: dict[str, str] = Field(default_factory=dict, max_length=20)
+    """Finance's groupings beyond project and owner (``cost_center: ml-research``): kept on the run in the ledger,
+    usable in ``report --by tag:cost_center``, written in the FOCUS export's Tags."""
 
     @field_validator("name")
     @classmethod
@@ -196,6 +202,21 @@ class JobSpec(_Strict):
     @classmethod
     def _owner_shape(cls, value: str) -> str:
         return _label(value, "the owner name")
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tags_shape(cls, tags: object) -> object:
+        """Keys a label can carry; values as text (``cost_center: 1234`` is the text '1234')."""
+        if not isinstance(tags, dict):
+            return tags
+        for key, value in tags.items():
+            key = str(key)
+            if not TAG_KEY.fullmatch(key):
+                raise ValueError(f"tag {key[:40]!r}: a key is 1-40 characters of a-z, 0-9 and _, starting with a letter")
+            if isinstance(value, (dict, list)) or value is None:
+                raise ValueError(f"tag {key}: the value must be a word or a number")
+            _label(str(value), f"the tag {key}")
+        return {str(key): str(value) for key, value in tags.items()}
 
     @field_validator("model")
     @classmethod

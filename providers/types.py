@@ -22,6 +22,7 @@ RESOURCE_PREFIX = "tp-"
 TAG_OWNER = "tuneplan-owner"
 TAG_HOST = "tuneplan-host"
 TAG_RUN = "tuneplan-run"
+TAG_PROJECT = "tuneplan-project"
 
 
 class RunState(str, Enum):
@@ -168,6 +169,8 @@ class LaunchPlan:
     """Every GPU the spec accepts (canonical names, ``gpu`` first) for a provider that can fall back."""
     nodes: int = 1
     """Machines, each with ``gpus`` GPUs; ``usd_per_hour`` is the rate of all of them together."""
+    project: str = ""
+    """The spec's project: on the resources too, so a cloud bill can be split by project without the ledger."""
 
     @property
     def resource_name(self) -> str:
@@ -175,7 +178,8 @@ class LaunchPlan:
 
     @property
     def tags(self) -> dict[str, str]:
-        return {TAG_OWNER: self.owner, TAG_HOST: self.host, TAG_RUN: self.run_id}
+        tags = {TAG_OWNER: self.owner, TAG_HOST: self.host, TAG_RUN: self.run_id}
+        return {**tags, TAG_PROJECT: self.project} if self.project else tags
 
 
 @dataclass(frozen=True)

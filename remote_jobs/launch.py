@@ -104,7 +104,7 @@ def prepare(spec: JobSpec, spec_path: Path | None, provider: Provider, clock: Cl
     estimate = with_overheads(estimate, provider.overheads(estimate.spot))
     cap = dollars(spec.resources.max_total_usd)
     run_id = new_run_id(spec.name, clock.now())
-    plan = LaunchPlan(run_id=run_id, owner=spec.owner, host=host_id(),
+    plan = LaunchPlan(run_id=run_id, owner=spec.owner, host=host_id(), project=spec.project,
                       max_runtime_s=runtime_limit_s(estimate, cap, max_hours), gpu=estimate.gpu, gpus=estimate.gpus,
                       spot=estimate.spot, region=estimate.region, secrets=tuple(spec.secrets),
                       usd_per_hour=machine_rate, offering=estimate.offering, nodes=estimate.nodes,
@@ -251,7 +251,7 @@ def _record(request: LaunchRequest, bundle: Bundle, runs_root: Path) -> RunRecor
         max_total_usd=request.max_total_usd, max_runtime_s=request.plan.max_runtime_s,
         spec_path=str(request.job.spec_path or ""), runs_dir=str(runs_root / request.run_id),
         bundle_sha256=bundle.sha256, resumed_from=request.resumed_from, tuneplan_version=_version(),
-        overrides=request.overrides or None)
+        overrides=request.overrides or None, tags=dict(spec.tags) or None)
 
 
 def _version() -> str:

@@ -29,6 +29,7 @@ from remote_jobs.ledger_errors import LedgerDamaged, LedgerReadOnly, LedgerTimeo
 from remote_jobs.ledger_location import LedgerLocation, resolve_location
 from remote_jobs import ledger_schema
 from remote_jobs.ledger_schema import MIGRATIONS
+from remote_jobs.money import to_micros
 from remote_jobs.records import FIELDS, RunRecord, from_row, to_column
 
 T = TypeVar("T")
@@ -159,9 +160,14 @@ class Ledger:
         ``only_if_state``, only while the run is still in that state (a reader that is not the run's watcher
         never writes over a state the watcher has moved on from).
 
-        A change of ``state`` is also written to the run's event history. Returns whether a row changed.
+        A change of ``state`` is also written to the run's event history, and a bill figure (``billed_usd``, with
+        ``bill_final``: whether the provider's billing had settled) to its bill history, with when it arrived: a
+        closed month that a late bill changes can then say what changed. Returns whether a row changed.
         """
         changes["updated_at"] = self.clock.now()
+        if "billed_usd" in changes:
+            changes.setdefault("billed_at", changes["updated_at"])
+            changes["bill_final"] = bool(changes.get("bill_final", False))
         columns = dict(to_column(name, value) for name, value in changes.items())
         sql = f"UPDATE runs SET {', '.join(f'{c} = ?' for c in columns)} WHERE run_id = ?"
         sql += " AND ended_at IS NULL" if only_if_open else ""
@@ -175,6 +181,10 @@ class Ledger:
             if changed and ("state" in changes or message):
                 state = changes.get("state")
                 self._event(conn, run_id, RunState(state).value if state else None, message)
+            if changed and "billed_usd" in changes:
+                conn.execute("INSERT INTO bill_events (run_id, at, billed_micro_usd, final, source) VALUES "
+                             "(?, ?, ?, ?, ?)", (run_id, iso(changes["billed_at"]), to_micros(changes["billed_usd"]),
+                                                 int(changes["bill_final"]), message))
             return changed
 
         return self.transact(change)
@@ -213,6 +223,22 @@ class Ledger:
         if until is not None:
             sql, args = sql + " AND created_at < ?", [*args, iso(until)]
         return [from_row(row) for row in self._query(sql + " ORDER BY created_at DESC", tuple(args))]
+
+    def runs_in_use(self, since: datetime, until: datetime) -> list[RunRecord]:
+        """Runs that may have used a machine in [since, until): created before ``until`` and created since
+        ``since``, or ended or torn down since then, or not ended yet (a run's cost lands where it was used)."""
+        sql = ("SELECT * FROM runs WHERE created_at < ? AND (created_at >= ? OR ended_at IS NULL OR ended_at >= ? "
+               "OR torn_down_at >= ?) ORDER BY created_at DESC")
+        return [from_row(row) for row in self._query(sql, (iso(until), iso(since), iso(since), iso(since)))]
+
+    def bill_events(self, run_ids: list[str] | None = None, since: datetime | None = None) -> list[dict[str, Any]]:
+        """Bill figures as they arrived (oldest first): each run's, or every run's, optionally only since a time."""
+        sql, args = "SELECT run_id, at, billed_micro_usd, final, source FROM bill_events WHERE 1 = 1", []
+        if since is not None:
+            sql, args = sql + " AND at > ?", [*args, iso(since)]
+        rows = self._query(sql + " ORDER BY at, id", tuple(args))
+        wanted = None if run_ids is None else set(run_ids)
+        return [row for row in rows if wanted is None or row["run_id"] in wanted]
 
     def events(self, run_id: str) -> list[dict[str, Any]]:
         return self._query("SELECT at, state, message FROM run_events WHERE run_id = ? ORDER BY id", (run_id,))

@@ -70,9 +70,13 @@ def _columns(ledger: Ledger) -> list[str]:
 
 
 def _events_of(source: Ledger, run_ids: list[str]) -> list[dict[str, Any]]:
+    """The runs' state events and bill events (a bill event has ``billed_micro_usd``), oldest first."""
     marks = ", ".join("?" * len(run_ids))
-    return source.query(f"SELECT run_id, at, state, message FROM run_events WHERE run_id IN ({marks}) ORDER BY id",
-                        tuple(run_ids))
+    states = source.query(f"SELECT run_id, at, state, message FROM run_events WHERE run_id IN ({marks}) ORDER BY id",
+                          tuple(run_ids))
+    bills = source.query(f"SELECT run_id, at, billed_micro_usd, final, source FROM bill_events WHERE run_id IN ({marks}) "
+                         "ORDER BY id", tuple(run_ids))
+    return states + bills
 
 
 def _insert(conn: Any, columns: list[str], rows: list[dict[str, Any]], events: list[dict[str, Any]]) -> tuple[int, int]:
@@ -85,8 +89,12 @@ def _insert(conn: Any, columns: list[str], rows: list[dict[str, Any]], events: l
             new.add(row["run_id"])
     moved = [e for e in events if e["run_id"] in new]
     for event in moved:
-        conn.execute("INSERT INTO run_events (run_id, at, state, message) VALUES (?, ?, ?, ?)",
-                     (event["run_id"], event["at"], event["state"], event["message"]))
+        if "billed_micro_usd" in event:
+            conn.execute("INSERT INTO bill_events (run_id, at, billed_micro_usd, final, source) VALUES (?, ?, ?, ?, ?)",
+                         (event["run_id"], event["at"], event["billed_micro_usd"], event["final"], event["source"]))
+        else:
+            conn.execute("INSERT INTO run_events (run_id, at, state, message) VALUES (?, ?, ?, ?)",
+                         (event["run_id"], event["at"], event["state"], event["message"]))
     return len(new), len(moved)
 
 

@@ -40,6 +40,17 @@ MIGRATIONS: list[str] = [
     "CREATE TABLE budgets (project TEXT NOT NULL, owner TEXT NOT NULL, month TEXT NOT NULL, "
     "limit_micro_usd INTEGER NOT NULL, updated_at TEXT, updated_by TEXT, PRIMARY KEY (project, owner, month));"
     "CREATE INDEX runs_project_created ON runs (project, created_at);",
+    # Finance-grade reports: the spec's tags (JSON), and every bill figure as it arrived (when, how much, whether
+    # the provider called it final), so a closed month that a late bill changes says what changed; the first
+    # time each closed month's report was produced, to compare against.
+    "ALTER TABLE runs ADD COLUMN tags TEXT;"
+    "ALTER TABLE runs ADD COLUMN billed_at TEXT;"
+    "ALTER TABLE runs ADD COLUMN bill_final INTEGER;"
+    "CREATE TABLE bill_events (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, at TEXT NOT NULL, "
+    "billed_micro_usd INTEGER, final INTEGER NOT NULL DEFAULT 0, source TEXT);"
+    "CREATE INDEX bill_events_run ON bill_events (run_id);"
+    "CREATE TABLE report_firsts (period TEXT PRIMARY KEY, produced_at TEXT NOT NULL, cost_micro_usd INTEGER NOT NULL, "
+    "runs INTEGER NOT NULL);",
 ]
 
 _POSTGRES_TYPES = (

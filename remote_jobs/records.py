@@ -68,6 +68,12 @@ class RunRecord:
     versions: dict[str, Any] | None = None
     metrics: dict[str, Any] | None = None
     push: dict[str, Any] | None = None
+    billed_at: datetime | None = None
+    """When the bill figure in ``billed_usd`` arrived."""
+    bill_final: bool | None = None
+    """Whether that figure is final (read once the provider's billing had settled) or may still change."""
+    tags: dict[str, Any] | None = None
+    """The spec's ``tags`` (cost_center: ml-research): finance's groupings beyond project and owner."""
 
     @property
     def finished(self) -> bool:
@@ -115,7 +121,8 @@ FIELDS: dict[str, tuple[str, str]] = {
     "bundle_sha256": ("bundle_sha256", "text"), "updated_at": ("updated_at", "time"),
     "resumed_from": ("resumed_from", "text"), "tuneplan_version": ("tuneplan_version", "text"),
     "overrides": ("overrides", "json_dict"), "versions": ("versions", "json_dict"), "metrics": ("metrics", "json_dict"),
-    "push": ("push", "json_dict"),
+    "push": ("push", "json_dict"), "tags": ("tags", "json_dict"),
+    "billed_at": ("billed_at", "time"), "bill_final": ("bill_final", "bool"),
 }
 
 

@@ -7,9 +7,11 @@ not both pass. The check takes the backend's lock for the project (PostgreSQL: a
 lock; SQLite: ``BEGIN IMMEDIATE`` already holds the write lock), reads spent + committed, and inserts the new
 run (whose estimate is then committed) before the lock is released. The second launch sees the first.
 
-Spent and committed are counted as the report counts them (``remote_jobs.reporting.lines``: the provider's bill
-else rate × time; an open run at its rate until its estimated end), but to the micro-dollar rather than per run
-in cents, so runs that cost fractions of a cent (a local run's electricity) still use up a budget.
+Spent and committed are counted exactly as the report counts them (``remote_jobs.reporting.allocate``: the
+provider's bill, else rate × time including the idle time before teardown; an open run at its rate until its
+estimated end; each in the month in which the machine was used), so ``budget list``, the launch check and the
+report's budget lines agree; to the micro-dollar rather than the report's hundredth of a cent, so runs that cost
+fractions of that (a local smoke run's electricity) still use up a budget.
 """
 
 from __future__ import annotations
@@ -127,19 +129,22 @@ def project_budgets(ledger: Ledger, month: str | None) -> dict[str, Decimal]:
 
 
 def usage(budget: Budget, runs: list[RunRecord], month: str, now: datetime) -> BudgetUse:
-    """What the runs of ``month`` that ``budget`` covers have spent and committed."""
-    from remote_jobs.reporting.lines import ZERO, committed_exact
+    """What the runs that ``budget`` covers have spent and committed in ``month``."""
+    from remote_jobs.money import MICRO
+    from remote_jobs.reporting.allocate import ZERO, allocate
 
+    start, end = month_bounds(month)
     mine = [r for r in runs if r.project == budget.project and (budget.owner == EVERYONE or r.owner == budget.owner)]
-    spent = sum((r.cost_usd for r in mine if r.cost_usd is not None), ZERO)
-    committed = sum((committed_exact(r, now) for r in mine), ZERO)
+    shares = [allocate(r, now, unit=MICRO).share(start, end) for r in mine]
+    spent = sum((share.cost for share in shares if share.cost is not None), ZERO)
+    committed = sum((share.committed for share in shares), ZERO)
     return BudgetUse(budget, month, spent, committed)
 
 
 def _month_runs(conn: Any, ledger: Ledger, project: str, month: str) -> list[RunRecord]:
     start, end = month_bounds(month)
-    cursor = conn.execute("SELECT * FROM runs WHERE project = ? AND created_at >= ? AND created_at < ?",
-                          (project, iso(start), iso(end)))
+    cursor = conn.execute("SELECT * FROM runs WHERE project = ? AND created_at < ? AND (created_at >= ? OR ended_at "
+                          "IS NULL OR ended_at >= ? OR torn_down_at >= ?)", (project, iso(end), *[iso(start)] * 3))
     return [from_row(row) for row in ledger.backend.rows(cursor)]
 
 
@@ -179,7 +184,7 @@ def budget_report(ledger: Ledger, now: datetime, month: str | None = None) -> li
     """Every budget that applies in ``month`` (default: this one) with its spent and committed."""
     month = month or month_of(now)
     budgets = [b for b in list_budgets(ledger) if b.month in (month, EVERY_MONTH)]
-    runs = ledger.runs(*month_bounds(month)) if budgets else []  # one read; usage() keeps each budget's runs
+    runs = ledger.runs_in_use(*month_bounds(month)) if budgets else []  # one read; usage() keeps each budget's runs
     scopes = sorted({(b.project, b.owner) for b in budgets})
     return [usage(in_force(budgets, project, owner, month), runs, month, now) for project, owner in scopes]
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import random
 import sqlite3
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -169,16 +169,68 @@ class FixedClock:
         pass
 
 
-def ledger_cost_cents(path: Path | str, since: datetime, until: datetime) -> tuple[Decimal, int]:
-    """(sum of each run's cost rounded to the cent, runs): straight from the ledger's micro-dollar columns
-    with SQL (sqlite3 or psycopg), independent of the report code, to reconcile every format against."""
+@dataclass(frozen=True)
+class Spend:
+    """What the ledger says a period cost, computed apart from the report code (see ``ledger_spend``)."""
+
+    usd: Decimal
+    runs: int
+    tolerance: Decimal
+
+    def matches(self, reported: Decimal) -> bool:
+        return abs(Decimal(reported) - self.usd) <= self.tolerance
+
+
+UNIT = Decimal("0.0001")
+
+
+def ledger_spend(path: Path | str, since: datetime, until: datetime, now: datetime = NOW) -> Spend:
+    """The spend of [since, until) straight from the ledger's columns with SQL (sqlite3 or psycopg), independent of
+    the report code, to reconcile every format against: each finished run's cost (the bill, else the recorded cost
+    plus rate × the idle time before teardown) is put in the period by the share of its machine's life (launch to
+    teardown) that fell inside it. A run wholly inside counts its cost rounded to $0.0001; a run that crosses a
+    boundary counts its exact share, and may differ from the report's split by $0.0001 (the tolerance)."""
     from decimal import ROUND_HALF_UP
 
-    from remote_jobs.clock import iso
+    from remote_jobs.clock import parse_iso
     from tests.pg import sql_rows
 
-    rows = sql_rows(str(path), "SELECT COALESCE(billed_micro_usd, actual_micro_usd) FROM runs WHERE created_at >= ? "
-                    "AND created_at < ?", (iso(since), iso(until)))
-    total = sum((((Decimal(micros) / 1_000_000).quantize(Decimal("0.01"), ROUND_HALF_UP)) for (micros,) in rows
-                 if micros is not None), Decimal("0.00"))
-    return total, len(rows)
+    rows = sql_rows(str(path), "SELECT billed_micro_usd, actual_micro_usd, price_micro_usd_per_hour, created_at, "
+                    "started_at, ended_at, torn_down_at FROM runs WHERE created_at < ?", (iso_text(until),))
+    total, runs, crossing = Decimal(0), 0, 0
+    for billed, actual, rate, created, started, ended, torn_down in rows:
+        created, started, ended, torn_down = (parse_iso(t) if t else None for t in (created, started, ended, torn_down))
+        start = started or created
+        if ended is None:  # open: no cost yet, but in every period from its creation to now
+            runs += created < until and since <= now
+            continue
+        life_end = torn_down or ended
+        inside = max(0.0, (min(life_end, until) - max(start, since)).total_seconds())
+        length = (life_end - start).total_seconds()
+        whole = length <= 0 and since <= start < until or length > 0 and inside >= length
+        touched = whole or inside > 0 or since <= created < until or since <= life_end < until
+        runs += touched
+        if billed is not None:
+            micros = Decimal(billed)
+        elif actual is not None:
+            idle_s = Decimal(repr(round((life_end - ended).total_seconds(), 3)))  # the ledger keeps micro-dollars
+            micros = Decimal(actual) + (Decimal(rate or 0) * idle_s / 3600).quantize(Decimal(1), ROUND_HALF_UP)
+        else:
+            continue
+        usd = micros / 1_000_000
+        if whole:
+            if billed is None:  # the recorded cost and the idle cost are each rounded once
+                idle = usd - Decimal(actual) / 1_000_000
+                total += (Decimal(actual) / 1_000_000).quantize(UNIT, ROUND_HALF_UP) + idle.quantize(UNIT, ROUND_HALF_UP)
+            else:
+                total += usd.quantize(UNIT, ROUND_HALF_UP)
+        elif inside > 0:
+            crossing += 1
+            total += usd * Decimal(repr(inside)) / Decimal(repr(length))
+    return Spend(total, runs, UNIT * 2 * crossing)
+
+
+def iso_text(moment: datetime) -> str:
+    from remote_jobs.clock import iso
+
+    return iso(moment)

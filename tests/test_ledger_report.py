@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -19,7 +20,7 @@ from remote_jobs.reporting import ReportOptions
 from remote_jobs.reporting.to_csv import to_csv
 from remote_jobs.reporting.to_json import to_json
 from tests.cli_inprocess import run_cli
-from tests.ledger_seed import FixedClock, ledger_cost_cents, seed_records, write_ledger
+from tests.ledger_seed import FixedClock, ledger_spend, seed_records, write_ledger
 from tests.test_ledger import record
 
 
@@ -64,13 +65,13 @@ def test_totals_grouping_and_estimate_against_actual(tmp_path):
     assert [line.record.run_id[0] for line in report.lines] == ["a", "b", "c", "d"]
     a, b, c, d = report.lines
     assert a.delta_usd == Decimal("0.20") and a.hours == pytest.approx(1.05)
-    assert b.cost_usd == Decimal("0.01"), "each run's money is rounded to the cent once"
+    assert b.cost_usd == Decimal("0.008"), "a run's money keeps hundredths of a cent: small runs are not rounded away"
     assert c.cost_usd == Decimal("6.50") and c.billed_delta_usd == Decimal("0.50"), "the provider's bill wins"
     assert d.cost_usd is None and report.total.unfinished == 1
     groups = {g.key: g.totals for g in report.groups}
-    assert groups[("support",)].cost_usd == Decimal("1.21") and groups[("search",)].runs == 2
-    assert report.total.cost_usd == Decimal("7.71") == sum(g.cost_usd for g in groups.values())
-    assert report.total.estimate_usd == Decimal("7.24"), "1.00 + 0.01 + 5.00 + 1.23 (d's estimate)"
+    assert groups[("support",)].cost_usd == Decimal("1.208") and groups[("search",)].runs == 2
+    assert report.total.cost_usd == Decimal("7.708") == sum(g.cost_usd for g in groups.values())
+    assert report.total.estimate_usd == Decimal("7.2446"), "1.00 + 0.01 + 5.00 + 1.2346 (d's estimate)"
     assert report.total.failed_usd == Decimal("6.50") and report.total.failed_runs == 1
     with pytest.raises(BadInput, match="did you mean 'owner'"):
         build_report([], "2026-11", "ownr", None, NO_PAYBACK, FixedClock())
@@ -81,11 +82,11 @@ def test_csv_and_json_carry_money_as_exact_decimals(tmp_path):
     fill(ledger)
     report = build_report(ledger, "2026-11", "gpu", None, NO_PAYBACK, FixedClock())
     rows = list(csv.DictReader(io.StringIO(to_csv(report))))
-    assert rows[0]["recorded_usd"] == "1.20" and rows[0]["delta_usd"] == "0.20"
-    assert rows[2]["billed_usd"] == "6.50" and rows[3]["cost_usd"] == ""
+    assert rows[0]["recorded_usd"] == "1.2000" and rows[0]["delta_usd"] == "0.2000"
+    assert rows[2]["billed_usd"] == "6.5000" and rows[3]["cost_usd"] == ""
     assert rows[0]["price_usd_per_hour"] == "0.024000" and rows[0]["price_source"] == "electricity"
     data = json.loads(json.dumps(to_json(report)))
-    assert data["total"]["cost_usd"] == "7.71" and {g["label"] for g in data["groups"]} == {"RTX4090", "cpu", "H100"}
+    assert data["total"]["cost_usd"] == "7.7080" and {g["label"] for g in data["groups"]} == {"RTX4090", "cpu", "H100"}
 
 
 def test_the_report_command(capsys, tmp_path, monkeypatch):
@@ -100,7 +101,8 @@ def test_the_report_command(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("TUNEPLAN_NOW", "2026-12-05T10:00:00Z")  # "this month" comes from the injected clock
     monkeypatch.setenv("TUNEPLAN_LEDGER", str(path))
     code, out, _ = run_cli(capsys, "report", "--format", "csv")
-    assert code == 0 and out.count("\n") == 2 and "e-20261201-120000-0005" in out
+    assert code == 0 and out.count("\n") == 3 and "e-20261201-120000-0005" in out
+    assert "d-20261125-120000-0004" in out, "a run still open in December is part of December"
     code, out, _ = run_cli(capsys, "report", "--month", "2026-11", "--by", "provider")
     assert code == 0 and "provider runpod: 2 runs" in out and "total: 4 runs (1 unfinished)" in out
     code, out, _ = run_cli(capsys, "report", "--month", "2026-11", "--project", "suport")
@@ -148,7 +150,8 @@ def test_budgets_from_the_settings_warn_in_the_table(capsys, tmp_path, monkeypat
     code, out, err = run_cli(capsys, "report", "--ledger", str(path), "--no-lines")
     assert code == 0, err
     assert "warning: support: 85.0 % of its" in " ".join(out.split()) and "warning: vision:" not in out
-    assert f"cost ${ledger_cost_cents(path, *month_range('2026-11'))[0]:,}" in out
+    shown = re.search(r"cost \$([\d,]+\.\d{4})", out)
+    assert shown and ledger_spend(path, *month_range("2026-11")).matches(Decimal(shown.group(1).replace(",", "")))
 
 
 def test_an_empty_month_is_one_clear_line(capsys, tmp_path):

@@ -23,7 +23,7 @@ from remote_jobs.reporting.to_csv import to_csv
 from remote_jobs.reporting.to_json import to_json
 from remote_jobs.reporting.to_table import tables
 from tests.pg import BACKENDS, ledger_at
-from tests.ledger_seed import NOW, FixedClock, ledger_cost_cents, seed_records, write_ledger
+from tests.ledger_seed import NOW, FixedClock, ledger_spend, seed_records, write_ledger
 
 NO_PAYBACK = ReportOptions(rent_vs_buy=False)
 
@@ -63,16 +63,18 @@ def test_totals_reconcile_with_the_ledger_to_the_cent(seeded):
     for label in ("2026-11", "2026-01", "2025-10"):
         period = month_period(label)
         report = build_report(Ledger(seeded), period, ("project", "owner"), None, NO_PAYBACK, FixedClock())
-        expected, runs = ledger_cost_cents(seeded, period.start, period.end)
-        assert report.total.runs == runs and report.total.cost_usd == expected
-        assert sum(line.cost_usd or 0 for line in report.lines) == report.total.cost_usd
+        spend = ledger_spend(seeded, period.start, period.end)
+        assert report.total.runs == spend.runs and spend.matches(report.total.cost_usd), (report.total, spend)
+        expected = report.total.cost_usd
+        assert sum(line.cost_usd or 0 for line in report.lines) == expected
         assert sum(g.totals.cost_usd for g in report.groups) == expected
         for name, groups in report.breakdowns.items():
             assert sum(g.totals.cost_usd for g in groups) == expected, name
             assert sum(g.totals.waste_usd for g in groups) == report.total.waste_usd, name
         t = report.total
-        assert t.waste_usd == t.failed_usd + t.provisioning_usd + t.idle_usd
-        assert t.cost_usd == t.recorded_usd + t.billed_delta_usd + _unrecorded_billed(report)
+        idle_of_kept = sum((line.idle_usd for line in report.lines if not line.wasted), Decimal(0))
+        assert t.waste_usd == t.failed_usd + t.provisioning_usd + idle_of_kept, "idle counted once"
+        assert t.cost_usd == t.recorded_usd + t.idle_usd + t.billed_delta_usd + _unrecorded_billed(report)
 
 
 def _unrecorded_billed(report) -> Decimal:
@@ -85,17 +87,19 @@ def test_the_trend_covers_twelve_months_each_reconciled(seeded):
     assert [m.month for m in report.trend][0] == "2025-12" and report.trend[-1].month == "2026-11"
     for month in report.trend:
         period = month_period(month.month)
-        assert month.totals.cost_usd == ledger_cost_cents(seeded, period.start, period.end)[0], month.month
+        assert ledger_spend(seeded, period.start, period.end).matches(month.totals.cost_usd), month.month
     assert report.trend[-1].totals == report.total
 
 
 def test_csv_and_json_reconcile_with_the_ledger(seeded):
     period = parse_period(NOW, quarter="2026-Q3")
     report = build_report(Ledger(seeded), period, ("provider",), None, NO_PAYBACK, FixedClock())
-    expected, runs = ledger_cost_cents(seeded, period.start, period.end)
+    spend, expected = ledger_spend(seeded, period.start, period.end), report.total.cost_usd
+    assert spend.matches(expected)
     rows = list(csv.DictReader(io.StringIO(to_csv(report))))
-    assert len(rows) == runs and sum(Decimal(r["cost_usd"] or 0) for r in rows) == expected
-    assert all(r["cost_usd"] == "" or len(r["cost_usd"].split(".")[1]) == 2 for r in rows), "cents, as text"
+    assert len({r["run_id"] for r in rows}) == spend.runs and sum(Decimal(r["cost_usd"] or 0) for r in rows) == expected
+    assert len(rows) == len(report.lines)
+    assert all(r["cost_usd"] == "" or len(r["cost_usd"].split(".")[1]) == 4 for r in rows), "hundredths of a cent"
     data = json.loads(json.dumps(to_json(report)))
     assert Decimal(data["total"]["cost_usd"]) == expected
     assert sum(Decimal(r["cost_usd"] or 0) for r in data["runs"]) == expected
@@ -111,7 +115,8 @@ def test_the_text_tables_reconcile(seeded):
     runs, groups = by_key["runs"], by_key["groups"]
     cost = runs.columns.index("cost")
     lines_sum = sum(parse_usd(row[cost]) for row in runs.rows if row[cost] != "-")
-    assert lines_sum == parse_usd(runs.total[cost]) == ledger_cost_cents(seeded, *_month("2026-11"))[0]
+    assert lines_sum == parse_usd(runs.total[cost]) == report.total.cost_usd
+    assert ledger_spend(seeded, *_month("2026-11")).matches(lines_sum)
     gcost = groups.columns.index("cost")
     assert sum(parse_usd(row[gcost]) for row in groups.rows) == parse_usd(groups.total[gcost])
 
@@ -161,19 +166,22 @@ def test_waste_units_committed_and_accuracy_on_known_runs():
     report = build_report(records, "2026-11", (), None, NO_PAYBACK, FixedClock())
     a, b, c, d = report.lines
     assert (a.provisioning_usd, a.idle_usd, a.waste_usd) == (Decimal("1.00"), Decimal("2.00"), Decimal("3.00"))
-    assert b.billed_usd == Decimal("4.40") and b.billed_delta_usd == Decimal("0.40") and b.gpu_hours == 2.0
-    assert c.cost_usd == Decimal("0.83") and c.waste_usd == Decimal("0.83")
+    assert a.cost_usd == Decimal("6.00"), "an unbilled machine's idle half hour is cost: $4.00 + $2.00"
+    assert b.billed_usd == Decimal("4.404") and b.billed_delta_usd == Decimal("0.404") and b.gpu_hours == 2.0
+    assert b.cost_usd == Decimal("4.404"), "the bill already holds any idle time: counted once"
+    assert c.cost_usd == Decimal("0.8333") and c.waste_usd == Decimal("0.8333")
     assert d.cost_usd is None and d.committed_usd == Decimal("12.00"), "running: its rate until its estimated end"
     t = report.total
     assert (t.cost_usd, t.failed_usd, t.failed_runs, t.committed_usd) == (
-        Decimal("9.23"), Decimal("0.83"), 1, Decimal("12.00"))
-    assert t.waste_usd == Decimal("3.83") and t.unfinished == 1
+        Decimal("11.2373"), Decimal("0.8333"), 1, Decimal("12.00"))
+    assert t.waste_usd == Decimal("3.8333") and t.unfinished == 1
     units = {(u.provider, u.gpu): u for u in report.units.by_provider_gpu}
-    assert units["runpod", "H100"].usd_per_gpu_hour == Decimal("2.88"), "$9.23 over 1 + 2 + 0.2083 GPU-hours"
-    assert report.units.usd_per_million_tokens == Decimal("2.00") and report.units.usd_per_run == Decimal("3.08")
+    assert units["runpod", "H100"].usd_per_gpu_hour == Decimal("3.5026"), "$11.2373 over 1 + 2 + 0.2083 GPU-hours"
+    assert report.units.usd_per_million_tokens == Decimal("3.00") and report.units.usd_per_run == Decimal("3.7458")
     acc = report.accuracy
-    assert acc.runs == 2 and acc.estimate_usd == Decimal("9.00") and acc.actual_usd == Decimal("8.40")
-    assert acc.usd_error_pct == -6.7 and acc.usd_median_abs_error_pct == 15.0 and acc.usd_within_pct == 100.0
+    assert acc.runs == 2 and acc.estimate_usd == Decimal("9.00") and acc.actual_usd == Decimal("10.404")
+    assert acc.usd_error_pct == 15.6 and acc.usd_median_abs_error_pct == round((20.0 + 10.1) / 2, 1)
+    assert acc.usd_within_pct == 100.0
 
 
 # --- budgets ------------------------------------------------------------------------------------------------
@@ -236,8 +244,8 @@ def test_a_ledger_from_a_newer_tuneplan_is_read(tmp_path):
     conn.commit()
     conn.close()
     report = build_report(Ledger(path), parse_period(NOW, date_from="2025-10-01"), (), None, NO_PAYBACK, FixedClock())
-    assert report.total.runs == 60 and report.total.cost_usd == ledger_cost_cents(path, report.period.start,
-                                                                                      report.period.end)[0]
+    assert report.total.runs == 60 and ledger_spend(path, report.period.start, report.period.end).matches(
+        report.total.cost_usd)
 
 
 # --- rent vs buy from history -----------------------------------------------------------------------------------

@@ -15,13 +15,13 @@ from html.parser import HTMLParser
 import pytest
 
 from remote_jobs.ledger import Ledger
-from remote_jobs.reporting import Filters, ReportOptions, build_report, month_period
+from remote_jobs.reporting import Filters, ReportOptions, build_report
 from remote_jobs.reporting.text import parse_usd
 from remote_jobs.reporting.to_html import to_html
 from remote_jobs.reporting.to_pdf import chromium_command, find_converter, html_to_pdf
 from remote_jobs.reporting.to_xlsx import USD, write_xlsx
 from tests.pg import BACKENDS, ledger_at
-from tests.ledger_seed import FixedClock, ledger_cost_cents, seed_records, write_ledger
+from tests.ledger_seed import FixedClock, ledger_spend, seed_records, write_ledger
 
 OPTIONS = ReportOptions(budgets={"support": Decimal(40), "search": Decimal(60), "vision": Decimal(500)})
 
@@ -49,9 +49,11 @@ def november_file(seeded_file):
     return build_report(Ledger(seeded_file), "2026-11", ("project",), None, OPTIONS, FixedClock())
 
 
-def _expected(seeded, label: str = "2026-11") -> Decimal:
-    period = month_period(label)
-    return ledger_cost_cents(seeded, period.start, period.end)[0]
+def _expected(seeded, report) -> Decimal:
+    """The report's total cost, once it is checked against the ledger's own sum (``ledger_spend``)."""
+    spend = ledger_spend(seeded, report.period.start, report.period.end)
+    assert spend.matches(report.total.cost_usd), (report.total.cost_usd, spend)
+    return report.total.cost_usd
 
 
 # --- XLSX ---------------------------------------------------------------------------------------------------
@@ -64,18 +66,20 @@ def test_the_workbook_has_its_sheets_numbers_formats_and_charts(seeded, november
     runs = book["Runs"]
     header = [c.value for c in runs[1]]
     cost_cells = [row[header.index("cost_usd")] for row in runs.iter_rows(min_row=2)]
-    assert len(cost_cells) == november.total.runs
+    assert len(cost_cells) == len(november.lines)
     numbers = [c for c in cost_cells if c.value is not None]
     assert numbers and all(isinstance(c.value, (int, float)) and c.number_format == USD for c in numbers)
     summary = {row[0].value: row[1] for row in book["Summary"].iter_rows() if row[0].value and len(row) > 1}
     total_cell = summary["cost (billed, else rate × time)"]
     assert total_cell.number_format == USD and isinstance(total_cell.value, (int, float))
-    expected = _expected(seeded)
-    assert round(Decimal(str(sum(c.value for c in numbers))), 2) == Decimal(str(total_cell.value)) == expected
+    expected = _expected(seeded, november)
+    assert round(Decimal(str(sum(c.value for c in numbers))), 4) == Decimal(str(total_cell.value)) == expected
     budgets = {row[0].value: row for row in book["Budgets"].iter_rows(min_row=2)}
     assert set(budgets) == {"support", "search", "vision"}
     assert {name: row[7].value for name, row in budgets.items()} == {b.project: b.level for b in november.budgets}
-    assert budgets["search"][6].number_format == "0.0%"
+    assert budgets["search"][6].number_format == '0.0" %"', "12.5 stored for 12.5 %, as in the CSV"
+    used = {b.project: float(b.used_pct) for b in november.budgets}
+    assert budgets["search"][6].value == used["search"]
     charts = book["Summary"]._charts
     assert len(charts) == 2 and {c.tagname for c in charts} == {"barChart"}
     with zipfile.ZipFile(path) as archive:
@@ -175,7 +179,7 @@ def test_the_html_is_well_formed_self_contained_and_reconciles(seeded, november)
     runs = page.tables["runs"]
     cost = runs["thead"][0].index("cost")
     lines = sum(parse_usd(row[cost]) for row in runs["tbody"] if row[cost] != "-")
-    expected = _expected(seeded)
+    expected = _expected(seeded, november)
     assert lines == parse_usd(runs["tfoot"][0][cost]) == expected
     groups = page.tables["groups"]
     gcost = groups["thead"][0].index("cost")
@@ -231,10 +235,18 @@ def _png_facts(data: bytes) -> tuple[int, int, float]:
 
 
 def test_the_pdf_is_printed_by_chromium(november_file, tmp_path):
+    from pypdf import PdfReader
+
     _browser()
-    pdf = html_to_pdf(to_html(november_file), tmp_path / "nov.pdf")
-    data = pdf.read_bytes()
-    assert data.startswith(b"%PDF-") and data.count(b"/Type /Page") - data.count(b"/Type /Pages") >= 2
+    pdf = html_to_pdf(to_html(november_file, with_runs=True), tmp_path / "nov.pdf")
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    pages = [page.extract_text() for page in PdfReader(pdf).pages]
+    assert len(pages) >= 2
+    for number, text in enumerate(pages, 1):
+        assert f"page {number} of {len(pages)}" in text, "every page numbered"
+    runs_total = f"total {november_file.total.runs} runs"
+    holding = [number for number, text in enumerate(pages, 1) if runs_total in " ".join(text.split())]
+    assert len(holding) == 1, "the runs' grand total once, after the last run, not at the foot of every page"
 
 
 def test_without_a_converter_pdf_says_how_to_get_one(november_file, tmp_path, monkeypatch):

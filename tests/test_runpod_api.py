@@ -320,7 +320,8 @@ def test_a_bill_that_comes_after_the_teardown_is_recorded_by_a_later_refresh(fak
 
     now = {"at": datetime.now(timezone.utc)}
     provider = fast_provider(fake, tmp_path, billing_settle=timedelta(hours=1), now=lambda: now["at"])
-    ledger = Ledger(tmp_path / "ledger.sqlite3", FakeClock())
+    ledger_clock = FakeClock()
+    ledger = Ledger(tmp_path / "ledger.sqlite3", ledger_clock)
     record = run_lifecycle(smoke_spec(steps=2, step_seconds=0.05), provider, ledger, FakeClock(), tmp_path / "runs")
     assert record.state == RunState.SUCCEEDED and record.torn_down_at is not None
     assert record.billed_usd is None and record.actual_usd is not None  # rate × time until the bill comes
@@ -329,8 +330,14 @@ def test_a_bill_that_comes_after_the_teardown_is_recorded_by_a_later_refresh(fak
     [read] = refresh_bills(ledger, {"runpod": provider})
     pod_id = fake.ended[-1][0]
     assert read.billed_usd == fake.billed(pod_id).quantize(Decimal("0.000001")) > 0
-    assert ledger.find(record.run_id).billed_usd == read.billed_usd
-    assert refresh_bills(ledger, {"runpod": provider}) == []  # billed runs are not asked again
+    assert ledger.find(record.run_id).billed_usd == read.billed_usd and not read.final
+    assert ledger.find(record.run_id).bill_final is False, "read soon after the teardown: provisional"
+    ledger_clock._now = ledger.find(record.run_id).torn_down_at + timedelta(days=1, minutes=1)
+    [again] = refresh_bills(ledger, {"runpod": provider})  # a provisional bill is asked for again
+    assert again.final and ledger.find(record.run_id).bill_final is True
+    history = ledger.bill_events([record.run_id])
+    assert [bool(row["final"]) for row in history] == [False, True] and history[0]["at"] < history[1]["at"]
+    assert refresh_bills(ledger, {"runpod": provider}) == []  # a final bill is not asked for again
 
 
 def test_an_answer_without_an_account_is_an_error_not_an_empty_account(fake, tmp_path):

@@ -51,6 +51,8 @@ def test_on_demand_task_loads_in_skypilot_with_autodown_limit_labels_and_secret_
     resources = next(iter(task.resources))
     assert resources.accelerators == {"L4": 1} and not resources.use_spot and resources.disk_size == 200
     assert resources.labels == {"tuneplan-owner": "alice", "tuneplan-host": "laptop-1", "tuneplan-run": RUN_ID}
+    _, _, billed_to = written(plan(project="Vision Team"))
+    assert next(iter(billed_to.resources)).labels["tuneplan-project"] == "vision-team", "a cloud bill splits by project"
     assert config["resources"]["autostop"] == {"idle_minutes": 15, "down": True}
     assert task.name == f"tp-{RUN_ID}" and Path(task.workdir).is_dir()
     assert "timeout --signal=TERM --kill-after=60 $left python3 smoke.py" in task.run

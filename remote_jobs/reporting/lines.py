@@ -1,24 +1,27 @@
-"""One report line per run: the ledger's record turned into the figures finance reads, in cents.
+"""Report lines: a run's part of each calendar month of the report's period, in the figures finance reads.
 
-Why cents here: the ledger keeps micro-dollars, but a report is read like an invoice. Each run's money is
-rounded to the cent once (half up), and every total anywhere in the report is a sum of these rounded
-lines, so a total equals the sum of its lines to the cent in every format (table, CSV, JSON, XLSX, HTML).
-The exact micro-dollar figures stay in the ledger.
+Why per month: spend lands in the period in which the machine was used (``allocate``), so a run that crosses a
+month boundary has a line in each month, and a month's total is the sum of its lines. Why a hundredth of a cent:
+see ``allocate``. Every total anywhere in the report is a plain sum of these lines, never a figure recomputed
+from the ledger's micro-dollars, so a total equals the sum of its lines in every format; the formats that people
+read (table, HTML, PDF) round to the cent only when they print.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 
 from providers.types import RunState
 from remote_jobs.money import cost_for
 from remote_jobs.records import RunRecord
-from remote_jobs.reporting.period import month_label
+from remote_jobs.reporting.allocate import UNIT, ZERO, Allocation, allocate, committed_exact, to_unit
+from remote_jobs.reporting.period import add_months, first_of_month, month_label
 
 CENT = Decimal("0.01")
-ZERO = Decimal("0.00")
+__all__ = ["UNIT", "ZERO", "CENT", "RunLine", "committed_exact", "cents", "error_pct", "lines_for", "make_line",
+           "to_unit"]
 # Runs whose whole cost bought nothing usable.
 WASTED_STATES = frozenset({RunState.FAILED, RunState.CANCELLED, RunState.BUDGET_STOPPED})
 
@@ -36,7 +39,10 @@ def error_pct(actual: float | Decimal | None, expected: float | Decimal | None) 
 
 @dataclass(frozen=True)
 class RunLine:
-    """One run. Money in cents (Decimal); None where the ledger does not know it yet."""
+    """One run's part of one calendar month inside the report's period (a run that used a machine in October and
+    November has a line in each). Money in ``UNIT``s (a hundredth of a cent); None where the ledger does not know
+    it yet. The estimate, the tokens and the estimate comparison sit on the line of the month the run ended in
+    (``final``), compared with the whole run's cost and hours."""
 
     record: RunRecord
     month: str
@@ -50,73 +56,78 @@ class RunLine:
     provisioning_usd: Decimal
     idle_usd: Decimal
     waste_usd: Decimal
+    final: bool = True
+    run_cost_usd: Decimal | None = None
+    run_hours: float | None = None
 
     @property
     def billed_delta_usd(self) -> Decimal | None:
-        """What the provider billed minus the cost at the recorded rate (runs with both)."""
+        """What the provider billed minus rate × the machine's whole life (job time and idle time)."""
         if self.billed_usd is None or self.recorded_usd is None:
             return None
-        return self.billed_usd - self.recorded_usd
+        return self.billed_usd - self.recorded_usd - self.idle_usd
 
     @property
     def delta_usd(self) -> Decimal | None:
-        """Cost minus estimate, for a finished run only (an open run's partial cost says nothing yet)."""
-        if self.cost_usd is None or self.estimate_usd is None or not self.record.finished:
+        """The run's cost minus its estimate, on the line of the month it finished in (an open run's partial cost
+        says nothing yet)."""
+        if self.run_cost_usd is None or self.estimate_usd is None or not self.record.finished:
             return None
-        return self.cost_usd - self.estimate_usd
+        return self.run_cost_usd - self.estimate_usd
+
+    @property
+    def estimate_hours(self) -> float | None:
+        return self.record.estimate_hours if self.final else None
+
+    @property
+    def tokens(self) -> int | None:
+        return self.record.tokens if self.final else None
 
     @property
     def usd_error_pct(self) -> float | None:
-        return error_pct(self.cost_usd, self.estimate_usd) if self.record.finished else None
+        return error_pct(self.run_cost_usd, self.estimate_usd) if self.record.finished else None
 
     @property
     def hours_error_pct(self) -> float | None:
-        return error_pct(self.hours, self.record.estimate_hours) if self.record.finished else None
+        return error_pct(self.run_hours, self.estimate_hours) if self.record.finished else None
 
     @property
     def wasted(self) -> bool:
         return self.record.state in WASTED_STATES
 
 
+def lines_for(allocation: Allocation, start: datetime, end: datetime) -> list[RunLine]:
+    """The run's lines in [start, end): one per calendar month the run touches there."""
+    out = []
+    month = first_of_month(start)
+    while month < end:
+        following = add_months(month, 1)
+        window = (max(start, month), min(end, following))
+        if allocation.touches(*window):
+            out.append(_line(allocation, month_label(month), *window))
+        month = following
+    return out
+
+
 def make_line(record: RunRecord, now: datetime) -> RunLine:
-    """The report's view of one run; ``now`` prices what a still-open run has committed."""
-    seconds = [s for s in (record.provisioning_s, record.running_s) if s is not None]
-    hours = sum(seconds) / 3600 if seconds and record.finished else None
-    gpu_hours = round((hours or 0.0) * max(record.gpus or 0, 0), 6)
-    rate = record.price_usd_per_hour
-    idle = cents(cost_for(rate, _idle_s(record))) or ZERO
-    recorded = cents(record.actual_usd)
-    billed = cents(record.billed_usd)
-    cost = billed if billed is not None else recorded
+    """The whole run as one line (every month of it): for a view of one run rather than of a period."""
+    allocation = allocate(record, now)
+    return _line(allocation, month_label(record.created_at) if record.created_at else "-",
+                 datetime.min.replace(tzinfo=timezone.utc), datetime.max.replace(tzinfo=timezone.utc))
+
+
+def _line(allocation: Allocation, month: str, start: datetime, end: datetime) -> RunLine:
+    record = allocation.record
+    share = allocation.share(start, end)
+    final = start <= allocation.last_day < end
     wasted = record.state in WASTED_STATES
-    # provisioning counted as waste: a run that bought nothing is waste whole (its cost), so its provisioning is
-    # not counted twice; every money column of the lines then adds up to the report's total of that column
-    provisioning = (cents(cost_for(rate, record.provisioning_s)) or ZERO) if record.finished and not wasted else ZERO
-    waste = (cost or ZERO) + idle if wasted else provisioning + idle
-    return RunLine(record, month_label(record.created_at) if record.created_at else "-", hours, gpu_hours,
-                   cents(record.estimate_usd), recorded, billed, cost, _committed(record, now), provisioning, idle, waste)
-
-
-def _idle_s(record: RunRecord) -> float | None:
-    """The machine lived on after the job ended, until teardown: paid for, used by nothing."""
-    if record.ended_at is None or record.torn_down_at is None:
-        return None
-    return max(0.0, (record.torn_down_at - record.ended_at).total_seconds())
-
-
-def _committed(record: RunRecord, now: datetime) -> Decimal:
-    return cents(committed_exact(record, now)) or ZERO
-
-
-def committed_exact(record: RunRecord, now: datetime) -> Decimal:
-    """An open run at its rate from its start to its estimated end (or to now, if it has run longer), to the
-    micro-dollar (a budget check adds up runs that cost fractions of a cent)."""
-    if record.finished or record.price_usd_per_hour is None:
-        return ZERO
-    start = record.started_at or record.created_at
-    elapsed_s = max(0.0, (now - start).total_seconds()) if start else 0.0
-    expected_s = (record.estimate_hours or 0.0) * 3600
-    return cost_for(record.price_usd_per_hour, max(elapsed_s, expected_s)) or ZERO
+    # a run that bought nothing is waste whole (its cost, idle time included); otherwise its provisioning and
+    # idle time are: each amount is counted once, so every money column adds up to the report's total of it
+    waste = (share.cost or ZERO) if wasted else share.provisioning + share.idle
+    provisioning = ZERO if wasted else share.provisioning
+    return RunLine(record, month, share.hours, round((share.hours or 0.0) * max(record.gpus or 0, 0), 6),
+                   to_unit(record.estimate_usd) if final else None, share.recorded, share.billed, share.cost,
+                   share.committed, provisioning, share.idle, waste, final, allocation.run_cost, allocation.run_hours)
 
 
 # An open run is flagged once it has run this many times its estimate (and at least OVERRUN_MIN_S): a machine
@@ -137,12 +148,13 @@ def overrun_alerts(lines: list[RunLine], now: datetime) -> list[str]:
     """One line per open run far past its estimated time, with what it has accrued."""
     from remote_jobs.money import show_usd
 
-    out = []
+    out, seen = [], set()
     for line in lines:
         record = line.record
         start = record.started_at or record.created_at
-        if record.finished or start is None:
+        if record.finished or start is None or record.run_id in seen:
             continue
+        seen.add(record.run_id)
         elapsed_s = max(0.0, (now - start).total_seconds())
         expected_s = (record.estimate_hours or 0.0) * 3600
         if elapsed_s > max(OVERRUN_FACTOR * expected_s, OVERRUN_MIN_S):

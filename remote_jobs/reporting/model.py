@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -21,8 +21,11 @@ from remote_jobs.records import RunRecord
 from remote_jobs.reporting import history
 from remote_jobs.reporting.budgets import DEFAULT_WARN_PCT, BudgetLine, budget_lines
 from remote_jobs.money import show_usd as usd_text
-from remote_jobs.reporting.lines import ZERO, RunLine, make_line, overrun_alerts
-from remote_jobs.reporting.period import Period, add_months, month_label, month_period, parse_period, trend_months
+from remote_jobs.reporting.allocate import Allocation, allocate
+from remote_jobs.reporting.lines import ZERO, RunLine, lines_for, overrun_alerts
+from remote_jobs.reporting.forecast import Outlook, outlook
+from remote_jobs.reporting.revisions import Revision, revision
+from remote_jobs.reporting.period import Period, add_months, first_of_month, month_label, month_period, parse_period, trend_months
 from remote_jobs.reporting.totals import Group, Totals, add_up, check_dimensions, group_lines
 from remote_jobs.reporting.units import Accuracy, Units, accuracy, unit_costs
 
@@ -96,6 +99,7 @@ class Report:
     filters: Filters
     generated_at: datetime
     lines: list[RunLine]
+    """The runs' parts of each month of the period (a run that crosses a month boundary has a line in each)."""
     total: Totals
     groups: list[Group]
     breakdowns: dict[str, list[Group]]
@@ -108,6 +112,10 @@ class Report:
     notes: list[str]
     alerts: list[str] = field(default_factory=list)
     """Open runs far past their estimate, spend no budget covers."""
+    outlook: Outlook | None = None
+    """Month-to-date and forecast, the change on the period before, spend per day, top waste (``forecast``)."""
+    revision: Revision | None = None
+    """A closed period: its first report against now, and the late bills in between (``revisions``)."""
 
     @property
     def empty(self) -> bool:
@@ -147,27 +155,46 @@ def build_report(source: Any, period: Period | str | None = None, group_by: Sequ
     dims = check_dimensions([group_by] if isinstance(group_by, str) else list(group_by or ()))
     filters = filters or Filters()
     trend, window = trend_months(span, options.trend_months), _payback_window(span, now)
-    fetched = _records(source, min(trend[0].start, window.start, span.start), max(span.end, window.end))
-    every = sorted((make_line(r, now) for r in fetched),
-                   key=lambda line: (line.record.created_at is None, line.record.created_at, line.record.run_id))
-    lines = [line for line in every if filters.keep(line.record)]
-    chosen = [line for line in lines if span.contains(line.record.created_at)]
+    before = _previous(span)
+    fetched = _records(source, min(trend[0].start, window.start, span.start, before.start), max(span.end, window.end))
+    kept = [allocate(record, now) for record in fetched if filters.keep(record)]
+    chosen = _lines(kept, span.start, span.end)
+    in_period = chosen if not filters.active else _lines([allocate(r, now) for r in fetched if not filters.keep(r)],
+                                                         span.start, span.end) + chosen
     # a budget's state is the project's whole spend, whatever the filters show (issue: budgets that act)
-    in_period = [line for line in every if span.contains(line.record.created_at)]
     budgets = {**options.budgets, **_ledger_budgets(source, span)}
-    paybacks, payback_notes = _paybacks(options, [line for line in lines if window.contains(line.record.created_at)],
-                                        window, now) if options.rent_vs_buy else ([], [])
+    paybacks, payback_notes = (_paybacks(options, _lines(kept, window.start, window.end), window, now)
+                               if options.rent_vs_buy else ([], []))
     notes = _empty_notes(chosen, span, filters) + _unknown_names(fetched, filters) + payback_notes
     if budgets and filters.active:
         notes.append("budget status counts every run of each project in the period, whatever the filters show")
+    everything = add_up(in_period)
+    changed = revision(source, span, everything.cost_usd, everything.runs,
+                       sorted({line.record.run_id for line in in_period}), now)
+    if changed is not None:
+        notes.append(changed.message(span.label) + (" (all runs, whatever the filters show)" if filters.active else ""))
+    previous = (before.label, add_up(_lines(kept, before.start, before.end)).cost_usd)
+    total = add_up(chosen)
     return Report(
-        period=span, group_by=dims, filters=filters, generated_at=now, lines=chosen, total=add_up(chosen),
+        period=span, group_by=dims, filters=filters, generated_at=now, lines=chosen, total=total,
         groups=group_lines(chosen, dims), breakdowns={name: group_lines(chosen, (name,)) for name in BREAKDOWNS},
-        units=unit_costs(chosen), accuracy=accuracy(chosen), trend=_trend(lines, trend),
+        units=unit_costs(chosen), accuracy=accuracy(chosen), trend=_trend(kept, trend),
         budgets=budget_lines(in_period, _budgets_in_view(budgets, filters), span, options.warn_pct),
         paybacks=paybacks, payback_window=window.label, notes=notes,
-        alerts=overrun_alerts(chosen, now) + _unbudgeted(in_period, budgets, filters),
+        alerts=overrun_alerts(chosen, now) + _unbudgeted(in_period, budgets, filters), revision=changed,
+        outlook=outlook(span, chosen, kept, total, previous, now),
     )
+
+
+def _previous(span: Period) -> Period:
+    """The period before: the month before a month, the quarter before a quarter, else as many days before."""
+    months = round((span.end - span.start).days / 30.4)
+    if span.start == first_of_month(span.start) and span.end == add_months(span.start, months) and months in (1, 3):
+        start = add_months(span.start, -months)
+        label = month_label(start) if months == 1 else f"{start.year}-Q{(start.month - 1) // 3 + 1}"
+        return Period(start, span.start, label)
+    start = span.start - (span.end - span.start)
+    return Period(start, span.start, f"{start.date()} to {(span.start - timedelta(days=1)).date()}")
 
 
 def _unbudgeted(lines: list[RunLine], budgets: dict[str, Decimal], filters: Filters) -> list[str]:
@@ -208,17 +235,27 @@ def _options(settings: Any) -> ReportOptions:
     return options_from_settings(settings) if settings is not None else ReportOptions()
 
 
-def _trend(lines: list[RunLine], months: list[Period]) -> list[MonthTotal]:
+def _lines(allocations: list[Allocation], start: datetime, end: datetime) -> list[RunLine]:
+    """Every run's lines in [start, end), oldest run first (then by month)."""
+    lines = [line for allocation in allocations for line in lines_for(allocation, start, end)]
+    return sorted(lines, key=lambda line: (line.record.created_at is None, line.record.created_at, line.record.run_id,
+                                           line.month))
+
+
+def _trend(allocations: list[Allocation], months: list[Period]) -> list[MonthTotal]:
     by_month: dict[str, list[RunLine]] = {}
-    for line in lines:
+    for line in _lines(allocations, months[0].start, months[-1].end):
         by_month.setdefault(line.month, []).append(line)
     return [MonthTotal(m.label, add_up(by_month.get(m.label, []))) for m in months]
 
 
 def _records(source: Any, since: datetime, until: datetime) -> list[RunRecord]:
-    if hasattr(source, "runs") and callable(source.runs):
-        return list(source.runs(since, until))
-    return [r for r in source if r.created_at is not None and since <= r.created_at < until]
+    """The runs that may have used a machine in [since, until): created before its end, and created in it, or
+    ended in it or later, or not ended yet."""
+    if hasattr(source, "runs_in_use") and callable(source.runs_in_use):
+        return list(source.runs_in_use(since, until))
+    return [r for r in source if r.created_at is not None and r.created_at < until
+            and (r.created_at >= since or r.ended_at is None or (r.torn_down_at or r.ended_at) >= since)]
 
 
 def _payback_window(span: Period, now: datetime) -> Period:

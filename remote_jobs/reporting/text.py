@@ -15,17 +15,18 @@ def html_text(value: object) -> str:
 
 
 def usd(amount: Decimal | None) -> str:
-    """$1,234.56 (report amounts are already cents); "-" when unknown."""
+    """$1,234.5600: the report's one money format, to a hundredth of a cent, which is the precision of its lines
+    (``allocate``), so the lines a reader sees add up to the totals she sees; "-" when unknown."""
     if amount is None:
         return "-"
     sign = "−" if amount < 0 else ""
-    return f"{sign}${abs(amount):,.2f}"
+    return f"{sign}${abs(amount):,.4f}"
 
 
 def signed_usd(amount: Decimal | None) -> str:
     if amount is None:
         return "-"
-    return ("+" if amount >= 0 else "−") + f"${abs(amount):,.2f}"
+    return ("+" if amount >= 0 else "−") + f"${abs(amount):,.4f}"
 
 
 def pct(value: float | Decimal | None, signed: bool = False) -> str:

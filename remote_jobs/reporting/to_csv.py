@@ -1,7 +1,8 @@
 """The report as CSV: one row per run, every column, for finance's own spreadsheets.
 
-Money columns hold the report's cent amounts as plain decimals (``12.34``), so a SUM over a column equals
-the report's total; the rate keeps the ledger's precision. A text cell that a spreadsheet would run as a
+Money columns hold the report's amounts as plain decimals to a hundredth of a cent (``12.3400``), so a SUM over a
+column equals the report's total; the rate keeps the ledger's precision. A run that used a machine in two months
+has a row per month (the ``month`` column). Times are ISO 8601 in UTC. A text cell that a spreadsheet would run as a
 formula (starting with = + - @) is prefixed with an apostrophe.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -32,10 +34,10 @@ COLUMNS: dict[str, tuple[str, Getter]] = {
     "ended_at": ("time", lambda x: x.record.ended_at), "torn_down_at": ("time", lambda x: x.record.torn_down_at),
     "provisioning_s": ("float", lambda x: x.record.provisioning_s), "running_s": ("float", lambda x: x.record.running_s),
     "hours": ("float", lambda x: None if x.hours is None else round(x.hours, 6)),
-    "gpu_hours": ("float", lambda x: x.gpu_hours), "tokens": ("int", lambda x: x.record.tokens),
+    "gpu_hours": ("float", lambda x: x.gpu_hours), "tokens": ("int", lambda x: x.tokens),
     "price_usd_per_hour": ("rate", lambda x: x.record.price_usd_per_hour),
     "price_source": ("text", lambda x: x.record.price_source), "price_as_of": ("text", lambda x: x.record.price_as_of),
-    "estimate_hours": ("float", lambda x: x.record.estimate_hours), "estimate_usd": ("usd", lambda x: x.estimate_usd),
+    "estimate_hours": ("float", lambda x: x.estimate_hours), "estimate_usd": ("usd", lambda x: x.estimate_usd),
     "recorded_usd": ("usd", lambda x: x.recorded_usd), "billed_usd": ("usd", lambda x: x.billed_usd),
     "billed_delta_usd": ("usd", lambda x: x.billed_delta_usd), "cost_usd": ("usd", lambda x: x.cost_usd),
     "delta_usd": ("usd", lambda x: x.delta_usd), "usd_error_pct": ("pct", lambda x: x.usd_error_pct),
@@ -46,6 +48,9 @@ COLUMNS: dict[str, tuple[str, Getter]] = {
     "artifacts": ("text", lambda x: "; ".join(f"{a.get('path')} sha256:{a.get('sha256')}" for a in x.record.artifacts)),
     "spec_path": ("text", lambda x: x.record.spec_path), "bundle_sha256": ("text", lambda x: x.record.bundle_sha256),
     "resource_id": ("text", lambda x: x.record.handle.resource_id if x.record.handle else None),
+    "billed_at": ("time", lambda x: x.record.billed_at),
+    "bill_final": ("text", lambda x: None if x.record.bill_final is None else "yes" if x.record.bill_final else "no"),
+    "tags": ("text", lambda x: json.dumps(x.record.tags, sort_keys=True) if x.record.tags else None),
 }
 FORMULA_STARTS = ("=", "+", "-", "@")
 

@@ -39,11 +39,13 @@ tfoot td { font-weight: 600; border-top: 2px solid var(--ink); }
 tr.warn td { background: var(--warn); } tr.over td { background: var(--over); }
 table.kv td:first-child { color: var(--muted); width: 210px; } table.kv td { white-space: normal; }
 #runs { font-size: 11px; }
-@page { size: A4 landscape; margin: 12mm; }
+@page { size: A4 landscape; margin: 12mm 12mm 16mm;
+  @bottom-right { content: "page " counter(page) " of " counter(pages); font-size: 9px; color: #555; } }
 @media print {
   body { margin: 0; max-width: none; font-size: 11px; -webkit-print-color-adjust: exact; print-color-adjust: exact; }
   section { break-inside: avoid-page; } section.long { break-inside: auto; }
   thead { display: table-header-group; } tr { break-inside: avoid; } h2 { break-after: avoid; }
+  tfoot { display: table-row-group; } /* the grand total once, after the last line, not at the foot of every page */
 }
 """
 

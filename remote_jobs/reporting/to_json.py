@@ -48,7 +48,7 @@ def group_json(dimensions: tuple[str, ...], group: Group) -> dict[str, Any]:
 def to_json(report: Report) -> dict[str, Any]:
     p = report.period
     return {
-        "title": report.title, "currency": "USD",
+        "title": report.title, "currency": "USD", "money_precision": "0.0001", "time_zone": "UTC",
         "period": {"label": p.label, "start": iso(p.start), "end": iso(p.end)},
         "month": p.label if re.fullmatch(r"\d{4}-\d{2}", p.label) else None,
         "generated_at": iso(report.generated_at), "by": list(report.group_by),
@@ -58,7 +58,8 @@ def to_json(report: Report) -> dict[str, Any]:
         "breakdowns": {name: [group_json((name,), g) for g in groups] for name, groups in report.breakdowns.items()},
         "units": plain(report.units), "accuracy": plain(report.accuracy),
         "trend": [{"month": m.month, **plain(m.totals)} for m in report.trend],
-        "budgets": plain(report.budgets),
+        "budgets": plain(report.budgets), "revision": plain(report.revision),
+        "outlook": plain(report.outlook),
         "rent_vs_buy": {"window": report.payback_window, "cards": plain(report.paybacks)},
         "runs": [run_json(line) for line in report.lines],
     }

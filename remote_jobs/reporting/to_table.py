@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from providers.plain_text import plain
+from remote_jobs.reporting.allocate import to_unit
 from remote_jobs.reporting.lines import RunLine
 from remote_jobs.reporting.model import Report
 from remote_jobs.reporting.text import count, hours, pct, runs, signed_usd, usd
@@ -28,7 +30,8 @@ class TextTable:
 
 
 GROUP_COLUMNS = ("runs", "GPU-h", "estimate", "cost", "vs est.", "billed", "waste")
-RUN_COLUMNS = ("run", "project", "owner", "where", "state", "time", "estimate", "cost", "vs est.", "billed")
+RUN_COLUMNS = ("run", "month", "project", "owner", "where", "state", "time", "estimate", "cost", "vs est.", "billed",
+               "waste", "why")
 
 
 def summary_rows(report: Report) -> list[tuple[str, str]]:
@@ -50,7 +53,31 @@ def summary_rows(report: Report) -> list[tuple[str, str]]:
         ("unit costs", f"{usd(units.usd_per_run)} per run, {usd(units.usd_per_gpu_hour)} per GPU-hour, "
                        f"{usd(units.usd_per_million_tokens)} per million training tokens"),
     ]
+    return rows + outlook_rows(report)
+
+
+def outlook_rows(report: Report) -> list[tuple[str, str]]:
+    """Month to date and forecast, the change on the period before, the cost of a successful run."""
+    o = report.outlook
+    if o is None:
+        return []
+    rows = []
+    if o.forecast is not None:
+        f = o.forecast
+        rows.append(("forecast", f"{usd(f.month_end_usd)} at the month's end: {usd(f.spent_usd)} spent in "
+                                 f"{f.days_elapsed} days ({usd(f.usd_per_day)}/day) + {usd(f.committed_usd)} committed "
+                                 f"by open runs + {f.days_left} days at that rate"))
+    rows.append((f"vs {o.previous_label}", f"{usd(o.previous_usd)} then, {signed_usd(o.change_usd)} "
+                                            f"({pct(o.change_pct, signed=True)})"))
+    rows.append(("per successful run", f"{usd(o.usd_per_successful_run)} (all the period's cost over the runs that "
+                                       "succeeded)"))
     return rows
+
+
+def waste_table(report: Report) -> TextTable:
+    rows = [(w.run_id, w.project, w.state, usd(w.waste_usd), w.why) for w in report.outlook.top_waste]
+    return TextTable("top_waste", f"Most waste in {report.period.label}", ("run", "project", "state", "waste", "why"),
+                     rows, frozenset({3}))
 
 
 def _open_runs(report: Report) -> str:
@@ -60,8 +87,9 @@ def _open_runs(report: Report) -> str:
     opened = report.open_lines
     if not opened:
         return "none"
-    accrued = sum((accrued_usd(line.record, report.generated_at) for line in opened), Decimal(0))
-    return (f"{runs(len(opened))}: {usd(accrued.quantize(Decimal('0.01')))} accrued so far, "
+    accrued = sum((accrued_usd(line.record, report.generated_at) for line in {id(x.record): x for x in opened}.values()),
+                  Decimal(0))
+    return (f"{runs(len({line.record.run_id for line in opened}))}: {usd(to_unit(accrued))} accrued so far, "
             f"{usd(report.total.committed_usd)} committed to their estimated end (not in the estimate comparison)")
 
 
@@ -79,16 +107,17 @@ def group_table(key: str, title: str, names: Sequence[str], groups: list[Group],
 
 def run_cells(line: RunLine) -> tuple[str, ...]:
     r = line.record
-    return (r.run_id, r.project, r.owner, f"{r.provider}/{r.gpu}", r.state.value, hours(line.hours),
-            usd(line.estimate_usd), usd(line.cost_usd), signed_usd(line.delta_usd), usd(line.billed_usd))
+    return (r.run_id, line.month, r.project, r.owner, f"{r.provider}/{r.gpu}", r.state.value, hours(line.hours),
+            usd(line.estimate_usd), usd(line.cost_usd), signed_usd(line.delta_usd), usd(line.billed_usd),
+            usd(line.waste_usd), plain(r.failure_reason or "")[:60])
 
 
 def runs_table(report: Report) -> TextTable:
     t = report.total
-    total = ("total", "", "", "", runs(t.runs), hours(t.hours), usd(t.estimate_usd), usd(t.cost_usd),
-             signed_usd(t.delta_usd), usd(t.billed_usd))
-    return TextTable("runs", f"Runs in {report.period.label} (UTC)", RUN_COLUMNS,
-                     [run_cells(line) for line in report.lines], frozenset({5, 6, 7, 8, 9}), total)
+    total = ("total", "", "", "", "", runs(t.runs), hours(t.hours), usd(t.estimate_usd), usd(t.cost_usd),
+             signed_usd(t.delta_usd), usd(t.billed_usd), usd(t.waste_usd), "")
+    return TextTable("runs", f"Runs in {report.period.label} (UTC; a run has a line per month it used a machine in)",
+                     RUN_COLUMNS, [run_cells(line) for line in report.lines], frozenset({6, 7, 8, 9, 10, 11}), total)
 
 
 def budget_table(report: Report) -> TextTable:
@@ -151,6 +180,8 @@ def tables(report: Report, with_runs: bool = True) -> list[TextTable]:
         out.append(runs_table(report))
     if report.budgets:
         out.append(budget_table(report))
+    if report.outlook is not None and report.outlook.top_waste:
+        out.append(waste_table(report))
     out += [unit_table(report), trend_table(report)]
     if report.paybacks:
         out.append(payback_table(report))

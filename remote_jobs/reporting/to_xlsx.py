@@ -18,10 +18,10 @@ from remote_jobs.reporting.model import Report
 from remote_jobs.reporting.to_csv import COLUMNS
 from remote_jobs.reporting.totals import Group, Totals
 
-USD = '"$"#,##0.00;-"$"#,##0.00'
+USD = '"$"#,##0.0000;-"$"#,##0.0000'
 RATE = '"$"#,##0.00####'
 HOURS = "#,##0.00"
-PCT = "0.0%"
+PCT = '0.0" %"'  # the cell holds 12.5 for 12.5 %, as the CSV's *_pct columns do: one way to store a percentage
 WHEN = "yyyy-mm-dd hh:mm:ss"
 NUMBER_FORMATS = {"usd": USD, "rate": RATE, "float": HOURS, "pct": PCT, "time": WHEN, "int": "#,##0"}
 GROUP_HEADERS = ("runs", "GPU-hours", "estimate", "cost", "billed", "waste")
@@ -89,7 +89,7 @@ class _Writer:
         _widths(sheet, [28, 14, 14, 14, 14, 14, 14])
         row = _RowCounter(sheet)
         row.add([self.cell(sheet, report.title, bold=True)])
-        row.add(["period", report.period.label, "generated", self.cell(sheet, report.generated_at, WHEN)])
+        row.add(["period", report.period.label, "generated (UTC)", self.cell(sheet, report.generated_at, WHEN)])
         row.add(["filters", report.filters.describe() or "none"])
         for note in [*report.notes, *report.warnings]:
             row.add([self.cell(sheet, note, bold=True)])
@@ -142,7 +142,8 @@ class _Writer:
         _widths(sheet, [34, *[14] * (len(COLUMNS) - 1)])
         sheet.freeze_panes = "B2"
         sheet.auto_filter.ref = f"A1:{_column(len(COLUMNS))}{len(report.lines) + 1}"
-        self.header(sheet, COLUMNS)
+        # a spreadsheet time has no zone of its own: the header names it
+        self.header(sheet, [f"{name} (UTC)" if kind == "time" else name for name, (kind, _) in COLUMNS.items()])
         formats = [NUMBER_FORMATS.get(kind) for kind, _ in COLUMNS.values()]
         for line in report.lines:
             values = [get(line) for _, get in COLUMNS.values()]
@@ -220,8 +221,8 @@ def _total_rows(t: Totals, report: Report) -> list[tuple[str, Any, str | None]]:
 
 
 def _share(percent: Any) -> float | None:
-    """12.5 (%) → 0.125, what Excel's percent format expects."""
-    return None if percent is None else float(percent) / 100
+    """A percentage as the number of percent (12.5 for 12.5 %), the same figure the CSV and JSON hold."""
+    return None if percent is None else float(percent)
 
 
 def _column(index: int) -> str:

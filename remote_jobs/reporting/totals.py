@@ -1,11 +1,13 @@
 """Totals over report lines, and grouping lines by one or several dimensions.
 
-Every money total is the plain sum of the lines' cent amounts (see ``lines``), never a figure recomputed
-from micro-dollars, so a total and its lines always agree to the cent.
+Every money total is the plain sum of the lines' amounts (hundredths of a cent, see ``lines``), never a figure
+recomputed from micro-dollars, so a total and its lines always agree. Run counts count runs, not lines: a run with
+a line in October and one in November is one run of a quarter.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -27,12 +29,27 @@ DIMENSIONS: dict[str, Callable[[RunLine], str]] = {
 }
 
 
+TAG_PREFIX = "tag:"
+
+
+def dimension(name: str) -> Callable[[RunLine], str]:
+    """The value a line has in one ``--by`` dimension: a ledger field, or ``tag:KEY`` for the spec's tag KEY."""
+    if name.startswith(TAG_PREFIX):
+        key = name[len(TAG_PREFIX):]
+        return lambda line: str((line.record.tags or {}).get(key) or "-")
+    return DIMENSIONS[name]
+
+
 def check_dimensions(names: Sequence[str]) -> tuple[str, ...]:
     """The ``--by`` names, validated (unknown ones get a "did you mean"), duplicates dropped."""
     out: list[str] = []
     for name in names:
-        if name not in DIMENSIONS:
-            raise BadInput(f"--by must be one of {', '.join(DIMENSIONS)}, got {name!r}{did_you_mean(name, DIMENSIONS)}")
+        if name.startswith(TAG_PREFIX):
+            if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", name[len(TAG_PREFIX):]):
+                raise BadInput(f"--by {name!r}: a tag is tag:KEY with the key as the spec's tags: name it (tag:cost_center)")
+        elif name not in DIMENSIONS:
+            raise BadInput(f"--by must be one of {', '.join(DIMENSIONS)} or tag:KEY (a key of the spec's tags), got "
+                           f"{name!r}{did_you_mean(name, DIMENSIONS)}")
         if name not in out:
             out.append(name)
     return tuple(out)
@@ -44,7 +61,7 @@ def _money(lines: Sequence[RunLine], pick: Callable[[RunLine], Decimal | None]) 
 
 @dataclass(frozen=True)
 class Totals:
-    """Sums over some lines. Money in cents; hours and GPU-hours as floats (rounded to 0.0001 h)."""
+    """Sums over some lines. Money in hundredths of a cent; hours and GPU-hours as floats (rounded to 0.0001 h)."""
 
     runs: int
     unfinished: int
@@ -84,19 +101,20 @@ class Totals:
 def add_up(lines: Sequence[RunLine]) -> Totals:
     wasted = [line for line in lines if line.wasted]
     return Totals(
-        runs=len(lines), unfinished=sum(1 for line in lines if not line.record.finished),
+        runs=len({line.record.run_id for line in lines}),
+        unfinished=len({line.record.run_id for line in lines if not line.record.finished}),
         hours=round(sum(line.hours or 0.0 for line in lines), 4),
         gpu_hours=round(sum(line.gpu_hours for line in lines), 4),
-        tokens=sum(line.record.tokens or 0 for line in lines),
-        estimate_hours=round(sum(line.record.estimate_hours or 0.0 for line in lines), 4),
+        tokens=sum(line.tokens or 0 for line in lines),
+        estimate_hours=round(sum(line.estimate_hours or 0.0 for line in lines), 4),
         estimate_usd=_money(lines, lambda line: line.estimate_usd),
         recorded_usd=_money(lines, lambda line: line.recorded_usd),
         billed_usd=_money(lines, lambda line: line.billed_usd),
         billed_delta_usd=_money(lines, lambda line: line.billed_delta_usd),
-        billed_runs=sum(1 for line in lines if line.billed_usd is not None),
+        billed_runs=len({line.record.run_id for line in lines if line.billed_usd is not None}),
         cost_usd=_money(lines, lambda line: line.cost_usd),
         committed_usd=_money(lines, lambda line: line.committed_usd),
-        failed_usd=_money(wasted, lambda line: line.cost_usd), failed_runs=len(wasted),
+        failed_usd=_money(wasted, lambda line: line.cost_usd), failed_runs=len({line.record.run_id for line in wasted}),
         provisioning_usd=_money(lines, lambda line: line.provisioning_usd),
         idle_usd=_money(lines, lambda line: line.idle_usd),
         waste_usd=_money(lines, lambda line: line.waste_usd),
@@ -122,6 +140,7 @@ def group_lines(lines: Iterable[RunLine], dimensions: Sequence[str]) -> list[Gro
     if not dimensions:
         return []
     buckets: dict[tuple[str, ...], list[RunLine]] = {}
+    getters = [dimension(name) for name in dimensions]
     for line in lines:
-        buckets.setdefault(tuple(DIMENSIONS[name](line) for name in dimensions), []).append(line)
+        buckets.setdefault(tuple(getter(line) for getter in getters), []).append(line)
     return [Group(key, add_up(buckets[key])) for key in sorted(buckets)]

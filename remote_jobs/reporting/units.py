@@ -1,8 +1,9 @@
 """Unit figures and estimate accuracy: the numbers that say whether a price or an estimate can be trusted.
 
-Unit costs are ratios of the cent totals (cost per run, per GPU-hour by provider and GPU, per million
+Unit costs are ratios of the report's totals (cost per run, per GPU-hour by provider and GPU, per million
 training tokens). Accuracy compares estimate and actual only on runs that succeeded: a failed or stopped
-run ending early says nothing about the estimator.
+run ending early says nothing about the estimator. A run is compared whole (all of its cost and hours) in the
+month it finished in.
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ from decimal import ROUND_HALF_UP, Decimal
 from statistics import median
 
 from providers.types import RunState
-from remote_jobs.reporting.lines import CENT, RunLine, cents, error_pct
+from remote_jobs.reporting.lines import UNIT, RunLine, error_pct, to_unit
 from remote_jobs.reporting.totals import add_up, group_lines
 
 WITHIN_PCT = 25.0
 
 
 def _ratio(usd: Decimal, amount: float | int) -> Decimal | None:
-    return (usd / Decimal(repr(amount))).quantize(CENT, rounding=ROUND_HALF_UP) if amount else None
+    return (usd / Decimal(repr(amount))).quantize(UNIT, rounding=ROUND_HALF_UP) if amount else None
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def unit_costs(lines: list[RunLine]) -> Units:
         rows.append(_unit_row(group.key, members))
     total = add_up(costed)
     tokens_usd, tokens = _token_spend(costed)
-    return Units(cents(total.cost_usd / total.runs) if total.runs else None,
+    return Units(to_unit(total.cost_usd / total.runs) if total.runs else None,
                  _ratio(_gpu_spend(costed), total.gpu_hours), _ratio(tokens_usd * 1_000_000, tokens), rows)
 
 
@@ -62,9 +63,11 @@ def _gpu_spend(lines: list[RunLine]) -> Decimal:
 
 
 def _token_spend(lines: list[RunLine]) -> tuple[Decimal, int]:
-    with_tokens = [line for line in lines if line.record.tokens]
-    return (sum((line.cost_usd for line in with_tokens if line.cost_usd is not None), Decimal(0)),
-            sum(line.record.tokens or 0 for line in with_tokens))
+    """(the whole cost of the runs that reported tokens, their tokens): counted on each run's final line, so a run
+    that crossed a month boundary is priced per token on all of its cost."""
+    with_tokens = [line for line in lines if line.tokens]
+    return (sum((line.run_cost_usd for line in with_tokens if line.run_cost_usd is not None), Decimal(0)),
+            sum(line.tokens or 0 for line in with_tokens))
 
 
 def _unit_row(key: tuple[str, ...], lines: list[RunLine]) -> UnitCost:
@@ -93,15 +96,15 @@ class Accuracy:
 
 
 def accuracy(lines: list[RunLine]) -> Accuracy:
-    compared = [line for line in lines if line.record.state == RunState.SUCCEEDED and line.cost_usd is not None
+    compared = [line for line in lines if line.record.state == RunState.SUCCEEDED and line.run_cost_usd is not None
                 and line.estimate_usd is not None]
     usd_errors = [e for e in (line.usd_error_pct for line in compared) if e is not None]
-    timed = [line for line in compared if line.hours is not None and line.record.estimate_hours]
+    timed = [line for line in compared if line.run_hours is not None and line.estimate_hours]
     hour_errors = [e for e in (line.hours_error_pct for line in timed) if e is not None]
     estimate_usd = sum((line.estimate_usd for line in compared), Decimal("0.00"))
-    actual_usd = sum((line.cost_usd for line in compared), Decimal("0.00"))
-    estimate_h = round(sum(line.record.estimate_hours or 0.0 for line in timed), 4)
-    actual_h = round(sum(line.hours or 0.0 for line in timed), 4)
+    actual_usd = sum((line.run_cost_usd for line in compared), Decimal("0.00"))
+    estimate_h = round(sum(line.estimate_hours or 0.0 for line in timed), 4)
+    actual_h = round(sum(line.run_hours or 0.0 for line in timed), 4)
     return Accuracy(len(compared), estimate_usd, actual_usd, error_pct(actual_usd, estimate_usd), *_spread(usd_errors),
                     estimate_h, actual_h, error_pct(actual_h, estimate_h), *_spread(hour_errors))
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
+
 from textual.widgets import DataTable, Static
 
 from tests.tui.conftest import MACHINE, SIZE, FixedClock
@@ -9,9 +12,8 @@ from tests.tui.conftest import MACHINE, SIZE, FixedClock
 
 async def test_a_read_only_role_opens_the_report_screen():
     from providers.prices_refresh import snapshot
-    from remote_jobs.reporting.text import usd
     from tests.ledger_seed import NOW as SEED_NOW
-    from tests.ledger_seed import ledger_cost_cents, seed_records, write_ledger
+    from tests.ledger_seed import ledger_spend, seed_records, write_ledger
     from tests.pg import read_only_role
     from tuneplan.tui.app import make_app
 
@@ -25,5 +27,8 @@ async def test_a_read_only_role_opens_the_report_screen():
             table = app.screen.query_one("#report-project", DataTable)
             assert table.row_count > 1 and str(table.get_row("total")[0]) == "total"
             start = SEED_NOW.replace(day=1, hour=0)
-            expected = ledger_cost_cents(owner, start, start.replace(month=start.month + 1))[0]
-            assert usd(expected) in str(app.screen.query_one("#report-summary", Static).render())
+            summary = str(app.screen.query_one("#report-summary", Static).render())
+            shown = re.search(r"\$([\d,]+\.\d{4})", summary)
+            assert shown, summary
+            spend = ledger_spend(owner, start, start.replace(month=start.month + 1))
+            assert spend.matches(Decimal(shown.group(1).replace(",", ""))), (summary, spend)

@@ -9,14 +9,35 @@ from typing import Optional
 AUTO_LINES = 50
 
 
-def print_report(result, lines: Optional[bool], output: Optional[Path] = None) -> None:
-    from tuneplan.cli.output import console, make_console
+def report_width(asked: Optional[int]) -> Optional[int]:
+    """The width to draw at: ``--width``; else the terminal's (None: rich measures it); else, when the output is
+    piped, $COLUMNS or the width of the terminal the command was typed in (stderr's or stdin's), so
+    ``tuneplan report | less`` is drawn for the screen it lands on; else 120."""
+    import os
+    import sys
+
+    if asked:
+        return asked
+    if sys.stdout.isatty():
+        return None
+    if os.environ.get("COLUMNS", "").isdigit():
+        return int(os.environ["COLUMNS"])
+    for stream in (sys.stderr, sys.stdin):
+        try:
+            return os.get_terminal_size(stream.fileno()).columns
+        except (OSError, ValueError, AttributeError):
+            continue
+    return 120
+
+
+def print_report(result, lines: Optional[bool], output: Optional[Path] = None, width: Optional[int] = None) -> None:
+    from tuneplan.cli.output import make_console
 
     if output is None:
-        _draw(console, result, lines)
+        _draw(make_console(width=report_width(width)), result, lines)
         return
     with output.open("w", encoding="utf-8") as handle:
-        _draw(make_console(file=handle, width=160, color_system=None), result, lines)
+        _draw(make_console(file=handle, width=width or 160, color_system=None), result, lines)
     import sys
 
     sys.stderr.write(f"wrote {output}\n")
@@ -47,8 +68,10 @@ def _draw(console, result, lines: Optional[bool]) -> None:
         for index, name in enumerate(text_table.columns):
             footer = text_table.total[index] if text_table.total else ""
             numeric = index in text_table.numeric
+            # a figure is never cut short: its column is as wide as its widest cell, text columns fold instead
+            widest = max([len(footer), *(len(row[index]) for row in text_table.rows)]) if numeric else None
             table.add_column(name, footer=footer, justify="right" if numeric else "left", no_wrap=numeric or index == 0,
-                             overflow="ellipsis" if numeric else "fold")
+                             overflow="fold", min_width=widest)
         for row in text_table.rows:
             table.add_row(*row)
         console.print(table)

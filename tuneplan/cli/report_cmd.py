@@ -34,7 +34,8 @@ def report(
     date_to: Optional[str] = typer.Option(None, "--to", help="Last day, inclusive, YYYY-MM-DD (or a month)."),
     quarter: Optional[str] = typer.Option(None, "--quarter", help="2026-Q3 (or Q3 for this year)."),
     by: list[str] = typer.Option([], "--by", help="Group by project | owner | provider | gpu | task | cloud | "
-                                 "state | month; repeat or separate with commas for several."),
+                                 "state | month | tag:KEY (a key of the specs' tags, e.g. tag:cost_center); "
+                                 "repeat or separate with commas for several."),
     project: list[str] = typer.Option([], "--project", help="Only these projects (repeatable)."),
     owner: list[str] = typer.Option([], "--owner", help="Only these owners (repeatable)."),
     provider: list[str] = typer.Option([], "--provider", help="Only these providers (repeatable)."),
@@ -49,6 +50,8 @@ def report(
                                          "at most 50 runs, pdf when at most 500, html always)."),
     fail_over_budget: bool = typer.Option(False, "--fail-over-budget", help="Exit with code 3 when a project is "
                                           "over its budget (spent + committed), for scripts and CI."),
+    width: Optional[int] = typer.Option(None, "--width", min=60, max=1000, help="Draw the table this many columns "
+                                        "wide (default: the terminal's, also when piped)."),
     ledger: Optional[str] = LEDGER_OPTION,
 ) -> None:
     from remote_jobs.reporting import Filters, build_report, parse_period
@@ -72,7 +75,7 @@ def report(
     elif fmt == "table":
         from tuneplan.cli.render_report import print_report
 
-        print_report(result, lines, output)
+        print_report(result, lines, output, width)
     else:
         _emit(_text(result, fmt, lines is not False), output)
     if fmt != "table" or pdf or output is not None:  # the table shows them itself; a file or a pipe must not hide them
