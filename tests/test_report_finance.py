@@ -258,3 +258,28 @@ def test_tags_group_the_report_and_reach_the_focus_file(tmp_path, capsys):
     assert sorted(t.get("cost_center", "-") for t in tags) == ["-", "ml-1", "ml-1", "ml-2"]
     code, _, err = run_cli(capsys, "report", "--by", "tag:Cost Center", "--ledger", str(path))
     assert code == 2 and "tag:KEY" in err
+
+
+def test_tz_moves_the_period_boundaries_and_the_day_cuts(capsys, tmp_path):
+    """The 60-hour run from 31 October 20:00 UTC: in Los Angeles (UTC−7 then) it began at 13:00 on 31 October, so
+    11 of its hours fall in October there; in Tokyo (UTC+9) it began on 1 November, so none do."""
+    from remote_jobs.reporting.period import parse_zone
+
+    for zone, october_hours in (("America/Los_Angeles", 11), ("Asia/Tokyo", 0), ("UTC", 4)):
+        tz = parse_zone(zone)
+        october = build_report([_long_run()], parse_period(NOW, month="2026-10", tz=tz), (), None, NO_PAYBACK,
+                               FixedClock())
+        november = build_report([_long_run()], parse_period(NOW, month="2026-11", tz=tz), (), None, NO_PAYBACK,
+                                FixedClock())
+        assert october.total.cost_usd == Decimal("23.95") * october_hours, zone
+        assert october.total.cost_usd + november.total.cost_usd == Decimal("1437.00"), zone
+        assert october.title.endswith(f"({'UTC' if zone == 'UTC' else zone})")
+    path = write_ledger(tmp_path / "tz.sqlite3", [_long_run()])
+    code, out, err = run_cli(capsys, "report", "--month", "2026-10", "--tz", "America/Los_Angeles", "--format", "json",
+                             "--ledger", str(path))
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["time_zone"] == "America/Los_Angeles" and Decimal(data["total"]["cost_usd"]) == Decimal("263.45")
+    assert data["period"]["start"] == "2026-10-01T07:00:00.000+00:00", "midnight in Los Angeles, written in UTC"
+    code, _, err = run_cli(capsys, "report", "--tz", "Europe/Berln", "--ledger", str(path))
+    assert code == 2 and "Europe/Berlin" in err

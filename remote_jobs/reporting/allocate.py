@@ -10,7 +10,8 @@ Why a hundredth of a cent (``UNIT``): a local CPU run costs $0.0024, and 200 of 
 keep that precision and every total adds the lines; money is rounded to the cent only where a person reads it
 (the table, HTML and PDF formats), never before adding.
 
-Each figure has its own stretch of the machine's life (start = the launch, else the creation):
+Days are UTC days unless a report names another zone (``--tz``): then they are that zone's days, and its
+months are made of them. Each figure has its own stretch of the machine's life (start = the launch, else the creation):
 - recorded (rate × the job's provisioning and running time): start → the job's end;
 - idle (rate × the time from the job's end to the teardown): end → teardown. A billed machine's idle time is cost;
 - billed (the provider's bill, which covers the machine until its teardown): start → teardown;
@@ -42,15 +43,17 @@ def to_unit(amount: Decimal | None, unit: Decimal = UNIT) -> Decimal | None:
 
 
 def day_pieces(start: datetime, end: datetime, tz: tzinfo = timezone.utc) -> list[tuple[datetime, datetime]]:
-    """[start, end) cut at the midnights of ``tz`` (one piece for an instant)."""
+    """[start, end) cut at the midnights of ``tz`` (one piece for an instant), each piece's ends in UTC: Python
+    subtracts two times of the same zone by their wall clocks, and a day that leaves summer time has 25 hours."""
+    utc = timezone.utc
     start, end = start.astimezone(tz), max(end, start).astimezone(tz)
     pieces, cursor = [], start
     while True:
         midnight = datetime(cursor.year, cursor.month, cursor.day, tzinfo=tz) + timedelta(days=1)
-        if end <= midnight:
-            pieces.append((cursor, end))
+        if end.astimezone(utc) <= midnight.astimezone(utc):
+            pieces.append((cursor.astimezone(utc), end.astimezone(utc)))
             return pieces
-        pieces.append((cursor, midnight))
+        pieces.append((cursor.astimezone(utc), midnight.astimezone(utc)))
         cursor = midnight
 
 
@@ -110,6 +113,8 @@ class Allocation:
     run_cost: Decimal | None
     run_hours: float | None
     days: list[datetime] = field(default_factory=list)
+    tz: tzinfo = timezone.utc
+    """The zone whose midnights cut the days (UTC unless the report asks for another)."""
 
     def touches(self, start: datetime, end: datetime) -> bool:
         """Whether the run has anything in [start, end): a figure, its creation, or its end."""
@@ -168,7 +173,7 @@ def allocate(record: RunRecord, now: datetime, tz: tzinfo = timezone.utc, unit: 
     days = sorted({day for figure in by_day.values() for day in figure} | set(hours_by_day))
     cost = by_day.get("cost")
     return Allocation(record, by_day, hours_by_day, _day_of(life_end, tz),
-                      None if cost is None else sum(cost.values(), ZERO), run_hours, days)
+                      None if cost is None else sum(cost.values(), ZERO), run_hours, days, tz)
 
 
 def _add(first: dict[datetime, Decimal], second: dict[datetime, Decimal]) -> dict[datetime, Decimal]:

@@ -75,10 +75,10 @@ def outlook(period: Period, lines: list[RunLine], allocations: list[Allocation],
 
 
 def _forecast(period: Period, total: Totals, now: datetime) -> Forecast | None:
-    month_start = first_of_month(now)
-    if not (period.start == month_start and period.end >= add_months(month_start, 1)) or not period.contains(now):
+    month_start = first_of_month(now, period.tz)
+    if not (period.start == month_start and period.end >= add_months(month_start, 1, period.tz)) or not period.contains(now):
         return None
-    month_end = add_months(month_start, 1)
+    month_end = add_months(month_start, 1, period.tz)
     day = Decimal(86400)
     elapsed = Decimal(repr((now - month_start).total_seconds())) / day
     left = Decimal(repr((month_end - now).total_seconds())) / day
@@ -94,7 +94,7 @@ def _daily(period: Period, allocations: list[Allocation]) -> list[tuple[str, Dec
         for day, amount in allocation.by_day.get("cost", {}).items():
             if period.start <= day < period.end:
                 by_day[day] = by_day.get(day, ZERO) + amount
-    return [(day.date().isoformat(), amount) for day, amount in sorted(by_day.items())]
+    return [(day.astimezone(period.tz).date().isoformat(), amount) for day, amount in sorted(by_day.items())]
 
 
 def _top_waste(lines: list[RunLine]) -> list[Waste]:

@@ -98,13 +98,13 @@ class RunLine:
 
 def lines_for(allocation: Allocation, start: datetime, end: datetime) -> list[RunLine]:
     """The run's lines in [start, end): one per calendar month the run touches there."""
-    out = []
-    month = first_of_month(start)
+    out, tz = [], allocation.tz
+    month = first_of_month(start, tz)
     while month < end:
-        following = add_months(month, 1)
+        following = add_months(month, 1, tz)
         window = (max(start, month), min(end, following))
         if allocation.touches(*window):
-            out.append(_line(allocation, month_label(month), *window))
+            out.append(_line(allocation, month_label(month, tz), *window))
         month = following
     return out
 

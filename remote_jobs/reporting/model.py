@@ -137,7 +137,7 @@ class Report:
 
     @property
     def title(self) -> str:
-        return f"GPU spend, {self.period.label} (UTC)"
+        return f"GPU spend, {self.period.label} ({self.period.zone})"
 
 
 def build_report(source: Any, period: Period | str | None = None, group_by: Sequence[str] | str | None = (),
@@ -157,9 +157,9 @@ def build_report(source: Any, period: Period | str | None = None, group_by: Sequ
     trend, window = trend_months(span, options.trend_months), _payback_window(span, now)
     before = _previous(span)
     fetched = _records(source, min(trend[0].start, window.start, span.start, before.start), max(span.end, window.end))
-    kept = [allocate(record, now) for record in fetched if filters.keep(record)]
+    kept = [allocate(record, now, span.tz) for record in fetched if filters.keep(record)]
     chosen = _lines(kept, span.start, span.end)
-    in_period = chosen if not filters.active else _lines([allocate(r, now) for r in fetched if not filters.keep(r)],
+    in_period = chosen if not filters.active else _lines([allocate(r, now, span.tz) for r in fetched if not filters.keep(r)],
                                                          span.start, span.end) + chosen
     # a budget's state is the project's whole spend, whatever the filters show (issue: budgets that act)
     budgets = {**options.budgets, **_ledger_budgets(source, span)}
@@ -189,12 +189,14 @@ def build_report(source: Any, period: Period | str | None = None, group_by: Sequ
 def _previous(span: Period) -> Period:
     """The period before: the month before a month, the quarter before a quarter, else as many days before."""
     months = round((span.end - span.start).days / 30.4)
-    if span.start == first_of_month(span.start) and span.end == add_months(span.start, months) and months in (1, 3):
-        start = add_months(span.start, -months)
-        label = month_label(start) if months == 1 else f"{start.year}-Q{(start.month - 1) // 3 + 1}"
-        return Period(start, span.start, label)
+    tz = span.tz
+    if (span.start == first_of_month(span.start, tz) and span.end == add_months(span.start, months, tz)
+            and months in (1, 3)):
+        start = add_months(span.start, -months, tz)
+        label = month_label(start, tz) if months == 1 else f"{start.year}-Q{(start.month - 1) // 3 + 1}"
+        return Period(start, span.start, label, tz)
     start = span.start - (span.end - span.start)
-    return Period(start, span.start, f"{start.date()} to {(span.start - timedelta(days=1)).date()}")
+    return Period(start, span.start, f"{start.date()} to {(span.start - timedelta(days=1)).date()}", tz)
 
 
 def _unbudgeted(lines: list[RunLine], budgets: dict[str, Decimal], filters: Filters) -> list[str]:
@@ -261,9 +263,10 @@ def _records(source: Any, since: datetime, until: datetime) -> list[RunRecord]:
 def _payback_window(span: Period, now: datetime) -> Period:
     """The 3 whole calendar months that end with the period's last month, or with last month when the period
     reaches into the current (unfinished) month."""
-    last = min(month_period(span.last_month).start, add_months(month_period(month_label(now)).start, -1))
-    start = add_months(last, -(history.WINDOW_MONTHS - 1))
-    return Period(start, add_months(last, 1), f"{month_label(start)} to {month_label(last)}")
+    tz = span.tz
+    last = min(month_period(span.last_month, tz).start, add_months(month_period(month_label(now, tz), tz).start, -1, tz))
+    start = add_months(last, -(history.WINDOW_MONTHS - 1), tz)
+    return Period(start, add_months(last, 1, tz), f"{month_label(start, tz)} to {month_label(last, tz)}", tz)
 
 
 def _paybacks(options: ReportOptions, lines: list[RunLine], window: Period, now: datetime):

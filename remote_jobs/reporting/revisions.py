@@ -66,7 +66,7 @@ class Revision:
 
 
 def closed(period: Period, now: datetime) -> bool:
-    return period.end <= first_of_month(now)
+    return period.end <= first_of_month(now, period.tz)
 
 
 def revision(source: Any, period: Period, cost_usd: Decimal, runs: int, run_ids: list[str],
@@ -77,7 +77,7 @@ def revision(source: Any, period: Period, cost_usd: Decimal, runs: int, run_ids:
         return None
     try:
         rows = source.query("SELECT produced_at, cost_micro_usd, runs FROM report_firsts WHERE period = ?",
-                            (period.label,))
+                            (period.key,))
     except BadInput:  # a ledger of an older schema that this role cannot upgrade
         return None
     if not rows:
@@ -109,7 +109,7 @@ def _record_first(source: Any, period: Period, cost_usd: Decimal, runs: int, now
     """Write the period's first report down; a ledger this user may only read keeps none (and says nothing)."""
     def insert(conn: Any) -> None:
         conn.execute("INSERT INTO report_firsts (period, produced_at, cost_micro_usd, runs) VALUES (?, ?, ?, ?) "
-                     "ON CONFLICT (period) DO NOTHING", (period.label, iso(now), to_micros(cost_usd), runs))
+                     "ON CONFLICT (period) DO NOTHING", (period.key, iso(now), to_micros(cost_usd), runs))
 
     try:
         source.transact(insert)

@@ -48,7 +48,8 @@ def group_json(dimensions: tuple[str, ...], group: Group) -> dict[str, Any]:
 def to_json(report: Report) -> dict[str, Any]:
     p = report.period
     return {
-        "title": report.title, "currency": "USD", "money_precision": "0.0001", "time_zone": "UTC",
+        "title": report.title, "currency": "USD", "money_precision": "0.0001",
+        "time_zone": report.period.zone,
         "period": {"label": p.label, "start": iso(p.start), "end": iso(p.end)},
         "month": p.label if re.fullmatch(r"\d{4}-\d{2}", p.label) else None,
         "generated_at": iso(report.generated_at), "by": list(report.group_by),

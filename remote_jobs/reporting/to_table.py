@@ -116,8 +116,9 @@ def runs_table(report: Report) -> TextTable:
     t = report.total
     total = ("total", "", "", "", "", runs(t.runs), hours(t.hours), usd(t.estimate_usd), usd(t.cost_usd),
              signed_usd(t.delta_usd), usd(t.billed_usd), usd(t.waste_usd), "")
-    return TextTable("runs", f"Runs in {report.period.label} (UTC; a run has a line per month it used a machine in)",
-                     RUN_COLUMNS, [run_cells(line) for line in report.lines], frozenset({6, 7, 8, 9, 10, 11}), total)
+    title = f"Runs in {report.period.label} ({report.period.zone}; a run has a line per month it used a machine in)"
+    return TextTable("runs", title, RUN_COLUMNS, [run_cells(line) for line in report.lines],
+                     frozenset({6, 7, 8, 9, 10, 11}), total)
 
 
 def budget_table(report: Report) -> TextTable:

@@ -50,11 +50,14 @@ def report(
                                          "at most 50 runs, pdf when at most 500, html always)."),
     fail_over_budget: bool = typer.Option(False, "--fail-over-budget", help="Exit with code 3 when a project is "
                                           "over its budget (spent + committed), for scripts and CI."),
+    tz: Optional[str] = typer.Option(None, "--tz", help="The time zone whose midnights bound the period and its days "
+                                     "(IANA name, e.g. Europe/Berlin; default UTC)."),
     width: Optional[int] = typer.Option(None, "--width", min=60, max=1000, help="Draw the table this many columns "
                                         "wide (default: the terminal's, also when piped)."),
     ledger: Optional[str] = LEDGER_OPTION,
 ) -> None:
     from remote_jobs.reporting import Filters, build_report, parse_period
+    from remote_jobs.reporting.period import parse_zone
 
     check_choice("--format", fmt, (*FORMATS, "pdf"))
     if fmt == "pdf":  # the same as --pdf: people reach for --format first
@@ -63,7 +66,7 @@ def report(
         raise BadInput(f"--pdf prints the HTML report; drop --format {fmt}")
     at = clock()
     book = open_existing_ledger(ledger, at)
-    period = parse_period(at.now(), month, date_from, date_to, quarter)
+    period = parse_period(at.now(), month, date_from, date_to, quarter, parse_zone(tz))
     filters = Filters(*(tuple(_split(values)) for values in (project, owner, provider, state, gpu)))
     result = build_report(book, period, _split(by), filters, _settings(), at)
     if pdf:
