@@ -70,7 +70,7 @@ def test_open_runs_stay_out_of_the_estimate_comparison_and_a_long_overrun_is_fla
     assert report.lines[1].delta_usd is None and report.groups[0].totals.usd_error_pct == 10.0
     assert [line.record.run_id for line in report.open_lines] == [stuck.run_id]
     alert = next(w for w in report.warnings if stuck.run_id in w)
-    assert "after 20.0 h against an estimate of 12 min" in alert and "$46.00 accrued" in alert
+    assert "after 20.0 h against an estimate of 12 min" in alert and "$46.0000 accrued" in alert
     path = write_ledger(tmp_path / "l.sqlite3", [done, stuck])
     code, out, err = run_cli(capsys, "report", "--month", "2026-11", "--format", "json", "--ledger", str(path))
     assert code == 0 and json.loads(out) and f"warning: {stuck.run_id} is still provisioning" in err
@@ -104,7 +104,7 @@ def test_spend_in_the_default_project_is_flagged_as_unbudgeted():
     stray = _run("a-20261110-120000-0001", project="default", state=RunState.SUCCEEDED,
                  ended_at=T0 + timedelta(hours=1), running_s=3600.0, actual_usd=Decimal("3.60"))
     report = build_report([stray], "2026-11", (), None, NO_PAYBACK, FixedClock())
-    assert any("project 'default'" in w and "$3.60" in w and "no budget" in w for w in report.warnings)
+    assert any("project 'default'" in w and "$3.6000" in w and "no budget" in w for w in report.warnings)
     budgeted = build_report([stray], "2026-11", (), None, ReportOptions(budgets={"default": Decimal(10)},
                                                                         rent_vs_buy=False), FixedClock())
     assert not any("project 'default'" in w for w in budgeted.warnings)

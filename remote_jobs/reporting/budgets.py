@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from remote_jobs.money import show_usd
+from remote_jobs.reporting.text import usd as show_usd
 from remote_jobs.reporting.lines import ZERO, RunLine, cents
 from remote_jobs.reporting.period import Period
 

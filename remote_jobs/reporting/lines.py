@@ -146,7 +146,7 @@ def accrued_usd(record: RunRecord, now: datetime) -> Decimal:
 
 def overrun_alerts(lines: list[RunLine], now: datetime) -> list[str]:
     """One line per open run far past its estimated time, with what it has accrued."""
-    from remote_jobs.money import show_usd
+    from remote_jobs.reporting.text import usd as show_usd
 
     out, seen = [], set()
     for line in lines:

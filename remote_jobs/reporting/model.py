@@ -20,7 +20,7 @@ from providers.types import RunState
 from remote_jobs.records import RunRecord
 from remote_jobs.reporting import history
 from remote_jobs.reporting.budgets import DEFAULT_WARN_PCT, BudgetLine, budget_lines
-from remote_jobs.money import show_usd as usd_text
+from remote_jobs.reporting.text import usd as usd_text
 from remote_jobs.reporting.allocate import Allocation, allocate
 from remote_jobs.reporting.lines import ZERO, RunLine, lines_for, overrun_alerts
 from remote_jobs.reporting.forecast import Outlook, outlook

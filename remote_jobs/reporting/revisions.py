@@ -19,7 +19,8 @@ from typing import Any
 
 from planner.errors import BadInput
 from remote_jobs.clock import iso, parse_iso
-from remote_jobs.money import from_micros, show_usd, to_micros
+from remote_jobs.money import from_micros, to_micros
+from remote_jobs.reporting.text import usd as show_usd
 from remote_jobs.reporting.period import Period, first_of_month
 
 MOST_LISTED = 10
