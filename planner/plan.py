@@ -17,6 +17,7 @@ from planner.estimate.setup import TrainingSetup
 from planner.estimate.stacks import STACK_ASSUMES
 from planner.estimate.timing import TimeEstimate, estimate_time, tokens_per_sequence
 from planner.estimate.bounds import upper_gib
+from planner.learning import Correction, correction_for
 from planner.fit_search import largest_micro_batch, largest_seq_len, nearest_changes, verdict
 from planner.limits import check_model_job
 from planner.models import ResolvedModel
@@ -63,6 +64,8 @@ class GpuFit:
     """Where it does not fit: the nearest changes that make it fit (``fit_search.nearest_changes``)."""
     max_fit: dict | None = None
     """With ``--max-fit``: the largest micro-batch and sequence length that fit this card."""
+    calibration: dict | None = None
+    """The team's correction for this card (``planner.learning``), with the uncorrected hours."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,8 @@ def _fit_json(fit: GpuFit) -> dict[str, Any]:
         out["to_fit"] = fit.to_fit
     if fit.max_fit is not None:
         out["max_fit"] = fit.max_fit
+    if fit.calibration is not None:
+        out["calibration"] = fit.calibration
     return out
 
 
@@ -170,24 +175,33 @@ def _inference_json(inf: "InferenceEstimate") -> dict[str, Any]:
 
 
 def fit_on_gpu(model: ResolvedModel, setup: TrainingSetup, memory: MemoryEstimate, gpu: GpuSpec,
-               data: DataSize) -> GpuFit:
+               data: DataSize, correction: Correction | None = None) -> GpuFit:
     """Does the run fit on ``setup.gpus`` of this GPU, and how long does it take there?"""
     peak = round(sum(round(memory.breakdown[k] / GIB, 2) for k in BREAKDOWN_KEYS), 2)
     time: TimeEstimate = estimate_time(model.arch, setup, gpu_target(gpu, setup.precision), data.tokens,
                                        data.avg_tokens)
+    hours, tokens_per_s, calibration = time.hours, time.tokens_per_s, None
+    if correction is not None:  # memory only ever up: a factor below 1 never calls a tight fit safe
+        peak = round(peak * max(1.0, correction.memory_factor), 2)
+        factor = correction.time.value if correction.time else 1.0
+        hours, tokens_per_s = hours * factor, tokens_per_s / factor
+        calibration = {**correction.to_json(), "uncalibrated_hours": round(time.hours, 3),
+                       "uncalibrated_tokens_per_s": round(time.tokens_per_s, 1)}
     headroom = round(gpu.smi_memory_gib - peak, 2)
     fit = verdict(peak, gpu.smi_memory_gib, setup)
-    return GpuFit(gpu.name, fit == "yes", gpu.smi_memory_gib, headroom, time.hours, setup.gpus,
-                  time.tokens_per_s, time.approximate, setup.nodes, fit)
+    return GpuFit(gpu.name, fit == "yes", gpu.smi_memory_gib, headroom, hours, setup.gpus,
+                  tokens_per_s, time.approximate, setup.nodes, fit, calibration=calibration)
 
 
 def make_plan(model: ResolvedModel, setup: TrainingSetup, data: DataSize, gpus: list[GpuSpec] | None = None,
-              inference_context: int | None = None, max_fit: bool = False) -> Plan:
+              inference_context: int | None = None, max_fit: bool = False, corrections: dict | None = None) -> Plan:
     """The full estimate for a job on a list of GPUs (every catalog GPU by default): per card a verdict, the
     nearest changes where it does not fit, and with ``max_fit`` the largest batch and sequence that do."""
     limits_notes = check_model_job(model, setup)
     memory = estimate_memory(model.arch, setup)
-    fits = {gpu.name: fit_on_gpu(model, setup, memory, gpu, data) for gpu in (gpus or gpu_catalog().values())}
+    fits = {gpu.name: fit_on_gpu(model, setup, memory, gpu, data,
+                                 correction_for(corrections, gpu.name, setup.method, setup.task, setup.stack))
+            for gpu in (gpus or gpu_catalog().values())}
     for name, fit in fits.items():
         card = fit.memory_gib
         if fit.verdict != "yes":

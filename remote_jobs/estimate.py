@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -27,10 +27,6 @@ RUNTIME_SLACK_S = 600  # ... plus this much for start-up, downloads and the temp
 MIN_RUNTIME_S = 30
 ESTIMATE_ERROR_MARGIN = 1.25  # a hard limit below estimate × this would likely cut the run short
 SMOKE_OVERHEAD_S = 2.0  # a Python start and the writes of a smoke job
-# A training template on this machine first imports torch/transformers/peft/trl and loads the model: on a
-# 2-core machine about 15 s before the first step (measured with the tiny examples). Clouds count this in
-# the planner's setup minutes; a local run has none, so it is added here.
-LOCAL_STARTUP_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -56,13 +52,47 @@ class LaunchEstimate:
     """Machines; ``gpus`` is per machine and ``usd_per_hour`` is for all of them."""
     sharding: str = "none"
     """The engine the estimate assumed on several GPUs (DDP, or FSDP where one GPU cannot hold the job)."""
+    tokens_per_s: float | None = None
+    """The training loop's speed the planner expects, before any correction (what a run's measurement is held to)."""
+    uncalibrated_hours: float | None = None
+    """The hours without the team's corrections, where a correction applied (None: none did)."""
+    uncalibrated_usd: Decimal | None = None
+    calibration: dict | None = None
 
 
 def estimate_launch(job: ResolvedJob, provider: Provider, today: date,
-                    prefer: Callable[[Any], bool] | None = None) -> LaunchEstimate:
+                    prefer: Callable[[Any], bool] | None = None, corrections: dict | None = None) -> LaunchEstimate:
+    """``corrections``: the team's (``remote_jobs.learned``); None reads them from the default ledger, ``{}`` is
+    ``--no-calibration``."""
     if job.spec.task == "smoke":
         return _smoke_estimate(job, provider)
-    return _planned_estimate(job, provider.name, today, prefer)
+    if corrections is None:
+        corrections = default_corrections(today)
+    planned = _planned_estimate(job, provider.name, today, prefer, corrections)
+    if planned.calibration is None:
+        return planned
+    plain = _planned_estimate(job, provider.name, today, _same_as(planned), {})
+    return replace(planned, tokens_per_s=plain.tokens_per_s, uncalibrated_hours=plain.hours,
+                   uncalibrated_usd=plain.usd)
+
+
+def default_corrections(today: date) -> dict:
+    """What the default ledger's runs teach (empty when there is none yet or it cannot be read)."""
+    from datetime import datetime, timezone
+
+    from remote_jobs.ledger import Ledger
+    from remote_jobs.learned import corrections
+
+    try:
+        ledger = Ledger()
+    except BadInput:
+        return {}
+    return corrections(ledger, datetime(today.year, today.month, today.day, tzinfo=timezone.utc))
+
+
+def _same_as(estimate: LaunchEstimate) -> Callable[[Any], bool]:
+    wanted = (estimate.cloud, estimate.gpu, estimate.gpus, estimate.spot, estimate.offering, estimate.nodes)
+    return lambda c: (c.cloud, c.gpu, c.gpus, c.spot, c.offering, c.nodes) == wanted
 
 
 def runtime_limit_s(estimate: LaunchEstimate, max_total_usd: Decimal | None, max_hours: float | None = None) -> int:
@@ -121,10 +151,10 @@ def _smoke_estimate(job: ResolvedJob, provider: Provider) -> LaunchEstimate:
                           offer.usd_per_hour, None, offer.source, offer.as_of, 0, offer.offering)
 
 
-def top_option(job: ResolvedJob, today: date) -> Any:
+def top_option(job: ResolvedJob, today: date, corrections: dict | None = None) -> Any:
     """``resources.provider: auto``: the top-ranked option that fits and that a launcher here can run, across
     every launcher (the first row of ``tuneplan recommend`` that is launchable)."""
-    result = _ranked(job, None, today)
+    result = _ranked(job, None, today, default_corrections(today) if corrections is None else corrections)
     usable = [c for c in result.candidates if c.fits and c.launchable]
     if not usable:
         why = next((c.why or c.reason for c in result.candidates), "no candidate at all")
@@ -132,32 +162,33 @@ def top_option(job: ResolvedJob, today: date) -> Any:
     return usable[0]
 
 
-def _ranked(job: ResolvedJob, provider: str | None, today: date):
+def _ranked(job: ResolvedJob, provider: str | None, today: date, corrections: dict | None = None):
+    from planner.catalog.prices import STALE_AFTER_DAYS
     from planner.recommend import Job, recommend
 
     return recommend(Job(_model(job), _setup(job), data_size(job)), _prices(provider), _machine(),
-                     _constraints(job, provider), today, _electricity())
+                     _constraints(job, provider), today, _electricity(), STALE_AFTER_DAYS, corrections or {})
 
 
 def _planned_estimate(job: ResolvedJob, provider: str, today: date,
-                      prefer: Callable[[Any], bool] | None = None) -> LaunchEstimate:
+                      prefer: Callable[[Any], bool] | None = None, corrections: dict | None = None) -> LaunchEstimate:
     """The provider's best-ranked candidate, or the one ``prefer`` picks (an option chosen in the TUI)."""
     spec = job.spec
-    result = _ranked(job, provider, today)
+    result = _ranked(job, provider, today, corrections)
     usable = [c for c in result.candidates if c.fits and c.launchable and c.provider == provider]
     if not usable:
         why = next((c.why or c.reason for c in result.candidates if c.provider == provider), "no candidate at all")
         raise BadInput(f"{spec.name}: nothing on {provider} can run this job ({why})")
     best = next((c for c in usable if prefer(c)), usable[0]) if prefer is not None else usable[0]
     side = _side_hours(job, result.job, best)
-    hours = (best.train_hours + side + best.cost.fixed_hours
-             + (LOCAL_STARTUP_S / 3600 if provider == "local" else 0.0))
+    hours = best.train_hours + side + best.cost.fixed_hours  # a local job's own start is in fixed_hours
     usd = ((best.cost.total + best.cost.usd_per_hour * Decimal(repr(side))).quantize(Decimal("0.000001"))
            if best.cost.total else (best.cost.usd_per_hour * Decimal(repr(hours))).quantize(Decimal("0.000001")))
     return LaunchEstimate(best.provider, best.cloud, best.region, best.gpu, best.gpus, best.spot, best.device,
                           hours, usd, best.cost.usd_per_hour,
                           best.peak_gib, best.price_source, best.price_as_of.isoformat(), int(result.job.data.tokens),
-                          best.offering, best.nodes, best.sharding)
+                          best.offering, best.nodes, best.sharding, best.tokens_per_s,
+                          calibration=best.calibration)
 
 
 def _side_hours(job: ResolvedJob, planned, best) -> float:
@@ -199,9 +230,25 @@ def _setup(job: ResolvedJob):
 def data_size(job: ResolvedJob):
     """The spec's figures; else counted from the local train file. ``training.max_steps`` decides the work on its
     own (more or fewer steps than the epochs would make), as it does in the trainer."""
+    return spec_data_size(job.spec, next((i.source for i in job.inputs if i.role == "train"), None))
+
+
+def spec_train_file(spec, spec_path: Path | str | None) -> Path | None:
+    """The spec's local train file (relative to the spec, as a launch reads it), or None (a Hub dataset, none)."""
+    train = str(spec.data.train or "")
+    if not train or train.startswith("hub:"):
+        return None
+    path = Path(train).expanduser()
+    if not path.is_absolute() and spec_path is not None:
+        path = Path(spec_path).parent / path
+    return path if path.is_file() else None
+
+
+def spec_data_size(spec, train: Path | None):
+    """``data_size`` from a spec and its train file: what ``plan --spec`` and ``recommend --spec`` size the job by,
+    the same as the launch."""
     from planner.plan import DataSize
 
-    spec, train = job.spec, next((i.source for i in job.inputs if i.role == "train"), None)
     examples, avg_tokens = spec.data.examples, spec.data.avg_tokens
     if train is not None and (examples is None or avg_tokens is None):
         count, mean_bytes = _measure(train)

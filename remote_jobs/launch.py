@@ -77,7 +77,8 @@ class ProviderChoice:
     said: str = ""
 
 
-def choose_provider(spec: JobSpec, spec_path: Path | None, flag: str | None, clock: Clock) -> ProviderChoice:
+def choose_provider(spec: JobSpec, spec_path: Path | None, flag: str | None, clock: Clock,
+                    corrections: dict | None = None) -> ProviderChoice:
     """The flag, else the spec's ``resources.provider``. ``auto`` takes the top-ranked option that fits and that
     a launcher here can run (the first launchable row of ``tuneplan recommend``); a smoke job, with no model
     to rank, runs here."""
@@ -88,7 +89,7 @@ def choose_provider(spec: JobSpec, spec_path: Path | None, flag: str | None, clo
         return ProviderChoice("local", None, "provider auto: a smoke job runs here (local)")
     from remote_jobs.estimate import top_option
 
-    best = top_option(resolve_job(spec, spec_path), clock.now().date())
+    best = top_option(resolve_job(spec, spec_path), clock.now().date(), corrections)
     wanted = (best.cloud, best.gpu, best.gpus, best.spot, best.offering, best.nodes)
     return ProviderChoice(best.provider, lambda c: (c.cloud, c.gpu, c.gpus, c.spot, c.offering, c.nodes) == wanted,
                           f"provider auto: the top-ranked option that fits and can launch is {best.device} on "
@@ -96,10 +97,11 @@ def choose_provider(spec: JobSpec, spec_path: Path | None, flag: str | None, clo
 
 
 def prepare(spec: JobSpec, spec_path: Path | None, provider: Provider, clock: Clock,
-            max_hours: float | None = None, prefer=None) -> LaunchRequest:
-    """Resolve the job, estimate it on ``provider`` and name the run; nothing is started or written."""
+            max_hours: float | None = None, prefer=None, corrections: dict | None = None) -> LaunchRequest:
+    """Resolve the job, estimate it on ``provider`` and name the run; nothing is started or written.
+    ``corrections``: the team's past runs' (None: the default ledger's; ``{}``: none, ``--no-calibration``)."""
     job = resolve_job(spec, spec_path)
-    estimate = estimate_launch(job, provider, clock.now().date(), prefer)
+    estimate = estimate_launch(job, provider, clock.now().date(), prefer, corrections)
     machine_rate = estimate.usd_per_hour  # the plan caps the machine's own rate; the record charges the overheads too
     estimate = with_overheads(estimate, provider.overheads(estimate.spot))
     cap = dollars(spec.resources.max_total_usd)
@@ -251,7 +253,9 @@ def _record(request: LaunchRequest, bundle: Bundle, runs_root: Path) -> RunRecor
         max_total_usd=request.max_total_usd, max_runtime_s=request.plan.max_runtime_s,
         spec_path=str(request.job.spec_path or ""), runs_dir=str(runs_root / request.run_id),
         bundle_sha256=bundle.sha256, resumed_from=request.resumed_from, tuneplan_version=_version(),
-        overrides=request.overrides or None, tags=dict(spec.tags) or None)
+        overrides=request.overrides or None, tags=dict(spec.tags) or None, stack=spec.training.stack,
+        estimate_tokens_per_s=est.tokens_per_s, uncalibrated_hours=est.uncalibrated_hours,
+        uncalibrated_usd=est.uncalibrated_usd, calibration=est.calibration)
 
 
 def _version() -> str:

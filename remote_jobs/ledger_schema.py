@@ -51,6 +51,13 @@ MIGRATIONS: list[str] = [
     "CREATE INDEX bill_events_run ON bill_events (run_id);"
     "CREATE TABLE report_firsts (period TEXT PRIMARY KEY, produced_at TEXT NOT NULL, cost_micro_usd INTEGER NOT NULL, "
     "runs INTEGER NOT NULL);",
+    # Estimates that learn from runs: the stack a run was planned for, the tokens/s its launch estimated, and what
+    # the launch would have said without calibration (hours, dollars), so accuracy can be shown before and after.
+    "ALTER TABLE runs ADD COLUMN stack TEXT;"
+    "ALTER TABLE runs ADD COLUMN estimate_tokens_per_s REAL;"
+    "ALTER TABLE runs ADD COLUMN uncalibrated_hours REAL;"
+    "ALTER TABLE runs ADD COLUMN uncalibrated_micro_usd INTEGER;"
+    "ALTER TABLE runs ADD COLUMN calibration TEXT;",
 ]
 
 _POSTGRES_TYPES = (

@@ -72,6 +72,14 @@ class RunRecord:
     """When the bill figure in ``billed_usd`` arrived."""
     bill_final: bool | None = None
     """Whether that figure is final (read once the provider's billing had settled) or may still change."""
+    stack: str = ""
+    """The training stack the run was planned for (``training.stack``)."""
+    estimate_tokens_per_s: float | None = None
+    uncalibrated_hours: float | None = None
+    """What the launch estimate said before the team's past runs corrected it (None: no correction applied)."""
+    uncalibrated_usd: Decimal | None = None
+    calibration: dict[str, Any] | None = None
+    """The correction the launch applied (``planner.learning``), as JSON."""
     tags: dict[str, Any] | None = None
     """The spec's ``tags`` (cost_center: ml-research): finance's groupings beyond project and owner."""
 
@@ -122,7 +130,9 @@ FIELDS: dict[str, tuple[str, str]] = {
     "resumed_from": ("resumed_from", "text"), "tuneplan_version": ("tuneplan_version", "text"),
     "overrides": ("overrides", "json_dict"), "versions": ("versions", "json_dict"), "metrics": ("metrics", "json_dict"),
     "push": ("push", "json_dict"), "tags": ("tags", "json_dict"),
-    "billed_at": ("billed_at", "time"), "bill_final": ("bill_final", "bool"),
+    "billed_at": ("billed_at", "time"), "bill_final": ("bill_final", "bool"), "stack": ("stack", "text"),
+    "estimate_tokens_per_s": ("estimate_tokens_per_s", "float"), "uncalibrated_hours": ("uncalibrated_hours", "float"),
+    "uncalibrated_usd": ("uncalibrated_micro_usd", "money"), "calibration": ("calibration", "json_dict"),
 }
 
 

@@ -152,7 +152,8 @@ def test_local_runs_cost_electricity(qlora):
     rate = Decimal("465.0") / 1000 * Decimal("0.30")  # 450 W TDP × 0.9 + 60 W host, at $0.30/kWh
     assert card.cost.usd_per_hour == rate
     assert card.usd == costs.usd(rate * costs.dec_hours(card.train_hours))
-    assert card.cost.fixed_hours == 0 and card.price_source.startswith("electricity $0.30/kWh (settings)")
+    assert card.cost.fixed_hours == costs.LOCAL_STARTUP_S / 3600, "the job's own start, before the first step"
+    assert card.price_source.startswith("electricity $0.30/kWh (settings)")
     assert "under the desk" in card.device
 
 

@@ -20,7 +20,8 @@ from planner.estimate.memory import BREAKDOWN_KEYS, MemoryEstimate, estimate_mem
 from planner.estimate.setup import TrainingSetup
 from planner.estimate.timing import estimate_time
 from planner.recommend.capabilities import launchable, multi_node
-from planner.recommend.costs import cloud_cost, local_cost
+from planner.learning import Correction, correction_for, toward
+from planner.recommend.costs import LOCAL_STARTUP_S, PROVISIONING_MINUTES, cloud_cost, local_cost
 from planner.recommend.local import LocalGpu, LocalMachine
 from planner.recommend.result import Candidate, Constraints, Job
 from planner.units import GIB
@@ -41,16 +42,37 @@ class Fit:
     tokens_per_s: float
     approximate: bool
     problem: str = ""
+    correction: Correction | None = None
+    """What the team's past runs of this kind on this device corrected (time, memory), or None."""
+    card_gib: float = 0.0
+    """The memory the device offers the job (what ``fits`` compared the peak with)."""
 
 
 class Estimates:
-    """Memory and time for one job, memoised per (GPU count, sharding) and per device kind."""
+    """Memory and time for one job, memoised per (GPU count, sharding) and per device kind; with ``corrections``
+    (``planner.learning``), each device's time and memory as the team's past runs of this kind measured them."""
 
-    def __init__(self, job: Job, sharding: str | None = None) -> None:
+    def __init__(self, job: Job, sharding: str | None = None, corrections: dict | None = None) -> None:
         self.job = job
         self.sharding = sharding if sharding not in (None, "none", "ddp") else None
+        self.corrections = corrections or {}
         self._memory: dict[tuple, MemoryEstimate] = {}
         self._fits: dict[tuple[str, int, float], Fit] = {}
+
+    def correction(self, device: str) -> Correction | None:
+        s = self.job.setup
+        return correction_for(self.corrections, device, s.method, s.task, s.stack)
+
+    def calibrated(self, fit: Fit, device: str) -> Fit:
+        """``fit`` with the correction for ``device``: time × the time factor; memory × the memory factor where
+        that raises it (a factor below 1 is reported, never used to call a fit safe)."""
+        correction = self.correction(device)
+        if correction is None or fit.problem:
+            return fit
+        factor = correction.time.value if correction.time else 1.0
+        peak = round(fit.peak_gib * max(1.0, correction.memory_factor), 2)
+        return replace(fit, hours=fit.hours * factor, tokens_per_s=fit.tokens_per_s / factor, peak_gib=peak,
+                       fits=fit.fits and peak <= fit.card_gib, correction=correction)
 
     def memory(self, setup: TrainingSetup) -> MemoryEstimate:
         key = (setup.gpus, setup.nodes, setup.sharding, setup.precision, setup.attn, setup.kernels)
@@ -83,19 +105,22 @@ class Estimates:
             setup = self.setup(gpus, "fsdp", nodes)
             peak = smi_gib(self.memory(setup))
         time = self.time(setup, gpu_target(gpu, setup.precision))
-        return Fit(peak <= card_gib, peak, setup.sharding, time.hours, time.tokens_per_s, time.approximate)
+        return self.calibrated(Fit(peak <= card_gib, peak, setup.sharding, time.hours, time.tokens_per_s,
+                                   time.approximate, card_gib=card_gib), gpu.name)
 
     def _sharding_for(self, single: TrainingSetup, card_gib: float) -> str:
         if self.sharding:
             return self.sharding
         return "ddp" if smi_gib(self.memory(single)) <= card_gib else "fsdp"
 
-    def host_fit(self, target: ComputeTarget, usable_gib: float) -> Fit:
-        """CPU or Apple GPU: one device, fp32, memory is the tensors (no CUDA context)."""
+    def host_fit(self, target: ComputeTarget, usable_gib: float, device: str = "cpu") -> Fit:
+        """CPU or Apple GPU: one device, fp32, memory is the tensors (no CUDA context). ``device``: the name the
+        ledger records for it (``cpu``, ``Apple M2 Pro``), for the team's corrections."""
         setup = off_cuda(self.job.setup)
         peak = round(self.memory(setup).allocated / GIB, 2)
         time = self.time(setup, target)
-        return Fit(peak <= usable_gib, peak, "none", time.hours, time.tokens_per_s, True)
+        return self.calibrated(Fit(peak <= usable_gib, peak, "none", time.hours, time.tokens_per_s, True,
+                                   card_gib=usable_gib), device)
 
 
 def smi_gib(memory: MemoryEstimate) -> float:
@@ -141,11 +166,21 @@ def _row_candidates(est: Estimates, row: PriceRow, gpu: GpuSpec, nodes: int, con
             provider=row.launcher, cloud=row.cloud, gpu=row.gpu, gpus=row.gpus, spot=spot, region=row.region,
             device=_cloud_device(row, nodes), kind="gpu", sharding=fit.sharding, fits=fit.fits, peak_gib=fit.peak_gib,
             memory_gib=gpu.smi_memory_gib, train_hours=fit.hours, tokens_per_s=fit.tokens_per_s,
-            cost=cloud_cost(machines, spot, fit.hours, params), price_source=row.source, price_as_of=row.as_of,
+            cost=cloud_cost(machines, spot, fit.hours, params, _provisioning_hours(fit, row.launcher)),
+            price_source=row.source, price_as_of=row.as_of,
             price_approx=row.approx, price_stale=row.is_stale(today, stale_days), launchable=ok and not fit.problem,
             why=fit.problem or why, approximate=fit.approximate, offering=row.offering, nodes=nodes,
+            calibration=fit.correction.to_json() if fit.correction else None,
         ))
     return out
+
+
+def _provisioning_hours(fit: Fit, launcher: str) -> float | None:
+    """The boot time the team's runs of this kind measured (shrunk toward the assumption), or None."""
+    c = fit.correction
+    if c is None or c.provisioning_s is None:
+        return None
+    return toward(PROVISIONING_MINUTES[launcher] * 60, c.provisioning_s, c.runs) / 3600
 
 
 def _machines(row: PriceRow, nodes: int) -> PriceRow:
@@ -206,11 +241,21 @@ def _local(est: Estimates, fit: Fit, watts: float, power: Electricity, today: da
     return Candidate(
         provider="local", cloud="local", spot=False, region="local", sharding=fit.sharding, fits=fit.fits,
         peak_gib=fit.peak_gib, train_hours=fit.hours, tokens_per_s=fit.tokens_per_s,
-        cost=local_cost(watts, power.kwh_usd, fit.hours),
+        cost=local_cost(watts, power.kwh_usd, fit.hours, _startup_s(fit)),
         price_source=f"electricity ${power.kwh_usd}/kWh ({power.source}) at {watts:.0f} W",
         price_as_of=today, price_approx=power.assumed, price_stale=False, launchable=ok and not fit.problem,
-        why=fit.problem or why, approximate=fit.approximate, **fields,
+        why=fit.problem or why, approximate=fit.approximate,
+        calibration=fit.correction.to_json() if fit.correction else None, **fields,
     )
+
+
+def _startup_s(fit: Fit) -> float:
+    """A local job's own start as the team's runs measured it (shrunk toward the assumption)."""
+    c = fit.correction
+    if c is None:
+        return LOCAL_STARTUP_S
+    measured = None if c.overhead_s is None else c.overhead_s + (c.provisioning_s or 0.0)
+    return toward(LOCAL_STARTUP_S, measured, c.runs)
 
 
 def _cpu_candidate(est: Estimates, machine: LocalMachine, power: Electricity, today: date) -> Candidate:
@@ -225,7 +270,7 @@ def _cpu_candidate(est: Estimates, machine: LocalMachine, power: Electricity, to
 def _mac_candidate(est: Estimates, machine: LocalMachine, power: Electricity, today: date) -> Candidate:
     mac = machine.mac
     chip = mac.spec()
-    fit = est.host_fit(mac_target(chip), mac.usable_gib)
+    fit = est.host_fit(mac_target(chip), mac.usable_gib, f"Apple {chip.name}")
     device = f"Apple {chip.name} GPU ({mac.memory_gb:.0f} GB unified memory)"
     return _local(est, fit, mac.watts(), power, today, gpu=f"Apple {chip.name}", gpus=1, device=device,
                   kind="mac", memory_gib=mac.usable_gib)

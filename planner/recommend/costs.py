@@ -20,6 +20,9 @@ PROVISIONING_MINUTES = {"skypilot": 6, "runpod": 3, "modal": 1, "local": 0}
 # Minutes to install the template's requirements (torch, transformers, peft, trl) on a fresh machine;
 # Modal caches the built image after its first run.
 SETUP_MINUTES = {"skypilot": 6, "runpod": 4, "modal": 2, "local": 0}
+# A local run's own start: the interpreter, torch and transformers imports, the model load (a tiny model on a laptop
+# CPU measures 8-10 s, a 7B model from disk longer): assumption, corrected by the team's runs (planner.learning).
+LOCAL_STARTUP_S = 15.0
 # Hugging Face Hub → cloud machine download speed, and the published weight format (bf16 safetensors).
 DOWNLOAD_MB_S = 200.0
 DOWNLOAD_BYTES_PER_PARAM = 2
@@ -84,12 +87,15 @@ def disk_gb(params_total: int) -> float:
     return DISK_BASE_GB + weights_gb * (1 + CHECKPOINT_COPIES)
 
 
-def cloud_cost(row: PriceRow, spot: bool, train_hours: float, params_total: int) -> RunCost:
-    """A rented run: training hours, boot + setup, the download, and disk for the whole wall time."""
+def cloud_cost(row: PriceRow, spot: bool, train_hours: float, params_total: int,
+               provisioning_hours: float | None = None) -> RunCost:
+    """A rented run: training hours, boot + setup, the download, and disk for the whole wall time.
+    ``provisioning_hours``: the boot time the team's runs measured, in place of the assumed minutes."""
     base = row.spot_usd_per_hour if spot and row.spot_usd_per_hour is not None else row.usd_per_hour
     host = host_usd_per_hour(row)
     rate = base + host.quantize(Decimal("0.0001")) if host else base
-    setup_hours = (PROVISIONING_MINUTES[row.launcher] + SETUP_MINUTES[row.launcher]) / 60
+    boot = PROVISIONING_MINUTES[row.launcher] / 60 if provisioning_hours is None else provisioning_hours
+    setup_hours = boot + SETUP_MINUTES[row.launcher] / 60
     fetch_hours = download_hours(params_total)
     wall = dec_hours(train_hours + setup_hours + fetch_hours)
     storage_rate = STORAGE_USD_PER_GB_MONTH.get(row.cloud, Decimal(0))
@@ -103,18 +109,22 @@ def cloud_cost(row: PriceRow, spot: bool, train_hours: float, params_total: int)
     return RunCost(rate, setup_hours + fetch_hours, terms)
 
 
-def local_cost(watts: float, kwh_usd: Decimal, train_hours: float) -> RunCost:
-    """A run on hardware you own: electricity only (no boot, the download is on your own line)."""
+def local_cost(watts: float, kwh_usd: Decimal, train_hours: float, startup_s: float = LOCAL_STARTUP_S) -> RunCost:
+    """A run on hardware you own: electricity only (no boot, the download is on your own line), for the training
+    and the job's own start (``startup_s``)."""
     rate = Decimal(repr(round(watts, 1))) / 1000 * kwh_usd
+    startup_hours = startup_s / 3600
     terms = {"gpu_hours": usd(rate * dec_hours(train_hours)), "host": Decimal("0.00"),
-             "provisioning": Decimal("0.00"), "download": Decimal("0.00"), "storage": Decimal("0.00")}
-    return RunCost(rate.quantize(Decimal("0.0001")), 0.0, terms)
+             "provisioning": usd(rate * dec_hours(startup_hours)), "download": Decimal("0.00"),
+             "storage": Decimal("0.00")}
+    return RunCost(rate.quantize(Decimal("0.0001")), startup_hours, terms)
 
 
 def assumptions() -> dict[str, object]:
     """The constants above, by name, for the JSON output."""
     return {
         "provisioning_minutes": PROVISIONING_MINUTES, "setup_minutes": SETUP_MINUTES,
+        "local_startup_s": LOCAL_STARTUP_S,
         "download_mb_s": DOWNLOAD_MB_S, "download_bytes_per_param": DOWNLOAD_BYTES_PER_PARAM,
         "disk_base_gb": DISK_BASE_GB, "checkpoint_copies": CHECKPOINT_COPIES,
         "storage_usd_per_gb_month": {k: str(v) for k, v in STORAGE_USD_PER_GB_MONTH.items()},

@@ -88,6 +88,8 @@ class Candidate:
     tags: tuple[str, ...] = field(default=())
     offering: str = ""  # the price row's offering (RunPod: secure-cloud / community-cloud), for the launcher
     nodes: int = 1  # machines, each with ``gpus`` GPUs (cost and time are for all of them)
+    calibration: dict | None = None
+    """The correction the team's past runs of this kind applied (``planner.learning.Correction.to_json``)."""
 
     @property
     def headroom_gib(self) -> float:
@@ -118,4 +120,5 @@ class Candidate:
             "launchable": self.launchable, "why": self.why or None, "approximate": self.approximate,
             "meets_deadline": self.meets_deadline, "within_budget": self.within_budget,
             "reason": self.reason, "tags": list(self.tags), "offering": self.offering,
+            "calibration": self.calibration,
         }

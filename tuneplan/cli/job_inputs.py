@@ -70,6 +70,11 @@ def job_inputs(flags: dict[str, Any]) -> JobInputs:
         spec_data = (spec.data.examples, spec.data.avg_tokens, spec.training.epochs)
     else:
         base, model_name, spec_data = TrainingSetup(), None, (None, None, None)
+    measured = None
+    if spec is not None and not {"examples", "avg_tokens", "epochs"} & set(flags):
+        from remote_jobs.estimate import spec_data_size, spec_train_file
+
+        measured = spec_data_size(spec, spec_train_file(spec, flags["spec"]))  # as the launch sizes it
     changes = {field: flags[flag] for flag, field in _SETUP_FLAGS.items() if flag in flags}
     if "lora_targets" in flags:
         changes["lora_targets"] = _targets(flags["lora_targets"])
@@ -83,7 +88,7 @@ def job_inputs(flags: dict[str, Any]) -> JobInputs:
     if not model_name:
         raise BadInput("give --model (a catalog id, Hub id or config.json) or --spec job.yaml")
     given = "seq_len" in flags or (spec is not None and "seq_len" in spec.training.model_fields_set)
-    return JobInputs(setup, _data_size(flags, spec_data), model_name, spec, given)
+    return JobInputs(setup, measured or _data_size(flags, spec_data), model_name, spec, given)
 
 
 def _check_flags(flags: dict[str, Any]) -> None:

@@ -43,6 +43,8 @@ def launch(
     dry_run: bool = typer.Option(False, "--dry-run", help="Build the bundle and print the provider's task file "
                                  "(e.g. SkyPilot YAML) instead of launching: nothing starts, no run is recorded."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="With --dry-run: write the task file here."),
+    calibration: bool = typer.Option(True, "--calibration/--no-calibration", help="Correct the estimate with what "
+                                     "the team's past runs of this kind measured (default), or not."),
     ledger: Optional[str] = LEDGER_OPTION,
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
 ) -> None:
@@ -60,14 +62,23 @@ def launch(
     book = None if dry_run else open_ledger(ledger, at).checked().writable()  # a run that cannot be recorded never starts
     if max_hours is not None and max_hours <= 0:
         raise BadInput(f"--max-hours must be positive, got {max_hours:g}")
-    choice = steps.choose_provider(job, path, provider, at)
+    learned = ({} if not calibration else _corrections(book, at) if book is not None else None)  # None: the default
+    choice = steps.choose_provider(job, path, provider, at, learned)
     chosen = get_provider(choice.name)
     _check_dry_run(chosen, dry_run, output)
-    request = steps.prepare(job, path, chosen, at, max_hours, prefer=choice.prefer)
+    request = steps.prepare(job, path, chosen, at, max_hours, prefer=choice.prefer, corrections=learned)
+    if request.estimate.calibration:
+        request.notes.append(request.estimate.calibration["source"] + " (--no-calibration for the plain estimate)")
     request.overrides = {k: v for k, v in {"set": overrides, "provider": provider, "max_hours": max_hours}.items() if v}
     if choice.said:
         request.notes.insert(0, choice.said)
     run_request(request, book, root, LaunchAnswers(yes, allow_over_budget, validate, detach, dry_run, output))
+
+
+def _corrections(book, at) -> dict:
+    from remote_jobs.learned import corrections
+
+    return corrections(book, at.now())
 
 
 @dataclass(frozen=True)

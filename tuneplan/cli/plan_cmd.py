@@ -15,7 +15,9 @@ import typer
 
 from planner.errors import BadInput
 from planner.plan import make_plan
+from tuneplan.cli.calibration_opts import CALIBRATION_OPTION, learned_corrections, summary
 from tuneplan.cli.choices import resolve_gpus, resolve_model
+from tuneplan.cli.run_options import LEDGER_OPTION
 from tuneplan.cli.job_options import job_inputs, with_job_options
 
 
@@ -32,6 +34,8 @@ def plan(
     max_fit: bool = typer.Option(False, "--max-fit", help="Also search the largest micro-batch and sequence length "
                                  "that fit each card."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    calibration: bool = CALIBRATION_OPTION,
+    ledger: Optional[str] = LEDGER_OPTION,
 ) -> None:
     if context is not None and context <= 0:
         raise BadInput(f"--context must be positive, got {context}")
@@ -41,12 +45,14 @@ def plan(
     inputs = inputs.for_model(resolved)
     setup = inputs.setup
     gpu_list = resolve_gpus(job.get("gpu"))
-    result = make_plan(resolved, setup, inputs.data, gpu_list, context if inference else None, max_fit)
+    learned = learned_corrections(ledger, calibration)
+    result = make_plan(resolved, setup, inputs.data, gpu_list, context if inference else None, max_fit, learned)
     if inputs.spec is not None and inputs.spec._import_notes:
         from dataclasses import replace
 
         result = replace(result, notes=inputs.spec._import_notes + result.notes)
     payload = result.to_json()
+    _with_calibration(payload, resolved, inputs, learned, calibration)
     if trace:
         from tuneplan.cli.trace_cmd import trace_payload
 
@@ -57,6 +63,33 @@ def plan(
     from tuneplan.cli.render_plan import print_plan
 
     print_plan(payload)
+
+
+def _with_calibration(payload: dict, resolved, inputs, learned: dict, enabled: bool) -> None:
+    """This machine's own estimate (``local``: the recommender's local options) and the ``calibration`` block."""
+    from datetime import date
+
+    from planner.recommend import Constraints, Job, recommend
+    from providers.settings import load_settings
+    from tuneplan.cli.recommend_cmd import _electricity, _machine
+
+    settings = load_settings()
+    found = recommend(Job(resolved, inputs.setup, inputs.data), [], _machine(settings),
+                      Constraints(providers=frozenset({"local"})), date.today(), _electricity(settings),
+                      corrections=learned)
+    payload["local"] = [{"device": c.device, "gpu": c.gpu, "fits": c.fits, "hours": round(c.hours, 4),
+                         "tokens_per_s": round(c.tokens_per_s, 1), "calibration": c.calibration}
+                        for c in found.candidates]
+    applied = [c.calibration for c in found.candidates if c.calibration]
+    applied += [fit["calibration"] for fit in payload["fits"].values() if "calibration" in fit]
+    uncalibrated = {name: fit["calibration"]["uncalibrated_hours"] for name, fit in payload["fits"].items()
+                    if "calibration" in fit}
+    if any(c.calibration for c in found.candidates):
+        plain = recommend(Job(resolved, inputs.setup, inputs.data), [], _machine(settings),
+                          Constraints(providers=frozenset({"local"})), date.today(), _electricity(settings))
+        uncalibrated.update({f"local {c.gpu}": round(c.hours, 4) for c in plain.candidates})
+    payload["calibration"] = summary(enabled, applied, uncalibrated)
+    payload["notes"] += [line for line in payload["calibration"].get("corrections", [])]
 
 
 def _serving_context(model, given: int | None) -> int:

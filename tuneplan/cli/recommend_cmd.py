@@ -16,7 +16,9 @@ from typing import Any, Optional
 import typer
 
 from planner.errors import BadInput
+from tuneplan.cli.calibration_opts import CALIBRATION_OPTION, learned_corrections, summary
 from tuneplan.cli.job_options import JobInputs, job_inputs, with_job_options
+from tuneplan.cli.run_options import LEDGER_OPTION
 
 
 @with_job_options
@@ -29,6 +31,8 @@ def recommend(
         None, help="Only these, comma-separated: local, skypilot, runpod, modal, aws, gcp, azure, lambda."),
     top: int = typer.Option(12, help="Rows in the table (--json always has every candidate)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    calibration: bool = CALIBRATION_OPTION,
+    ledger: Optional[str] = LEDGER_OPTION,
 ) -> None:
     from planner.recommend import Job, recommend as rank_candidates
     from providers.settings import load_settings
@@ -39,9 +43,12 @@ def recommend(
     constraints = _constraints(job, inputs, settings, deadline_hours, max_usd, spot, providers)
     model = resolve_model(inputs.model_name)
     inputs = inputs.for_model(model)
+    learned = learned_corrections(ledger, calibration)
     result = rank_candidates(Job(model, inputs.setup, inputs.data), _prices(), _machine(settings), constraints,
-                             date.today(), _electricity(settings), settings.prices.stale_after_days)
+                             date.today(), _electricity(settings), settings.prices.stale_after_days, learned)
     payload = result.to_json()
+    applied = [c.calibration for c in result.candidates if c.calibration]
+    payload["calibration"] = summary(calibration, applied, {})
     if as_json:
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
         return
