@@ -14,7 +14,9 @@ Kinds: runs are grouped by (device, method, task, stack) — the device as the l
 - provisioning: the median seconds the machine took to come up;
 - overhead: the median seconds of the job that were not the training loop (interpreter and library start, model
   load, saves, evaluation): running seconds minus tokens ÷ measured tokens/s.
-- price factor: what the provider billed ÷ the catalog rate × the hours, where there is a bill.
+- price factor: what the provider billed ÷ the recorded rate × the hours, where there is a bill. A price belongs to
+  a provider and a device, not to a kind of job, so it is learnt per (provider, device) from every finished run
+  with a bill (``Learned.prices``), and it scales that provider's rate for that device.
 
 Only runs that succeeded count (a failed or cancelled run stops early and says nothing about speed). Outliers: from
 three runs on, a ratio more than twice or less than half the median ratio is dropped (a run that waited on a
@@ -44,6 +46,7 @@ class PastRun:
     task: str
     stack: str
     succeeded: bool
+    provider: str = ""
     estimate_hours: float | None = None
     actual_hours: float | None = None
     estimate_tokens_per_s: float | None = None
@@ -162,12 +165,29 @@ def shrunk(ratios: list[float]) -> Factor | None:
     return Factor(value, runs, raw, spread, dropped)
 
 
-def learn(past: Iterable[PastRun]) -> dict[tuple[str, str, str, str], Correction]:
-    """A correction per kind of run that has at least one succeeded run."""
+class Learned(dict):
+    """The corrections by kind of run (a dict: kind → ``Correction``), and ``prices``: (provider, device) → the
+    billed ÷ recorded price ``Factor``."""
+
+    def __init__(self, corrections: dict | None = None, prices: dict | None = None) -> None:
+        super().__init__(corrections or {})
+        self.prices: dict[tuple[str, str], Factor] = prices or {}
+
+    def __bool__(self) -> bool:
+        return bool(len(self) or self.prices)
+
+
+def learn(past: Iterable[PastRun]) -> Learned:
+    """A correction per kind of run that has at least one succeeded run, and a price factor per provider and device
+    with at least one bill."""
+    past = list(past)
     by_kind: dict[tuple[str, str, str, str], list[PastRun]] = {}
+    by_offer: dict[tuple[str, str], list[float]] = {}
     for run in past:
         by_kind.setdefault(run.kind, []).append(run)
-    out = {}
+        if run.provider and run.price_ratio is not None:
+            by_offer.setdefault((run.provider, run.device), []).append(run.price_ratio)
+    out = Learned(prices={offer: factor for offer, ratios in by_offer.items() if (factor := shrunk(ratios))})
     for kind, runs in by_kind.items():
         good = [r for r in runs if r.succeeded]
         if not good:
@@ -186,6 +206,11 @@ def toward(assumed: float, measured: float | None, runs: int) -> float:
     if measured is None or runs <= 0:
         return assumed
     return assumed + (measured - assumed) * runs / (runs + PRIOR_RUNS)
+
+
+def price_factor(corrections: dict | None, provider: str, device: str) -> Factor | None:
+    """What the provider's bills taught about its price for ``device`` (None: no bill yet, or switched off)."""
+    return getattr(corrections, "prices", {}).get((provider, device)) if corrections else None
 
 
 def correction_for(corrections: dict[tuple[str, str, str, str], Correction] | None, device: str, method: str,

@@ -32,7 +32,7 @@ def past_run(record: RunRecord) -> PastRun:
     peak = _number(metrics.get("peak_mem_reserved_gib")) or _number(metrics.get("peak_mem_allocated_gib"))
     return PastRun(
         device=record.gpu or "cpu", method=record.method, task=record.task, stack=record.stack or "tuneplan",
-        succeeded=record.state == RunState.SUCCEEDED,
+        succeeded=record.state == RunState.SUCCEEDED, provider=record.provider,
         estimate_hours=record.uncalibrated_hours or record.estimate_hours,
         actual_hours=sum(seconds) / 3600 if seconds else None,
         estimate_tokens_per_s=record.estimate_tokens_per_s, measured_tokens_per_s=measured_tps,
@@ -49,7 +49,7 @@ def corrections(ledger: Any, now: datetime) -> dict[tuple[str, str, str, str], C
         records = ledger.runs(since=now - timedelta(days=LOOKBACK_DAYS))
     except BadInput:
         return {}
-    return learn(past_run(r) for r in records if r.finished and r.task != "smoke")
+    return learn(past_run(r) for r in records if r.finished and r.task != "smoke")  # a smoke job trains nothing
 
 
 def _number(value: Any) -> float | None:

@@ -126,3 +126,61 @@ def test_two_tiny_local_runs_calibrate_the_plan_for_this_machine(capsys, tmp_pat
                                               "throughput_factor": 1.0, "source": "--no-calibration"}
     code, out, _ = run_cli(capsys, "recommend", "--spec", spec, "--providers", "local", "--json")
     assert json.loads(out)["calibration"]["applied"] is True
+
+
+def test_the_report_shows_accuracy_by_month_before_and_after_the_corrections():
+    from datetime import datetime, timedelta, timezone
+
+    from remote_jobs.reporting import ReportOptions, build_report
+    from remote_jobs.reporting.to_table import tables
+    from tests.ledger_seed import FixedClock
+
+    def run(run_id: str, start: datetime, calibrated: bool) -> RunRecord:
+        return RunRecord(run_id=run_id, gpu="L4", method="qlora", task="sft", state=RunState.SUCCEEDED,
+                         price_usd_per_hour=Decimal("1.00"), created_at=start, started_at=start,
+                         ended_at=start + timedelta(hours=1.2), provisioning_s=0.0, running_s=4320.0,
+                         actual_usd=Decimal("1.20"), estimate_hours=1.18 if calibrated else 1.0,
+                         estimate_usd=Decimal("1.18") if calibrated else Decimal("1.00"),
+                         uncalibrated_hours=1.0 if calibrated else None,
+                         uncalibrated_usd=Decimal("1.00") if calibrated else None,
+                         calibration={"source": "calibrated on 5 runs"} if calibrated else None,
+                         estimate_peak_gib=10.0, metrics={"peak_mem_reserved_gib": 11.0})
+
+    october, november = (datetime(2026, m, 10, tzinfo=timezone.utc) for m in (10, 11))
+    records = [run("a", october, False), run("b", october, False), run("c", november, True)]
+    report = build_report(records, "2026-11", (), None, ReportOptions(rent_vs_buy=False), FixedClock())
+    oct_row, nov_row = report.accuracy_trend[-2:]
+    assert (oct_row.runs, oct_row.calibrated_runs, oct_row.hours_plain_pct, oct_row.hours_pct) == (2, 0, 20.0, 20.0)
+    assert (nov_row.runs, nov_row.calibrated_runs, nov_row.hours_plain_pct, nov_row.hours_pct) == (1, 1, 20.0, 1.7)
+    assert nov_row.usd_plain_pct == 20.0 and nov_row.usd_pct == 1.7 and nov_row.memory_pct == 10.0
+    table = next(t for t in tables(report) if t.key == "accuracy_trend")
+    assert table.rows[-1] == ("2026-11", "1", "1", "20.0 %", "1.7 %", "20.0 %", "1.7 %", "10.0 %")
+
+
+def test_a_providers_bills_set_its_price_for_that_device():
+    from datetime import date
+
+    from planner.catalog.prices import snapshot
+    from planner.plan import DataSize as Size
+    from planner.recommend import Constraints, Electricity, Job, LocalMachine, recommend
+
+    bills = [PastRun("RTX4090", "lora", "sft", "tuneplan", True, provider="runpod", catalog_usd=1.0, billed_usd=1.1)
+             for _ in range(3)]
+    learned = learn(bills)
+    assert learned.prices["runpod", "RTX4090"].value == pytest.approx(1 + 0.1 * 3 / 4) and len(learned) == 1
+    job = Job(resolve_local(MODEL), TrainingSetup(method="qlora", quant="nf4").validated(), Size(2000, 512, 1))
+    power = Electricity(Decimal("0.30"), "settings", False)
+
+    def rates(corrections):
+        found = recommend(job, snapshot(), LocalMachine(), Constraints(providers=frozenset({"runpod"})),
+                          date(2026, 11, 26), power, corrections=corrections)
+        return {(c.gpu, c.offering, c.spot): c for c in found.candidates}
+
+    plain, billed = rates({}), rates(learned)
+    for key, candidate in billed.items():
+        before = plain[key].cost.usd_per_hour
+        if key[0] == "RTX4090":
+            assert candidate.cost.usd_per_hour == (before * Decimal("1.075")).quantize(Decimal("0.0001"))
+            assert "3 bill(s) of runpod for RTX4090" in candidate.price_source
+        else:
+            assert candidate.cost.usd_per_hour == before

@@ -62,7 +62,7 @@ def test_the_workbook_has_its_sheets_numbers_formats_and_charts(seeded, november
 
     path = write_xlsx(november, tmp_path / "nov.xlsx")
     book = load_workbook(path)
-    assert book.sheetnames == ["Summary", "Trend", "Runs", "Budgets", "Groups"]
+    assert book.sheetnames == ["Summary", "Trend", "Runs", "Budgets", "Accuracy", "Groups"]
     runs = book["Runs"]
     header = [c.value for c in runs[1]]
     cost_cells = [row[header.index("cost_usd")] for row in runs.iter_rows(min_row=2)]

@@ -20,7 +20,7 @@ from planner.estimate.memory import BREAKDOWN_KEYS, MemoryEstimate, estimate_mem
 from planner.estimate.setup import TrainingSetup
 from planner.estimate.timing import estimate_time
 from planner.recommend.capabilities import launchable, multi_node
-from planner.learning import Correction, correction_for, toward
+from planner.learning import Correction, correction_for, price_factor, toward
 from planner.recommend.costs import LOCAL_STARTUP_S, PROVISIONING_MINUTES, cloud_cost, local_cost
 from planner.recommend.local import LocalGpu, LocalMachine
 from planner.recommend.result import Candidate, Constraints, Job
@@ -158,6 +158,7 @@ def _row_candidates(est: Estimates, row: PriceRow, gpu: GpuSpec, nodes: int, con
                     stale_days: int, params: int) -> list[Candidate]:
     out = []
     fit = est.gpu_fit(gpu, row.gpus, gpu.smi_memory_gib, nodes)
+    row = _billed_price(est, row)
     machines = _machines(row, nodes)
     spots = (False, True) if constraints.spot and row.spot_usd_per_hour is not None else (False,)
     for spot in spots:
@@ -181,6 +182,19 @@ def _provisioning_hours(fit: Fit, launcher: str) -> float | None:
     if c is None or c.provisioning_s is None:
         return None
     return toward(PROVISIONING_MINUTES[launcher] * 60, c.provisioning_s, c.runs) / 3600
+
+
+def _billed_price(est: Estimates, row: PriceRow) -> PriceRow:
+    """The offer at the price the provider's own bills for this device came to (billed ÷ recorded rate × time),
+    where the team has such bills; the price source says so."""
+    factor = price_factor(est.corrections, row.launcher, row.gpu)
+    if factor is None:
+        return row
+    scale = Decimal(repr(round(factor.value, 4)))
+    spot = row.spot_usd_per_hour * scale if row.spot_usd_per_hour is not None else None
+    note = f"{row.source}; × {scale} as {factor.runs} bill(s) of {row.launcher} for {row.gpu} came to"
+    return replace(row, usd_per_hour=(row.usd_per_hour * scale).quantize(Decimal("0.0001")),
+                   spot_usd_per_hour=spot.quantize(Decimal("0.0001")) if spot is not None else None, source=note)
 
 
 def _machines(row: PriceRow, nodes: int) -> PriceRow:

@@ -23,6 +23,7 @@ from remote_jobs.reporting.budgets import DEFAULT_WARN_PCT, BudgetLine, budget_l
 from remote_jobs.reporting.text import usd as usd_text
 from remote_jobs.reporting.allocate import Allocation, allocate
 from remote_jobs.reporting.lines import ZERO, RunLine, lines_for, overrun_alerts
+from remote_jobs.reporting.accuracy_trend import MonthAccuracy, accuracy_by_month
 from remote_jobs.reporting.forecast import Outlook, outlook
 from remote_jobs.reporting.revisions import Revision, revision
 from remote_jobs.reporting.period import Period, add_months, first_of_month, month_label, month_period, parse_period, trend_months
@@ -112,6 +113,8 @@ class Report:
     notes: list[str]
     alerts: list[str] = field(default_factory=list)
     """Open runs far past their estimate, spend no budget covers."""
+    accuracy_trend: list[MonthAccuracy] = field(default_factory=list)
+    """Estimate accuracy per month of the trend, before and after the team's corrections."""
     outlook: Outlook | None = None
     """Month-to-date and forecast, the change on the period before, spend per day, top waste (``forecast``)."""
     revision: Revision | None = None
@@ -173,12 +176,13 @@ def build_report(source: Any, period: Period | str | None = None, group_by: Sequ
                        sorted({line.record.run_id for line in in_period}), now)
     if changed is not None:
         notes.append(changed.message(span.label) + (" (all runs, whatever the filters show)" if filters.active else ""))
+    trend_totals, trend_accuracy = _trend(kept, trend)
     previous = (before.label, add_up(_lines(kept, before.start, before.end)).cost_usd)
     total = add_up(chosen)
     return Report(
         period=span, group_by=dims, filters=filters, generated_at=now, lines=chosen, total=total,
         groups=group_lines(chosen, dims), breakdowns={name: group_lines(chosen, (name,)) for name in BREAKDOWNS},
-        units=unit_costs(chosen), accuracy=accuracy(chosen), trend=_trend(kept, trend),
+        units=unit_costs(chosen), accuracy=accuracy(chosen), trend=trend_totals, accuracy_trend=trend_accuracy,
         budgets=budget_lines(in_period, _budgets_in_view(budgets, filters), span, options.warn_pct),
         paybacks=paybacks, payback_window=window.label, notes=notes,
         alerts=overrun_alerts(chosen, now) + _unbudgeted(in_period, budgets, filters), revision=changed,
@@ -244,11 +248,12 @@ def _lines(allocations: list[Allocation], start: datetime, end: datetime) -> lis
                                            line.month))
 
 
-def _trend(allocations: list[Allocation], months: list[Period]) -> list[MonthTotal]:
+def _trend(allocations: list[Allocation], months: list[Period]) -> tuple[list[MonthTotal], list[MonthAccuracy]]:
     by_month: dict[str, list[RunLine]] = {}
     for line in _lines(allocations, months[0].start, months[-1].end):
         by_month.setdefault(line.month, []).append(line)
-    return [MonthTotal(m.label, add_up(by_month.get(m.label, []))) for m in months]
+    return ([MonthTotal(m.label, add_up(by_month.get(m.label, []))) for m in months],
+            accuracy_by_month(by_month, [m.label for m in months]))
 
 
 def _records(source: Any, since: datetime, until: datetime) -> list[RunRecord]:

@@ -60,7 +60,7 @@ def to_json(report: Report) -> dict[str, Any]:
         "units": plain(report.units), "accuracy": plain(report.accuracy),
         "trend": [{"month": m.month, **plain(m.totals)} for m in report.trend],
         "budgets": plain(report.budgets), "revision": plain(report.revision),
-        "outlook": plain(report.outlook),
+        "outlook": plain(report.outlook), "accuracy_by_month": plain(report.accuracy_trend),
         "rent_vs_buy": {"window": report.payback_window, "cards": plain(report.paybacks)},
         "runs": [run_json(line) for line in report.lines],
     }

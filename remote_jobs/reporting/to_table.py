@@ -136,6 +136,16 @@ def trend_table(report: Report) -> TextTable:
                      frozenset({1, 2, 3, 4, 5}))
 
 
+def accuracy_trend_table(report: Report) -> TextTable:
+    rows = [(m.month, count(m.runs), count(m.calibrated_runs), pct(m.hours_plain_pct), pct(m.hours_pct),
+             pct(m.usd_plain_pct), pct(m.usd_pct), pct(m.memory_pct)) for m in report.accuracy_trend if m.runs]
+    return TextTable("accuracy_trend", "Estimate accuracy by month (median |error| of succeeded runs)",
+                     ("month", "runs", "calibrated", "hours plain", "hours", "$ plain", "$", "memory"), rows,
+                     frozenset({1, 2, 3, 4, 5, 6, 7}),
+                     notes=["plain: the planner's estimate alone; hours, $: the estimate the launch used, corrected "
+                            "by the team's past runs where it had some"])
+
+
 def unit_table(report: Report) -> TextTable:
     rows = [(u.provider, u.gpu, count(u.runs), f"{u.gpu_hours:,.2f}", usd(u.cost_usd), usd(u.usd_per_gpu_hour),
              usd(u.usd_per_million_tokens)) for u in report.units.by_provider_gpu]
@@ -184,6 +194,8 @@ def tables(report: Report, with_runs: bool = True) -> list[TextTable]:
     if report.outlook is not None and report.outlook.top_waste:
         out.append(waste_table(report))
     out += [unit_table(report), trend_table(report)]
+    if any(m.runs for m in report.accuracy_trend):
+        out.append(accuracy_trend_table(report))
     if report.paybacks:
         out.append(payback_table(report))
     return out

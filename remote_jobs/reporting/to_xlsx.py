@@ -38,6 +38,7 @@ def write_xlsx(report: Report, path: Path) -> Path:
     writer.summary(summary, report, trend)
     writer.runs(book.create_sheet("Runs"), report)
     writer.budgets(book.create_sheet("Budgets"), report)
+    writer.accuracy(book.create_sheet("Accuracy"), report)
     if report.group_by:
         writer.groups(book.create_sheet("Groups"), report.group_by, report.groups, report.total)
     path = Path(path)
@@ -84,6 +85,16 @@ class _Writer:
             _append(sheet, [month.month, t.runs, self.cell(sheet, t.gpu_hours, HOURS), self.cell(sheet, t.cost_usd, USD),
                           self.cell(sheet, t.estimate_usd, USD), self.cell(sheet, t.billed_usd, USD),
                           self.cell(sheet, t.waste_usd, USD)])
+
+    def accuracy(self, sheet: Any, report: Report) -> None:
+        """Estimate accuracy per month, plain and calibrated (median |error| in %, stored as the number of %)."""
+        _widths(sheet, [10, 8, 12, 14, 14, 14, 14, 14])
+        self.header(sheet, ("month", "runs", "calibrated", "hours plain |err|", "hours |err|", "$ plain |err|",
+                            "$ |err|", "memory |err|"))
+        for m in report.accuracy_trend:
+            _append(sheet, [m.month, m.runs, m.calibrated_runs,
+                            *[self.cell(sheet, v, PCT) for v in (m.hours_plain_pct, m.hours_pct, m.usd_plain_pct,
+                                                                m.usd_pct, m.memory_pct)]])
 
     def summary(self, sheet: Any, report: Report, trend: Any) -> None:
         _widths(sheet, [28, 14, 14, 14, 14, 14, 14])

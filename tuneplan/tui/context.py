@@ -26,6 +26,7 @@ class TuiContext:
     prices: list = field(default_factory=list)
     machine: Any = None  # planner.recommend.LocalMachine once known
     last_estimate: Any = None  # tuneplan.tui.draft.DraftEstimate shown on the Plan screen
+    learned: dict | None = None  # the team's corrections (remote_jobs.learned), read once
 
     @property
     def settings(self):
@@ -49,6 +50,18 @@ class TuiContext:
         from remote_jobs.ledger import Ledger
 
         return Ledger(self.ledger_path, self.clock)
+
+    def corrections(self) -> dict:
+        """What the ledger's finished runs teach (read once; blocking: call it from a worker)."""
+        if self.learned is None:
+            from planner.errors import BadInput
+            from remote_jobs.learned import corrections
+
+            try:
+                self.learned = corrections(self.open_ledger(), self.clock.now())
+            except BadInput:
+                self.learned = {}
+        return self.learned
 
     def local_machine(self):
         """This machine (detected once; blocking: call it from a worker)."""

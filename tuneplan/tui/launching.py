@@ -71,8 +71,10 @@ def prepare_request(ctx: Any, candidate: Any):
 
     path = ctx.draft.spec_path
     spec = load_spec(path, spec_overrides(ctx.draft.values, ctx.draft.spec_task, candidate))
-    choice = steps.choose_provider(spec, path, None, ctx.clock)
-    return steps.prepare(spec, path, get_provider(choice.name), ctx.clock, prefer=_same_offer(candidate) or choice.prefer)
+    learned = ctx.corrections()
+    choice = steps.choose_provider(spec, path, None, ctx.clock, learned)
+    return steps.prepare(spec, path, get_provider(choice.name), ctx.clock, prefer=_same_offer(candidate) or choice.prefer,
+                         corrections=learned)
 
 
 def _same_offer(candidate: Any):

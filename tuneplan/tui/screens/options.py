@@ -139,7 +139,7 @@ class OptionsScreen(TuneplanScreen):
         given = "kwh_usd" in settings.electricity.model_fields_set
         power = Electricity(settings.electricity.kwh_usd, "settings" if given else "assumed default", not given)
         result = recommend(job, ctx.prices, ctx.local_machine(), constraints, ctx.today, power,
-                           settings.prices.stale_after_days)
+                           settings.prices.stale_after_days, ctx.corrections())
         self.ready = _launchers_ready({c.provider for c in result.candidates})
         self.post_message(OptionsReady(result))
 
@@ -180,9 +180,10 @@ class OptionsScreen(TuneplanScreen):
         self._rows = self.ordered()
         shown = (f"{len(self._rows)} of {len(rec.candidates)} options within the budget and deadline"
                  if len(self._rows) != len(rec.candidates) else f"{len(rec.candidates)} options")
+        calibrated = "".join(f"\n{note}" for note in rec.notes if note.startswith("calibrated on "))
         self.query_one("#options-job", Static).update(bold_then(
             job.model.model_id, f" {job.setup.method} · {int(job.data.tokens):,} tokens · "
-            f"{shown}, sorted by {self.sort} (c cost, t time, k ranked) · Enter: launch"))
+            f"{shown}, sorted by {self.sort} (c cost, t time, k ranked) · Enter: launch{calibrated}"))
         table = self.query_one("#options-table", DataTable)
         table.clear()
         self._fills += 1
