@@ -55,6 +55,7 @@ class PastRun:
     measured_peak_gib: float | None = None
     provisioning_s: float | None = None
     overhead_s: float | None = None
+    tokens: float | None = None
     catalog_usd: float | None = None
     billed_usd: float | None = None
 

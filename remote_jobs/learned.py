@@ -37,7 +37,7 @@ def past_run(record: RunRecord) -> PastRun:
         actual_hours=sum(seconds) / 3600 if seconds else None,
         estimate_tokens_per_s=record.estimate_tokens_per_s, measured_tokens_per_s=measured_tps,
         estimate_peak_gib=record.estimate_peak_gib, measured_peak_gib=peak, provisioning_s=record.provisioning_s,
-        overhead_s=overhead,
+        overhead_s=overhead, tokens=tokens,
         catalog_usd=float(record.actual_usd) if record.actual_usd else None,
         billed_usd=float(record.billed_usd) if record.billed_usd else None,
     )

@@ -185,6 +185,21 @@ def serving_verdict(inf: dict[str, Any]) -> str:
     return f"Serving: {len(verdict['can_serve'])} devices can serve it; fastest: {verdict['fastest']}{own}"
 
 
+def local_lines(plan: dict) -> list[str]:
+    """This machine's own options (CPU, Mac GPU, the cards in it), with the team's correction where one applied."""
+    out = []
+    plain = (plan.get("calibration") or {}).get("uncalibrated", {})
+    for entry in plan.get("local", []):
+        time = f"{entry['hours'] * 3600:,.0f} s" if entry["hours"] < 0.1 else f"{entry['hours']:,.2f} h"
+        before = plain.get(f"local {entry['gpu']}")
+        was = ""
+        if entry.get("calibration") and before is not None:
+            was = f" (plain estimate {before * 3600:,.0f} s)" if before < 0.1 else f" (plain estimate {before:,.2f} h)"
+        fits = "" if entry["fits"] else ", does not fit"
+        out.append(f"This machine, {entry['device']}: {time}{was}{fits}")
+    return out
+
+
 def print_plan(plan: dict[str, Any]) -> None:
     console = make_console()
     model, params, job, data = plan["model"], plan["params"], plan["job"], plan["data"]
@@ -201,6 +216,8 @@ def print_plan(plan: dict[str, Any]) -> None:
     console.print(breakdown_table(plan))
     console.print(weights_table(plan))
     console.print(fits_table(plan))
+    for line in local_lines(plan):
+        console.print(line)
     for line in to_fit_lines(plan):
         console.print(line, style="" if line.startswith("  ") else "bold")
     table = max_fit_table(plan)
