@@ -29,6 +29,8 @@ NOT_RUN = {  # the command's first words -> why the example is not run here
     "tuneplan models": "no output shown", "tuneplan gpus": "no output shown",
     "tuneplan ledger": "reads a team ledger on a database server (test_team_ledger.py runs these)",
     "tuneplan budget": "writes a team ledger on a database server (test_team_ledger.py runs these)",
+    "tuneplan plan --spec examples/tiny-sft.yaml": "calibrated by this machine's past runs (test_learning.py launches "
+                                                   "two and checks the plan)",
     "tuneplan plan --model meta-llama/Llama-3.2-1B --method lora --seq-len 2048 --gpu RTX4090 --trace":
         "needs the train extra (torch on the meta device)",
 }
