@@ -4,6 +4,7 @@ pull (sha256 checked on both ends) → teardown → the bill in the ledger; and 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -88,7 +89,10 @@ def test_kill_9_of_the_cli_mid_run_leaves_a_pod_that_reap_finds_pulls_and_ends(r
     provider = registry.get_provider("runpod")
     assert wait_until(lambda: provider.status(record.handle).state.terminal, 30), "the job ran on without the CLI"
     code, listing, _err = run_cli(capsys, "reap")
-    assert code == 0 and "unpulled" in listing and record.run_id in listing, listing
+    assert code == 1 and "unpulled" in listing and record.run_id in listing, "left to act on: exit 1, for cron"
+    code, found, _err = run_cli(capsys, "reap", "--json")
+    (item,) = json.loads(found)["items"]
+    assert code == 1 and item["verdict"] == "unpulled" and item["actionable"] and item["run_id"] == record.run_id
     code, done, err = run_cli(capsys, "reap", "--yes")
     assert code == 0 and "finished as succeeded" in done, done + err
     assert wait_until(lambda: not fake.pods, 10), "reap terminated the pod"

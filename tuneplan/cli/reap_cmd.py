@@ -1,6 +1,9 @@
-"""``tuneplan reap [--yes] [--all-owners]``: list what should not be running (or not be unrecorded), and with
-``--yes`` end it. The verdicts and the rules (our prefix and this owner/host's tags only) are in
-``remote_jobs.reap``."""
+"""``tuneplan reap [--yes] [--all-owners] [--json]``: list what should not be running (or not be unrecorded), and
+with ``--yes`` end it. The verdicts and the rules (our prefix and this owner/host's tags only) are in
+``remote_jobs.reap``.
+
+Exit code (for cron jobs and CI): 0 when nothing needs acting on (or ``--yes`` ended all of it), 1 when something
+that should not be running is left running."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ def reap(
     owner: Optional[str] = typer.Option(None, "--owner", help="Whose resources are 'ours' (default: your user name)."),
     provider: list[str] = typer.Option([], "--provider", help="Also ask this provider (repeatable; default: local and "
                                        "every provider the ledger has runs on)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object: what was found, what was done."),
     ledger: Optional[str] = LEDGER_OPTION,
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
 ) -> None:
@@ -39,28 +43,49 @@ def reap(
             providers[name] = get_provider(name)
         except (BadInput, ImportError) as exc:
             unreachable.append(f"  {name}: not asked ({' '.join(str(exc).split())})")
+    say = (lambda text: None) if as_json else console.print
     for line in unreachable:
-        console.print(line)
+        say(line)
     root = runs_root(runs_dir)
     items = reaper.survey(book, list(providers.values()), owner or current_owner(), host_id(), all_owners, at, root)
     if not items:
-        console.print("nothing to reap: every machine is accounted for")
-        return
+        say("nothing to reap: every machine is accounted for")
     for item in items:
         mark = "→" if item.actionable else " "
-        console.print(one_line(f"{mark} {item.verdict:<9} {item.provider}/{item.run_id}: {item.why}", 1000))
+        say(one_line(f"{mark} {item.verdict:<9} {item.provider}/{item.run_id}: {item.why}", 1000))
     actionable = [item for item in items if item.actionable]
+    done: dict[str, str] = {}
     if not yes:
         if actionable:
-            console.print(f"{len(actionable)} to act on: run again with --yes")
-        return
-    for item in actionable:
-        if item.verdict == "orphan" and not (unplaced or _confirm_unplaced(item)):
-            console.print(f"  {item.run_id}: left running (no ledger here knows it; --unplaced ends such machines "
-                          "without asking)")
-            continue
-        done = reaper.act(item, book, providers[item.provider], at, root)
-        console.print(one_line(f"  {item.run_id}: {done}", 1000))
+            say(f"{len(actionable)} to act on: run again with --yes")
+    else:
+        for item in actionable:
+            if item.verdict == "orphan" and not (unplaced or (not as_json and _confirm_unplaced(item))):
+                say(f"  {item.run_id}: left running (no ledger here knows it; --unplaced ends such machines "
+                    "without asking)")
+                continue
+            done[item.run_id] = reaper.act(item, book, providers[item.provider], at, root)
+            say(one_line(f"  {item.run_id}: {done[item.run_id]}", 1000))
+    left = [item for item in actionable if item.run_id not in done]
+    if as_json:
+        _print_json(items, done, unreachable)
+    if left:
+        raise typer.Exit(1)
+
+
+def _print_json(items, done: dict[str, str], unreachable: list[str]) -> None:
+    import json
+    import sys
+
+    from providers.plain_text import plain
+
+    sys.stdout.write(json.dumps({
+        "items": [{"provider": i.provider, "run_id": plain(i.run_id), "verdict": i.verdict, "why": plain(i.why),
+                   "actionable": i.actionable, "resource_id": plain(i.resource.resource_id) if i.resource else None,
+                   "done": plain(done[i.run_id]) if i.run_id in done else None} for i in items],
+        "not_asked": [plain(line.strip()) for line in unreachable],
+        "left_running": sum(1 for i in items if i.actionable and i.run_id not in done),
+    }, indent=2) + "\n")
 
 
 def _confirm_unplaced(item) -> bool:

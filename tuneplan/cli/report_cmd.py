@@ -52,6 +52,7 @@ def report(
                                           "over its budget (spent + committed), for scripts and CI."),
     tz: Optional[str] = typer.Option(None, "--tz", help="The time zone whose midnights bound the period and its days "
                                      "(IANA name, e.g. Europe/Berlin; default UTC)."),
+    as_json: bool = typer.Option(False, "--json", help="The same as --format json."),
     width: Optional[int] = typer.Option(None, "--width", min=60, max=1000, help="Draw the table this many columns "
                                         "wide (default: the terminal's, also when piped)."),
     ledger: Optional[str] = LEDGER_OPTION,
@@ -60,6 +61,10 @@ def report(
     from remote_jobs.reporting.period import parse_zone
 
     check_choice("--format", fmt, (*FORMATS, "pdf"))
+    if as_json:
+        if fmt not in ("table", "json"):
+            raise BadInput(f"--json is --format json; drop --format {fmt}")
+        fmt = "json"
     if fmt == "pdf":  # the same as --pdf: people reach for --format first
         fmt, pdf = "table", True
     if pdf and fmt not in ("table", "html"):
