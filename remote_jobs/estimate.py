@@ -251,9 +251,12 @@ def spec_data_size(spec, train: Path | None):
 
     examples, avg_tokens = spec.data.examples, spec.data.avg_tokens
     if train is not None and (examples is None or avg_tokens is None):
-        count, mean_bytes = _measure(train)
+        from remote_jobs.data_inspect import counted_tokens
+
+        counted = counted_tokens(train, spec.model)  # `tuneplan data inspect` counted them with the tokenizer
+        count, mean_tokens = counted if counted else (_measure(train)[0], _measure(train)[1] / 4)
         examples = examples or count
-        avg_tokens = avg_tokens or max(1, min(spec.training.seq_len, round(mean_bytes / 4)))
+        avg_tokens = avg_tokens or max(1, min(spec.training.seq_len, round(mean_tokens)))
     size = DataSize(examples=int(examples or DataSize.examples), avg_tokens=int(avg_tokens or DataSize.avg_tokens),
                     epochs=float(spec.training.epochs), assumed=examples is None or avg_tokens is None)
     if spec.training.max_steps:  # the trainer then runs exactly max_steps steps, cycling over the data if it must

@@ -56,3 +56,44 @@ def test_report_and_reap_speak_json(capsys, tmp_path, monkeypatch):
     code, out, err = run_cli(capsys, "reap", "--json")
     assert code == 0, err
     assert json.loads(out) == {"items": [], "not_asked": [], "left_running": 0}
+
+
+def test_data_inspect_counts_tokens_marks_the_loss_and_feeds_the_plan(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("TUNEPLAN_DATA_DIR", str(tmp_path / "data"))
+    spec = str(ROOT / "examples" / "tiny-sft.yaml")
+    code, out, err = run_cli(capsys, "data", "inspect", spec, "--json")
+    assert code == 0, err
+    found = json.loads(out)
+    assert found["rows"] == 48 and found["format"] == "chat" and found["tokenizer"] == "tiny:llama"
+    assert found["tokens"]["min"] > 0 and found["truncated"] == 0 and found["problem_count"] == 0
+    assert all("⟦" in e and e.rstrip().endswith("⟧") and "assistant" in e.split("⟦")[0] for e in found["examples"])
+    code, plan, err = run_cli(capsys, "plan", "--spec", spec, "--json", "--no-calibration")
+    assert code == 0, err
+    assert json.loads(plan)["data"]["avg_tokens"] == round(found["tokens"]["mean"]), "the plan uses the counted tokens"
+
+
+def test_data_inspect_lists_the_problems_a_preprocess_step_would_trip_on(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("TUNEPLAN_DATA_DIR", str(tmp_path / "data"))
+    rows = [
+        {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]},
+        {"messages": [{"role": "user", "content": "only a question"}]},
+        {"messages": [{"role": "narrator", "content": "\x1b[31mred"}, {"role": "assistant", "content": ""}]},
+        {"text": "a row of another format"},
+    ]
+    data = tmp_path / "train.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\nnot json at all\n" + "[1, 2]\n")
+    spec = tmp_path / "job.yaml"
+    long_row = {"messages": [{"role": "user", "content": "word " * 200}, {"role": "assistant", "content": "ok"}]}
+    data.write_text(data.read_text() + json.dumps(long_row) + "\n")
+    spec.write_text(f"name: probe\ntask: sft\nmodel: tiny:llama\ndata: {{train: {data}, format: chat}}\n"
+                    "training: {seq_len: 64, micro_batch_size: 2}\n")
+    code, out, err = run_cli(capsys, "data", "inspect", str(spec))
+    assert code == 0, err
+    text = " ".join(out.split())
+    for expected in ("line 2: no assistant turn", "line 3: unknown role narrator", "line 3: an empty message",
+                     "line 4: no messages", "line 5: not JSON", "line 6: not a JSON object",
+                     "truncated at seq_len 64: 1 rows"):
+        assert expected in text, expected
+    assert "\x1b" not in out, "text from the file is printed plain"
+    code, _, err = run_cli(capsys, "data", "inspect", str(ROOT / "examples" / "tiny-smoke.yaml"))
+    assert code == 2 and "smoke" in err
