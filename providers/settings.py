@@ -180,6 +180,14 @@ class PullSettings(_Section):
     """How long one pull may take, every retry included; past it the run fails and is torn down."""
 
 
+class NotifySettings(_Section):
+    webhook_url: SecretStr | None = None
+    """A Slack-compatible incoming webhook that hears when a run ends (any final state), once per run. A secret:
+    never printed. TUNEPLAN_NOTIFY__WEBHOOK_URL sets it without the file."""
+    desktop: bool = True
+    """Also a desktop notification (notify-send on Linux, osascript on macOS) where one can be shown."""
+
+
 class Settings(BaseSettings):
     """Everything a user can set. Defaults < settings.yaml < TUNEPLAN_* environment."""
 
@@ -205,6 +213,8 @@ class Settings(BaseSettings):
     """Monthly budgets per project for `tuneplan report`."""
     pulls: PullSettings = Field(default_factory=PullSettings)
     """Limits on bringing a run's files home (what a remote machine sends is not trusted)."""
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    """Who hears when a run ends: a webhook, the desktop."""
     ledger_url: str | None = None
     """The ledger: sqlite:///path (default: the file in the data folder) or postgresql://user@host/db for a team
     ledger; TUNEPLAN_LEDGER_URL wins. Never a password here: PGPASSWORD, ~/.pgpass or a service file hold it."""

@@ -184,7 +184,21 @@ def close(run: ActiveRun, state: RunState, reason: str | None, status: RunStatus
             _record_end(run, state, reason, status)
         finally:
             teardown(run)
-    return run.refresh()
+    record = run.refresh()
+    _announce(run, record)
+    return record
+
+
+def _announce(run: ActiveRun, record) -> None:
+    """Tell the webhook and the desktop, once per run, after the teardown; a failure is a note, never an error."""
+    from remote_jobs.notify import announce_end
+
+    try:
+        problems = announce_end(run.ledger, record)
+    except Exception as exc:  # noqa: BLE001 - a notification never turns a finished run into a failed command
+        problems = [f"notification failed: {type(exc).__name__}"]
+    for problem in problems:
+        run.note(problem)
 
 
 def teardown(run: ActiveRun) -> None:

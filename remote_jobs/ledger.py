@@ -231,6 +231,15 @@ class Ledger:
                "OR torn_down_at >= ?) ORDER BY created_at DESC")
         return [from_row(row) for row in self._query(sql, (iso(until), iso(since), iso(since), iso(since)))]
 
+    def claim_notification(self, run_id: str) -> bool:
+        """True for the one caller that gets to announce this finished run's end (a conditional update: whoever
+        observes the end first, from any machine)."""
+        def claim(conn: Any) -> bool:
+            return conn.execute("UPDATE runs SET notified_at = ? WHERE run_id = ? AND notified_at IS NULL AND "
+                                "ended_at IS NOT NULL", (iso(self.clock.now()), run_id)).rowcount > 0
+
+        return self.transact(claim)
+
     def bill_events(self, run_ids: list[str] | None = None, since: datetime | None = None) -> list[dict[str, Any]]:
         """Bill figures as they arrived (oldest first): each run's, or every run's, optionally only since a time."""
         sql, args = "SELECT run_id, at, billed_micro_usd, final, source FROM bill_events WHERE 1 = 1", []

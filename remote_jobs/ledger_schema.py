@@ -58,6 +58,9 @@ MIGRATIONS: list[str] = [
     "ALTER TABLE runs ADD COLUMN uncalibrated_hours REAL;"
     "ALTER TABLE runs ADD COLUMN uncalibrated_micro_usd INTEGER;"
     "ALTER TABLE runs ADD COLUMN calibration TEXT;",
+    # Notifications: when a run's end was announced (webhook, desktop), so whoever observes the end announces it
+    # exactly once (watch, the TUI, a jobs refresh, reap).
+    "ALTER TABLE runs ADD COLUMN notified_at TEXT;",
 ]
 
 _POSTGRES_TYPES = (

@@ -97,3 +97,48 @@ def test_data_inspect_lists_the_problems_a_preprocess_step_would_trip_on(capsys,
     assert "\x1b" not in out, "text from the file is printed plain"
     code, _, err = run_cli(capsys, "data", "inspect", str(ROOT / "examples" / "tiny-smoke.yaml"))
     assert code == 2 and "smoke" in err
+
+
+def test_a_run_that_ends_is_announced_once_to_the_webhook_and_the_desktop(capsys, tmp_path, monkeypatch):
+    import http.server
+    import threading
+
+    heard: list[dict] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the http.server API
+            heard.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shown = tmp_path / "desktop.txt"
+    fake = bin_dir / "notify-send"  # the desktop: a stand-in that records what it was asked to show
+    fake.write_text(f"#!/bin/sh\necho \"$@\" >> {shown}\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
+    monkeypatch.setenv("TUNEPLAN_NOTIFY__WEBHOOK_URL", f"http://127.0.0.1:{server.server_port}/hook")
+    monkeypatch.setenv("TUNEPLAN_LEDGER", str(tmp_path / "ledger.sqlite3"))
+    monkeypatch.setenv("TUNEPLAN_DATA_DIR", str(tmp_path / "data"))
+    try:
+        code, _, err = run_cli(capsys, "launch", str(ROOT / "examples" / "tiny-smoke.yaml"), "--yes")
+        assert code == 0, err
+        code, out, err = run_cli(capsys, "jobs", "--json")
+        run_id = json.loads(out)[0]["run_id"]
+        for again in (("watch", run_id), ("down", run_id), ("reap",)):  # later observers do not announce again
+            run_cli(capsys, *again)
+    finally:
+        server.shutdown()
+    assert len(heard) == 1, heard
+    assert heard[0]["run"]["run_id"] == run_id and heard[0]["run"]["state"] == "succeeded"
+    assert heard[0]["text"].startswith(f"tuneplan: {run_id} succeeded") and "cost $" in heard[0]["text"]
+    assert shown.read_text().count(run_id) == 1
+    code, out, _ = run_cli(capsys, "settings", "show")
+    assert "127.0.0.1" not in out, "the webhook is a secret"
