@@ -142,3 +142,26 @@ def test_a_run_that_ends_is_announced_once_to_the_webhook_and_the_desktop(capsys
     assert shown.read_text().count(run_id) == 1
     code, out, _ = run_cli(capsys, "settings", "show")
     assert "127.0.0.1" not in out, "the webhook is a secret"
+
+
+def test_every_tuneplan_variable_the_code_reads_is_documented_and_a_typo_is_warned(capsys, monkeypatch):
+    import re
+
+    from tuneplan.cli.environment import REMOTE_PREFIXES, VARIABLES, unknown_variables
+
+    read = set()
+    pattern = re.compile(r"(?:environ(?:\.get)?\(?\[?|getenv\()\s*\"(TUNEPLAN_[A-Z0-9_]+)")
+    for folder in ("planner", "providers", "remote_jobs", "tuneplan", "templates"):
+        for path in (ROOT / folder).rglob("*.py"):
+            read |= set(pattern.findall(path.read_text(encoding="utf-8")))
+    assert read and not {name for name in read if name not in VARIABLES and not name.startswith(REMOTE_PREFIXES)}
+    environ = {"TUNEPLAN_LEDGR": "x", "TUNEPLAN_ELECTRICITY__KWH_USD": "0.2", "TUNEPLAN_PULLS__MAX_GIB": "5",
+               "TUNEPLAN_ELECTRICITY__KWH": "1", "TUNEPLAN_POD_AGENT": "1", "TUNEPLAN_NOW": "2026-11-26T12:00:00Z"}
+    warned = unknown_variables(environ)
+    assert len(warned) == 2 and "TUNEPLAN_LEDGR" in warned[1] and "did you mean 'TUNEPLAN_LEDGER'" in warned[1]
+    assert "TUNEPLAN_ELECTRICITY__KWH_USD" in warned[0], "a settings key, checked against the settings' fields"
+    monkeypatch.setenv("TUNEPLAN_LEDGR", "x")
+    code, out, err = run_cli(capsys, "settings", "env", "--json")
+    assert code == 0 and {row["name"] for row in json.loads(out)["variables"]} == set(VARIABLES)
+    code, _, err = run_cli(capsys, "gpus")
+    assert code == 0 and "warning: TUNEPLAN_LEDGR is not a tuneplan variable" in err, "every command warns"

@@ -21,7 +21,7 @@ app = typer.Typer(
     name="tuneplan",
     help="Plan, price, launch and account for fine-tuning runs.",
     no_args_is_help=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish and PowerShell
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings=HELP,
@@ -103,6 +103,14 @@ def _root(
     """Plan, price, launch and account for fine-tuning runs."""
 
 
+def _warn_unknown_environment() -> None:
+    """A misspelt TUNEPLAN_* variable is ignored: say so, with the closest name (never fatal)."""
+    from tuneplan.cli.environment import unknown_variables
+
+    for warning in unknown_variables():
+        sys.stderr.write(f"warning: {warning}\n")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app, turn expected failures into one line.
 
@@ -112,6 +120,7 @@ def main(argv: list[str] | None = None) -> None:
         argv = sys.argv[1:]
     if not argv:
         argv = ["tui"]
+    _warn_unknown_environment()
     try:
         code = app(args=argv, standalone_mode=False)
     except TuneplanError as exc:

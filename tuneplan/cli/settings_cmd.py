@@ -19,6 +19,26 @@ def settings(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) 
         show(as_json)
 
 
+@settings_app.command("env", help="Every TUNEPLAN_* environment variable, what it does, and which are set here.")
+def env(as_json: bool = typer.Option(False, "--json")) -> None:
+    import os
+
+    from providers.plain_text import plain
+    from tuneplan.cli.environment import VARIABLES, unknown_variables
+    from tuneplan.cli.render_run import console
+
+    rows = [{"name": name, "what": what, "set": name in os.environ} for name, what in VARIABLES.items()]
+    if as_json:
+        print(json.dumps({"variables": rows, "unknown": unknown_variables()}))
+        return
+    for row in rows:
+        console.print(f"{'*' if row['set'] else ' '} {row['name']:<38} {row['what']}", markup=False)
+    console.print("  TUNEPLAN_<SECTION>__<KEY>               any settings.yaml key, e.g. TUNEPLAN_ELECTRICITY__KWH_USD=0.25",
+                  markup=False)
+    for warning in unknown_variables():
+        console.print(plain(f"warning: {warning}"), markup=False)
+
+
 @settings_app.command("show", help="Print the settings in effect, secrets masked, and which ledger is used.")
 def show(as_json: bool = typer.Option(False, "--json")) -> None:
     import yaml
