@@ -161,6 +161,30 @@ class SmokeSettings(_Strict):
     fail_at: int | None = _count(BIG)
 
 
+class TrackingSettings(_Strict):
+    """Experiment tracking through the Trainer's own integrations (``report_to``)."""
+
+    backend: Literal["none", "wandb", "mlflow"] = "none"
+    project: str | None = Field(None, max_length=128)
+    """The W&B project, or the MLflow experiment (default: the job's name)."""
+    run_name: str | None = Field(None, max_length=128)
+    uri: str | None = Field(None, max_length=1024)
+    """MLflow's tracking server (default: a SQLite store in the run's outputs, brought home with them). Credentials
+    travel as named secrets (MLFLOW_TRACKING_TOKEN, WANDB_API_KEY in ``secrets``), never in this URI."""
+
+    @field_validator("project", "run_name")
+    @classmethod
+    def _names(cls, value: str | None) -> str | None:
+        return None if value is None else _label(value, "the tracking name", 128)
+
+    @field_validator("uri")
+    @classmethod
+    def _no_password(cls, value: str | None) -> str | None:
+        if value and re.match(r"^[a-z+]+://[^/@]*:[^/@]*@", value):
+            raise ValueError("a tracking URI never holds a password: put it in a secret (MLFLOW_TRACKING_PASSWORD)")
+        return value
+
+
 class JobSpec(_Strict):
     """A fine-tuning job: what to train, on what data, with which settings, where, for how much."""
 
@@ -182,6 +206,8 @@ class JobSpec(_Strict):
     secrets: list[str] = Field(default_factory=list, max_length=100)
     outputs: OutputSettings = Field(default_factory=OutputSettings)
     smoke: SmokeSettings = Field(default_factory=SmokeSettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    """Where the run's metrics are logged as it trains (W&B, MLflow), beside tuneplan's own metrics.json."""
     tags: dict[str, str] = Field(default_factory=dict, max_length=20)
     """Finance's groupings beyond project and owner (``cost_center: ml-research``): kept on the run in the ledger,
     usable in ``report --by tag:cost_center``, written in the FOCUS export's Tags."""

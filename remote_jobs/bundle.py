@@ -56,7 +56,7 @@ def build_bundle(job: ResolvedJob, run_id: str, root: Path, shape: RunShape | No
     shape = RunShape() if task == "smoke" else shape or shape_of(job.spec)
     (root / "job.json").write_text(json.dumps({**job.job_json(), "distributed": shape.job_json()}, indent=2) + "\n",
                                    encoding="utf-8")
-    (root / "requirements.txt").write_bytes(_requirements(task))
+    (root / "requirements.txt").write_bytes(_requirements(task) + _tracking_requirements(job.spec))
     for item in job.inputs:
         place(item.source, root / item.bundle_path)
     return seal_bundle(root, run_id, task, entrypoint, job.template_args(), tuple(job.spec.secrets),
@@ -103,6 +103,18 @@ def _requirements(task: str) -> bytes:
         return template_text(f"requirements-{task}.txt")
     except BadInput:
         return b"# this template needs the Python standard library only\n"
+
+
+# What the training machine adds for the spec's tracking backend (MLflow's SQLite store needs SQLAlchemy and
+# alembic, which mlflow-skinny leaves out): pinned to the versions the tests ran with; wandb as its extra says.
+TRACKING_REQUIREMENTS = {
+    "mlflow": b"# tracking: mlflow\nmlflow-skinny==3.18.0\nSQLAlchemy==2.1.9\nalembic==1.20.1\n",
+    "wandb": b"# tracking: wandb\nwandb>=0.19\n",
+}
+
+
+def _tracking_requirements(spec) -> bytes:
+    return TRACKING_REQUIREMENTS.get(getattr(getattr(spec, "tracking", None), "backend", "none"), b"")
 
 
 def place(source: Path, target: Path) -> None:

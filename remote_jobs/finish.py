@@ -16,6 +16,8 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 from planner.errors import BadInput
 from providers.log_lines import LINE_MAX_CHARS, SAVED_LOG_BYTES, last_lines
@@ -244,6 +246,23 @@ def _bill(run: ActiveRun, handle) -> Decimal | None:
         return None
 
 
+def tracking_url(tracking: Any, artifacts: Path) -> str | None:
+    """Where the run's tracking lives, for the ledger: the server's link, or the SQLite store that came home with
+    the outputs (``mlflow ui --backend-store-uri`` opens it); None without tracking. Remote text: one line, bounded."""
+    if not isinstance(tracking, dict) or not tracking.get("backend"):
+        return None
+    backend = one_line(tracking["backend"], 20)
+    if tracking.get("url"):
+        return one_line(f"{backend}: {tracking['url']}", 1000)
+    if tracking.get("store_in_outputs") == "mlflow.db":
+        where = f"sqlite:///{(artifacts / 'mlflow.db').resolve()}"
+        return one_line(f"{backend}: {where} experiment {tracking.get('experiment_id')} run {tracking.get('run_id')}",
+                        1000)
+    if tracking.get("problem"):
+        return one_line(f"{backend}: not recorded ({tracking['problem']})", 1000)
+    return one_line(f"{backend}: {tracking.get('uri') or ''} run {tracking.get('run_id')}", 1000)
+
+
 def _record_end(run: ActiveRun, state: RunState, reason: str | None, status: RunStatus | None) -> None:
     record, now = run.refresh(), run.clock.now()
     if record.finished:
@@ -258,7 +277,8 @@ def _record_end(run: ActiveRun, state: RunState, reason: str | None, status: Run
                "failure_reason": reason if state != RunState.SUCCEEDED else None,
                "actual_usd": (cost_for(record.price_usd_per_hour, total_s) + tail_usd(run.provider, record.spot)
                               if record.started_at else None),
-               "tokens": facts.tokens, "metrics": facts.metrics, "versions": facts.versions, "push": facts.push}
+               "tokens": facts.tokens, "metrics": facts.metrics, "versions": facts.versions, "push": facts.push,
+               "tracking_url": tracking_url((facts.metrics or {}).get("tracking"), run.run_dir / ARTIFACTS)}
     run.ledger.update(run.run_id, only_if_open=True, message=reason or state.value, **changes)
     run.refresh()
     run.on_event(StateChanged(run.run_id, state.value, reason or ""))

@@ -61,6 +61,8 @@ MIGRATIONS: list[str] = [
     # Notifications: when a run's end was announced (webhook, desktop), so whoever observes the end announces it
     # exactly once (watch, the TUI, a jobs refresh, reap).
     "ALTER TABLE runs ADD COLUMN notified_at TEXT;",
+    # Experiment tracking: where the run's W&B or MLflow run lives.
+    "ALTER TABLE runs ADD COLUMN tracking_url TEXT;",
 ]
 
 _POSTGRES_TYPES = (

@@ -80,6 +80,8 @@ class RunRecord:
     uncalibrated_usd: Decimal | None = None
     calibration: dict[str, Any] | None = None
     """The correction the launch applied (``planner.learning``), as JSON."""
+    tracking_url: str | None = None
+    """Where the run's experiment tracking lives (``mlflow: …``, ``wandb: …``)."""
     tags: dict[str, Any] | None = None
     """The spec's ``tags`` (cost_center: ml-research): finance's groupings beyond project and owner."""
 
@@ -133,6 +135,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "billed_at": ("billed_at", "time"), "bill_final": ("bill_final", "bool"), "stack": ("stack", "text"),
     "estimate_tokens_per_s": ("estimate_tokens_per_s", "float"), "uncalibrated_hours": ("uncalibrated_hours", "float"),
     "uncalibrated_usd": ("uncalibrated_micro_usd", "money"), "calibration": ("calibration", "json_dict"),
+    "tracking_url": ("tracking_url", "text"),
 }
 
 

@@ -39,8 +39,16 @@ def read_facts(artifacts: Path) -> RunFacts:
     for section in ("train", "eval"):
         if isinstance(metrics.get(section), dict):
             summary[section] = _numbers(metrics[section])
+    if isinstance(metrics.get("tracking"), dict):
+        summary["tracking"] = _tracking(metrics["tracking"])
     versions = _numbers(metrics["versions"]) if isinstance(metrics.get("versions"), dict) else None
     return RunFacts(_int(metrics.get("tokens")), summary, versions, _push(push))
+
+
+def _tracking(data: dict) -> dict[str, str | None]:
+    """Where the template says its tracking went: the known keys only, as bounded one-line text."""
+    keys = ("backend", "url", "uri", "store_in_outputs", "experiment_id", "run_id", "project", "problem")
+    return {key: one_line(str(data[key]), 500) if data.get(key) is not None else None for key in keys}
 
 
 def _push(data: dict | None) -> dict[str, Any] | None:

@@ -74,6 +74,7 @@ DEFAULTS = {  # the JobSpec keys, flattened; project/owner/resources/secrets bel
     "training.seed": 42, "training.warmup_ratio": 0.03,
     "training.stack": "tuneplan",  # the stack a plan was made for; the templates are the tuneplan stack
     "distributed.nodes": 1, "distributed.gpus_per_node": 1, "distributed.sharding": "none",
+    "tracking.backend": "none", "tracking.project": None, "tracking.run_name": None, "tracking.uri": None,
 }
 IGNORED = ("project", "owner", "resources", "secrets")
 CHOICES = {
@@ -84,6 +85,7 @@ CHOICES = {
     "data.format": (None, "chat", "prompt-completion", "text", "preference", "text-label", "pairs",
                     "triplets"),
     "distributed.sharding": ("none", "ddp", "fsdp", "zero2", "zero3"),
+    "tracking.backend": ("none", "wandb", "mlflow"),
 }
 POSITIVE = ("training.epochs", "training.seq_len", "training.micro_batch_size", "training.grad_accum",
             "training.learning_rate", "training.logging_steps", "training.save_steps", "lora.r", "lora.alpha",
@@ -505,9 +507,51 @@ def trainer_kwargs(cfg: dict, out: Path, device: str, bf16: bool, fp16: bool, ha
         "gradient_checkpointing": bool(t["grad_ckpt"]),
         "gradient_checkpointing_kwargs": {"use_reentrant": False},
         "dataloader_pin_memory": device == "cuda", "use_liger_kernel": t["kernels"] == "liger",
-        "include_num_input_tokens_seen": "non_padding", "report_to": "none",
+        "include_num_input_tokens_seen": "non_padding", "report_to": tracking_setup(cfg, out),
+        "run_name": cfg["tracking.run_name"] or cfg["name"],
         **engine_kwargs(cfg),
     }
+
+
+def tracking_setup(cfg: dict, out: Path) -> list:
+    """The Trainer's ``report_to`` for the spec's tracking, and the settings its integration reads from the
+    environment. MLflow without a server logs to a SQLite store among the outputs (pulled home with them)."""
+    backend = cfg["tracking.backend"]
+    project = cfg["tracking.project"] or cfg["name"]
+    if backend == "mlflow":
+        os.environ.setdefault("MLFLOW_TRACKING_URI", cfg["tracking.uri"] or f"sqlite:///{(out / 'mlflow.db').resolve()}")
+        os.environ.setdefault("MLFLOW_EXPERIMENT_NAME", project)
+        return ["mlflow"]
+    if backend == "wandb":
+        os.environ.setdefault("WANDB_PROJECT", project)
+        return ["wandb"]
+    return []
+
+
+def tracking_facts(cfg: dict, out: Path) -> dict | None:
+    """Where the run's tracking lives (for the ledger): the backend, its URI, the run, and a link where there is one."""
+    backend = cfg["tracking.backend"]
+    try:
+        if backend == "mlflow":
+            import mlflow
+
+            run, uri = mlflow.last_active_run(), mlflow.get_tracking_uri()
+            if run is None:
+                return {"backend": backend, "uri": uri, "problem": "no MLflow run was logged"}
+            local = uri == f"sqlite:///{(out / 'mlflow.db').resolve()}"
+            link = f"{uri.rstrip('/')}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}" \
+                if uri.startswith(("http://", "https://")) else None
+            return {"backend": backend, "uri": None if local else uri, "store_in_outputs": "mlflow.db" if local else None,
+                    "experiment_id": run.info.experiment_id, "run_id": run.info.run_id, "url": link}
+        if backend == "wandb":
+            import wandb
+
+            run = wandb.run
+            return {"backend": backend, "run_id": run.id if run else None, "url": run.url if run else None,
+                    "project": os.environ.get("WANDB_PROJECT")}
+    except Exception as exc:  # noqa: BLE001 - tracking is a convenience: it never fails a trained run
+        return {"backend": backend, "problem": f"{type(exc).__name__}: {str(exc)[:200]}"}
+    return None
 
 
 def sharded(cfg: dict) -> bool:
@@ -653,6 +697,7 @@ def finish(cfg: dict, out: Path, result: dict, torch, device: str, started: floa
         "task": TASK, "method": cfg["method"], **result, "wall_s": round(time.monotonic() - started, 3),
         "peak_mem_allocated_gib": allocated, "peak_mem_reserved_gib": reserved, "device": device,
         "world_size": where["world_size"], "nodes": where["nodes"], "versions": package_versions(),
+        "tracking": tracking_facts(cfg, out),
     })
     write_json(out / "resolved_config.json", nested(cfg))
     point_adapters_at_base(out, cfg["base_model"])

@@ -55,6 +55,7 @@ DEFAULTS = {  # the JobSpec keys, flattened; project/owner/resources/secrets bel
     "training.seed": 42, "training.warmup_ratio": 0.03,
     "training.stack": "tuneplan",  # the stack a plan was made for; the templates are the tuneplan stack
     "distributed.nodes": 1, "distributed.gpus_per_node": 1, "distributed.sharding": "none",
+    "tracking.backend": "none", "tracking.project": None, "tracking.run_name": None, "tracking.uri": None,
 }
 IGNORED = ("project", "owner", "resources", "secrets")
 CHOICES = {
@@ -65,6 +66,7 @@ CHOICES = {
     "data.format": (None, "chat", "prompt-completion", "text", "preference", "text-label", "pairs",
                     "triplets"),
     "distributed.sharding": ("none", "ddp", "fsdp", "zero2", "zero3"),
+    "tracking.backend": ("none", "wandb", "mlflow"),
 }
 POSITIVE = ("training.epochs", "training.seq_len", "training.micro_batch_size", "training.grad_accum",
             "training.learning_rate", "training.logging_steps", "training.save_steps", "lora.r", "lora.alpha",

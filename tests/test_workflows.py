@@ -165,3 +165,32 @@ def test_every_tuneplan_variable_the_code_reads_is_documented_and_a_typo_is_warn
     assert code == 0 and {row["name"] for row in json.loads(out)["variables"]} == set(VARIABLES)
     code, _, err = run_cli(capsys, "gpus")
     assert code == 0 and "warning: TUNEPLAN_LEDGR is not a tuneplan variable" in err, "every command warns"
+
+
+@pytest.mark.slow
+def test_a_tracked_run_logs_to_mlflow_and_the_ledger_says_where(capsys, tmp_path, monkeypatch):
+    import sqlite3
+
+    monkeypatch.setenv("TUNEPLAN_LEDGER", str(tmp_path / "ledger.sqlite3"))
+    monkeypatch.setenv("TUNEPLAN_DATA_DIR", str(tmp_path / "data"))
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    spec = yaml.safe_load((ROOT / "examples" / "tiny-sft.yaml").read_text())
+    spec.update(name="tracked", tracking={"backend": "mlflow", "project": "support-bot"})
+    spec["data"] = {k: str(ROOT / "examples" / v) if k in ("train", "eval") else v for k, v in spec["data"].items()}
+    path = tmp_path / "tracked.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    code, _, err = run_cli(capsys, "launch", str(path), "--yes", "--no-validate")
+    assert code == 0, err
+    code, out, _ = run_cli(capsys, "jobs", "--json")
+    (record,) = json.loads(out)
+    assert record["tracking_url"].startswith("mlflow: sqlite:///") and "mlflow.db experiment" in record["tracking_url"]
+    store = Path(record["tracking_url"].split("sqlite:///")[1].split(" ")[0])
+    assert store.is_file() and store.parent.name == "artifacts", "the store came home with the outputs, verified"
+    with sqlite3.connect(store) as conn:
+        assert ("support-bot",) in conn.execute("SELECT name FROM experiments").fetchall()
+        assert conn.execute("SELECT count(*) FROM metrics WHERE key = 'loss'").fetchone()[0] > 0
+    code, out, _ = run_cli(capsys, "jobs", "tracked")
+    assert "tracking" in out and "mlflow" in out
+    bundle = Path(json.loads(run_cli(capsys, "jobs", "--json")[1])[0]["runs_dir"]) / "bundle" / "requirements.txt"
+    assert not bundle.exists() or "mlflow-skinny==" in bundle.read_text()

@@ -98,6 +98,8 @@ def print_details(record, events: list[dict]) -> None:
              ("folder", record.runs_dir), ("tuneplan", record.tuneplan_version or "-")]
     if record.resumed_from:
         facts.append(("resumed from", record.resumed_from))
+    if record.tracking_url:
+        facts.append(("tracking", record.tracking_url))
     if record.overrides:
         facts.append(("overrides", json.dumps(record.overrides)))
     metrics = record.metrics or {}
