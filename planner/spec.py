@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from planner.errors import BadInput
-from planner.validation import first_problem
+from planner.validation import all_problems
 
 Task = Literal["sft", "dpo", "classify", "embed", "smoke"]
 Method = Literal["full", "lora", "qlora", "spectrum"]
@@ -337,8 +337,8 @@ def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any
 
 
 def spec_from_dict(raw: dict[str, Any], source: str = "job spec") -> JobSpec:
-    """Validate a dict as a JobSpec, turning pydantic's report into one clear line."""
+    """Validate a dict as a JobSpec, turning pydantic's report into one clear line with every problem in it."""
     try:
         return JobSpec.model_validate(raw)
     except ValidationError as exc:
-        raise BadInput(f"{source}: {first_problem(exc, JobSpec)}") from None
+        raise BadInput(f"{source}: {all_problems(exc, JobSpec)}") from None

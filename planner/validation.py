@@ -15,7 +15,21 @@ from planner.suggest import did_you_mean
 
 def first_problem(exc: ValidationError, model: type[BaseModel]) -> str:
     """The first error of ``exc`` (raised validating ``model``) as one line for a person."""
-    error = exc.errors()[0]
+    return problem_text(exc.errors()[0], model)
+
+
+def all_problems(exc: ValidationError, model: type[BaseModel], most: int = 10) -> str:
+    """Every error of ``exc`` at once, each as ``first_problem`` words it (a file with three mistakes is fixed in one
+    round, not three): one line, separated by "; ", the first ``most`` of them."""
+    texts = list(dict.fromkeys(problem_text(error, model) for error in exc.errors()))
+    if len(texts) == 1:
+        return texts[0]
+    more = f"; and {len(texts) - most} more" if len(texts) > most else ""
+    return f"{len(texts)} problems: " + "; ".join(texts[:most]) + more
+
+
+def problem_text(error: dict, model: type[BaseModel]) -> str:
+    """One pydantic error as a person reads it, with "did you mean" for an unknown key or value."""
     loc = [_key(part) for part in error["loc"]]
     where = ".".join(loc) or "(top level)"
     if error["type"] == "extra_forbidden":

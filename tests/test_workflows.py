@@ -194,3 +194,12 @@ def test_a_tracked_run_logs_to_mlflow_and_the_ledger_says_where(capsys, tmp_path
     assert "tracking" in out and "mlflow" in out
     bundle = Path(json.loads(run_cli(capsys, "jobs", "--json")[1])[0]["runs_dir"]) / "bundle" / "requirements.txt"
     assert not bundle.exists() or "mlflow-skinny==" in bundle.read_text()
+
+
+def test_every_spec_mistake_is_reported_at_once(capsys, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nmodel: tiny:llama\ntraning: {seq_len: 64}\nresources: {gpus: -1}\nmethod: lorra\n")
+    code, _, err = run_cli(capsys, "plan", "--spec", str(bad))
+    assert code == 2 and "3 problems" in err and len(err.strip().splitlines()) == 1
+    assert "unknown key 'traning' (did you mean 'training'" in err and "'resources.gpus'" in err
+    assert "'method' must be one of" in err and "did you mean 'lora'" in err
