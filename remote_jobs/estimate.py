@@ -254,7 +254,10 @@ def spec_data_size(spec, train: Path | None):
         from remote_jobs.data_inspect import counted_tokens
 
         counted = counted_tokens(train, spec.model)  # `tuneplan data inspect` counted them with the tokenizer
-        count, mean_tokens = counted if counted else (_measure(train)[0], _measure(train)[1] / 4)
+        if counted is None:
+            rows, mean_bytes = _measure(train)
+            counted = (rows, mean_bytes / 4)
+        count, mean_tokens = counted
         examples = examples or count
         avg_tokens = avg_tokens or max(1, min(spec.training.seq_len, round(mean_tokens)))
     size = DataSize(examples=int(examples or DataSize.examples), avg_tokens=int(avg_tokens or DataSize.avg_tokens),

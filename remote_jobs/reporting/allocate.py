@@ -193,13 +193,6 @@ def _run_hours(record: RunRecord) -> float | None:
     return sum(seconds) / 3600 if seconds and record.finished else None
 
 
-def committed_exact(record: RunRecord, now: datetime) -> Decimal:
-    """An open run at its rate from its start to its estimated end (or to now, if it has run longer), to the
-    micro-dollar (a budget check adds up runs that cost fractions of a cent)."""
-    span = _committed_span(record, now)
-    return ZERO if span is None else span[0]
-
-
 def _committed_span(record: RunRecord, now: datetime) -> tuple[Decimal, datetime] | None:
     """(what an open run commits, when that stretch ends)."""
     if record.finished or record.price_usd_per_hour is None:

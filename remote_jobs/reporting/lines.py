@@ -3,25 +3,24 @@
 Why per month: spend lands in the period in which the machine was used (``allocate``), so a run that crosses a
 month boundary has a line in each month, and a month's total is the sum of its lines. Why a hundredth of a cent:
 see ``allocate``. Every total anywhere in the report is a plain sum of these lines, never a figure recomputed
-from the ledger's micro-dollars, so a total equals the sum of its lines in every format; the formats that people
-read (table, HTML, PDF) round to the cent only when they print.
+from the ledger's micro-dollars, so a total equals the sum of its lines in every format, each of which prints money
+to the same hundredth of a cent.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from providers.types import RunState
 from remote_jobs.money import cost_for
 from remote_jobs.records import RunRecord
-from remote_jobs.reporting.allocate import UNIT, ZERO, Allocation, allocate, committed_exact, to_unit
+from remote_jobs.reporting.allocate import UNIT, ZERO, Allocation, to_unit
 from remote_jobs.reporting.period import add_months, first_of_month, month_label
 
 CENT = Decimal("0.01")
-__all__ = ["UNIT", "ZERO", "CENT", "RunLine", "committed_exact", "cents", "error_pct", "lines_for", "make_line",
-           "to_unit"]
+__all__ = ["UNIT", "ZERO", "CENT", "RunLine", "cents", "error_pct", "lines_for", "to_unit"]
 # Runs whose whole cost bought nothing usable.
 WASTED_STATES = frozenset({RunState.FAILED, RunState.CANCELLED, RunState.BUDGET_STOPPED})
 
@@ -107,13 +106,6 @@ def lines_for(allocation: Allocation, start: datetime, end: datetime) -> list[Ru
             out.append(_line(allocation, month_label(month, tz), *window))
         month = following
     return out
-
-
-def make_line(record: RunRecord, now: datetime) -> RunLine:
-    """The whole run as one line (every month of it): for a view of one run rather than of a period."""
-    allocation = allocate(record, now)
-    return _line(allocation, month_label(record.created_at) if record.created_at else "-",
-                 datetime.min.replace(tzinfo=timezone.utc), datetime.max.replace(tzinfo=timezone.utc))
 
 
 def _line(allocation: Allocation, month: str, start: datetime, end: datetime) -> RunLine:

@@ -87,9 +87,9 @@ def _open_runs(report: Report) -> str:
     opened = report.open_lines
     if not opened:
         return "none"
-    accrued = sum((accrued_usd(line.record, report.generated_at) for line in {id(x.record): x for x in opened}.values()),
-                  Decimal(0))
-    return (f"{runs(len({line.record.run_id for line in opened}))}: {usd(to_unit(accrued))} accrued so far, "
+    runs_open = {line.record.run_id: line.record for line in opened}  # a run open across months has a line in each
+    accrued = sum((accrued_usd(record, report.generated_at) for record in runs_open.values()), Decimal(0))
+    return (f"{runs(len(runs_open))}: {usd(to_unit(accrued))} accrued so far, "
             f"{usd(report.total.committed_usd)} committed to their estimated end (not in the estimate comparison)")
 
 
