@@ -38,6 +38,7 @@ BIG = 1_000_000_000
 LIMITS = {"seq_len": 100_000_000, "micro_batch_size": 1_000_000, "grad_accum": 1_000_000, "lora_r": 8192,
           "gpus": 1024, "nodes": 64, "cpu_processes": 64, "examples": 1_000 * BIG, "avg_tokens": 100_000_000, "epochs": 10_000}
 TEMPLATE_ONLY_KEYS = ("output_dir", "base_model", "distributed")  # what a bundle's job.json adds to the spec for its template
+SweepValue = str | int | float | bool | None  # a sweep sets one value per field; sections are not swept
 SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
 
@@ -208,6 +209,9 @@ class JobSpec(_Strict):
     smoke: SmokeSettings = Field(default_factory=SmokeSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     """Where the run's metrics are logged as it trains (W&B, MLflow), beside tuneplan's own metrics.json."""
+    sweep: dict[str, list[SweepValue]] = Field(default_factory=dict, max_length=8)
+    """Several runs from this one spec: ``{training.learning_rate: [1e-4, 2e-4], lora.r: [8, 16]}`` is the grid of
+    every combination (``planner.sweep``); each run is this spec with those values set."""
     tags: dict[str, str] = Field(default_factory=dict, max_length=20)
     """Finance's groupings beyond project and owner (``cost_center: ml-research``): kept on the run in the ledger,
     usable in ``report --by tag:cost_center``, written in the FOCUS export's Tags."""
@@ -243,6 +247,13 @@ class JobSpec(_Strict):
                 raise ValueError(f"tag {key}: the value must be a word or a number")
             _label(str(value), f"the tag {key}")
         return {str(key): str(value) for key, value in tags.items()}
+
+    @field_validator("sweep")
+    @classmethod
+    def _sweep_shape(cls, sweep: dict[str, list]) -> dict[str, list]:
+        from planner.sweep import check_shape
+
+        return check_shape(sweep, cls)
 
     @field_validator("model")
     @classmethod

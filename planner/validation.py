@@ -77,3 +77,19 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
         if found is not None:
             return found
     return None
+
+
+def leaf_problem(model: type[BaseModel], dotted: str) -> str | None:
+    """Why ``dotted`` (``training.learning_rate``) does not name one value of ``model``, with "did you mean" for a
+    typo; None when it does. A sweep varies values, so a whole section (``lora``) is refused too."""
+    parts = dotted.split(".")
+    for depth, part in enumerate(parts):
+        field = model.model_fields.get(part)
+        if field is None:
+            where = ".".join(parts[: depth + 1])
+            return f"unknown key '{_short(where)}'{did_you_mean(part, list(model.model_fields))}"
+        inner = _model_in(field.annotation)
+        if inner is None:
+            return None if depth == len(parts) - 1 else f"'{'.'.join(parts[: depth + 1])}' holds no keys"
+        model = inner
+    return f"'{_short(dotted)}' is a section, not one value: name a key inside it"

@@ -56,7 +56,7 @@ class ResolvedJob:
     def job_json(self) -> dict[str, Any]:
         """The resolved JobSpec as the template reads it (CONTRACTS §6): paths relative to the bundle."""
         # tags are finance's (the ledger and the report), not the training's: the template never sees them
-        job = _without_none(self.spec.model_dump(mode="json", exclude={"smoke", "tags"}))
+        job = _without_none(self.spec.model_dump(mode="json", exclude={"smoke", "tags", "sweep"}))
         by_role = {i.role: i.bundle_path for i in self.inputs}
         if "model" in by_role:
             job["model"] = by_role["model"]

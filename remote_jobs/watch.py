@@ -42,33 +42,13 @@ def watch(run: ActiveRun, poll_s: float = POLL_S, on_interrupt: Callable[[], boo
     the run (checkpoint kept, torn down, recorded as cancelled); False detaches (``Detached``)."""
     if run.record.finished:
         return _tidy_finished(run)
-    handle = run.handle()
-    if handle is None:
+    if run.handle() is None:
         return finish.close(run, RunState.FAILED, "the launch was interrupted before a machine was started")
-    last_step, reported_watching, wait_s, seen = None, False, poll_s, None
+    follower = Follower(run, poll_s)
     try:
-        while True:
-            status = run.call(run.provider.status, handle)
-            if not status.exists:
-                return finish.close(run, RunState.UNKNOWN, "the machine was gone when tuneplan looked "
-                                    "(ended by its runtime limit, or by hand); its artifacts are lost")
-            run.observe(status)
-            last_step = _report_progress(run, status.progress, last_step)
-            cost = run.cost_so_far()
-            run.on_event(CostUpdate(run.run_id, run.elapsed_s(), cost, run.record.max_total_usd))
-            if status.state.terminal:
-                return finish.settle(run, status)
-            if run.over_budget(cost):
-                reason = (f"budget: {show_usd(cost)} spent, over the max_total_usd cap of "
-                          f"{show_usd(run.record.max_total_usd)}")
-                return finish.stop(run, RunState.BUDGET_STOPPED, reason, keep_checkpoint=True)
-            if status.state == RunState.RUNNING and not reported_watching:
-                failpoints.reached("watching")
-                reported_watching = True
-            now_seen = (status.state, last_step)
-            wait_s = poll_s if now_seen != seen else min(wait_s * BACKOFF, poll_s * MAX_BACKOFF)
-            seen = now_seen
-            run.clock.sleep(wait_s)
+        while (record := follower.poll()) is None:
+            run.clock.sleep(follower.wait_s)
+        return record
     except KeyboardInterrupt:
         if not _asked(on_interrupt):
             raise Detached(f"stopped watching; {run.run_id} goes on (hard runtime limit "
@@ -76,6 +56,41 @@ def watch(run: ActiveRun, poll_s: float = POLL_S, on_interrupt: Callable[[], boo
                            f"`tuneplan down {run.run_id}` to stop it") from None
         finish.stop(run, RunState.CANCELLED, "interrupted (Ctrl-C); torn down")
         raise
+
+
+class Follower:
+    """One launched run followed one look at a time: ``watch`` looks, sleeps ``wait_s`` and looks again; a sweep
+    (``remote_jobs.sweep``) takes turns between several."""
+
+    def __init__(self, run: ActiveRun, poll_s: float = POLL_S):
+        self.run, self.poll_s, self.wait_s = run, poll_s, poll_s
+        self.handle = run.handle()
+        self.last_step, self.reported_watching, self.seen = None, False, None
+
+    def poll(self) -> RunRecord | None:
+        """Look once: the final record when the run ended (budget stop included), else None and the next wait."""
+        run = self.run
+        status = run.call(run.provider.status, self.handle)
+        if not status.exists:
+            return finish.close(run, RunState.UNKNOWN, "the machine was gone when tuneplan looked "
+                                "(ended by its runtime limit, or by hand); its artifacts are lost")
+        run.observe(status)
+        self.last_step = _report_progress(run, status.progress, self.last_step)
+        cost = run.cost_so_far()
+        run.on_event(CostUpdate(run.run_id, run.elapsed_s(), cost, run.record.max_total_usd))
+        if status.state.terminal:
+            return finish.settle(run, status)
+        if run.over_budget(cost):
+            reason = (f"budget: {show_usd(cost)} spent, over the max_total_usd cap of "
+                      f"{show_usd(run.record.max_total_usd)}")
+            return finish.stop(run, RunState.BUDGET_STOPPED, reason, keep_checkpoint=True)
+        if status.state == RunState.RUNNING and not self.reported_watching:
+            failpoints.reached("watching")
+            self.reported_watching = True
+        now_seen = (status.state, self.last_step)
+        self.wait_s = self.poll_s if now_seen != self.seen else min(self.wait_s * BACKOFF, self.poll_s * MAX_BACKOFF)
+        self.seen = now_seen
+        return None
 
 
 def _asked(on_interrupt: Callable[[], bool]) -> bool:

@@ -22,7 +22,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "source"
 TASKS = ("sft", "dpo", "classify", "embed", "smoke")
-PARTS = {"common": "common", "ml_common": "ml-common", "tracking": "tracking", "hold_out": "hold-out"}  # module -> marker name
+PARTS = {"common": "common", "ml_common": "ml-common", "tracking": "tracking", "hold_out": "hold-out",
+         "generate": "generate"}  # module -> marker name
 INCLUDE = re.compile(r"^from templates\.source\.(\w+) import \*.*\n", re.MULTILINE)
 IMPORT_BLOCK = re.compile(r"^from __future__ import annotations\n\n((?:(?:import|from) .*\n)+)", re.MULTILINE)
 MARKS = {
@@ -30,6 +31,7 @@ MARKS = {
     "ml-common": "the same in every training template",
     "hold-out": "the same in classify and embed",
     "tracking": "the same in every training template",
+    "generate": "the same in sft and dpo",
 }
 
 

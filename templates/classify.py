@@ -416,15 +416,31 @@ def length_report(lengths: list[int], seq_len: int, fatal: bool) -> dict:
             "max_tokens": longest}
 
 
+EVAL_FLAGS = (
+    ("--evaluate", {"type": Path, "metavar": "ARTIFACTS",
+                    "help": "train nothing: compare the base model with the fine-tuned one in ARTIFACTS"}),
+    ("--eval-out", {"type": Path, "help": "with --evaluate: write the comparison (JSON) here"}),
+    ("--eval-prompts", {"help": "with --evaluate: rows to use instead of the eval split (the task's data format)"}),
+    ("--eval-limit", {"type": int, "default": 5, "help": "with --evaluate: examples shown side by side"}),
+    ("--max-new-tokens", {"type": int, "default": 128, "help": "with --evaluate: the longest generated answer"}),
+)
+EVAL_ROWS = 2000  # the task metrics read at most this many eval rows: a comparison, not a benchmark
+
+
 def main(argv: list[str]) -> None:
-    """The same flow for every training template; load_data, check_data and train are the task's own.
+    """The same flow for every training template; load_data, check_data, train and evaluate are the task's own.
     Everything that can be refused without ML imports is refused first."""
-    started, args = time.monotonic(), parse_args(argv)
+    started, args = time.monotonic(), parse_args(argv, EVAL_FLAGS)
+    if args.evaluate is not None:
+        if args.eval_prompts:
+            args.set.append(f"data.eval={json.dumps(str(Path(args.eval_prompts).resolve()))}")
+        if not 1 <= args.eval_limit <= 100 or not 1 <= args.max_new_tokens <= 4096:
+            raise BadInput("--eval-limit must be 1-100 and --max-new-tokens 1-4096")
     cfg = resolve_config(args)
     validate_config(cfg)
     data = load_data(cfg)
     out = Path(cfg["output_dir"])
-    resume = None if args.validate_only else find_resume(out, args.require_resume)
+    resume = None if args.validate_only or args.evaluate else find_resume(out, args.require_resume)
     check_packages(cfg)
     import torch
 
@@ -432,6 +448,14 @@ def main(argv: list[str]) -> None:
     summary = check_data(cfg, tokenizer, data)
     if args.validate_only:
         print(f"validate-only: ok {json.dumps(summary)}", flush=True)
+        return
+    if args.evaluate is not None:
+        if not args.evaluate.is_dir():
+            raise BadInput(f"--evaluate {args.evaluate}: no such folder of a run's outputs")
+        result = {"task": TASK, "method": cfg["method"], "model": cfg["model"],
+                  **evaluate(cfg, tokenizer, data, args.evaluate, torch, args),
+                  "wall_s": round(time.monotonic() - started, 3)}
+        write_json(args.eval_out or args.evaluate / "evaluation.json", result)
         return
     prepare_output(out)
     torch.manual_seed(cfg["training.seed"])  # a new head or LoRA adapter starts the same on every run
@@ -829,6 +853,45 @@ def train(cfg: dict, out: Path, tokenizer, data: tuple, resume: str | None, star
             model.merge_and_unload().save_pretrained(out / "merged")
             tokenizer.save_pretrained(out / "merged")
     finish(cfg, out, result, torch, device, started)
+
+
+def evaluate(cfg: dict, tokenizer, data: tuple, artifacts: Path, torch, args) -> dict:
+    """``--evaluate``: accuracy and macro-F1 on the eval split of the model training started from (the base with a
+    fresh, seeded head: chance level) and of the fine-tuned one; the first rows side by side."""
+    import numpy as np
+    from transformers import AutoModelForSequenceClassification
+
+    device, bf16, _ = device_plan(torch, cfg["training.precision"])
+    labels, rows = data[2], data[1][:EVAL_ROWS]
+    torch.manual_seed(cfg["training.seed"])
+    base = load_model(cfg, torch, device, bf16, labels)
+    if (artifacts / "adapter_config.json").is_file():
+        from peft import PeftModel
+
+        plain = AutoModelForSequenceClassification.from_pretrained(
+            cfg["model"], num_labels=len(labels), id2label=dict(enumerate(labels)),
+            label2id={name: i for i, name in enumerate(labels)})
+        tuned = PeftModel.from_pretrained(plain, str(artifacts))
+    else:
+        tuned = AutoModelForSequenceClassification.from_pretrained(str(artifacts))
+    truth = np.array([labels.index(str(r["label"])) for r in rows])
+
+    def logits_of(model):
+        model = model.to(device).eval()
+        found = []
+        for start in range(0, len(rows), 32):
+            batch = tokenizer([str(r["text"]) for r in rows[start:start + 32]], truncation=True, padding=True,
+                              max_length=cfg["training.seq_len"], return_tensors="pt").to(device)
+            with torch.no_grad():
+                found.append(model(**batch).logits.float().cpu().numpy())
+        return np.concatenate(found)
+
+    before, after = logits_of(base), logits_of(tuned)
+    examples = [{"prompt": str(row["text"]), "expected": str(row["label"]), "base": labels[int(before[i].argmax())],
+                 "tuned": labels[int(after[i].argmax())]} for i, row in enumerate(rows[: args.eval_limit])]
+    source = "eval split" if cfg["data.eval"] else "held-out train rows (the split training kept aside)"
+    return {"device": device, "source": source, "rows": len(rows), "examples": examples,
+            "metrics": {"base": scores((before, truth)), "tuned": scores((after, truth))}}
 
 
 if __name__ == "__main__":

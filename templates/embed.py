@@ -417,15 +417,31 @@ def length_report(lengths: list[int], seq_len: int, fatal: bool) -> dict:
             "max_tokens": longest}
 
 
+EVAL_FLAGS = (
+    ("--evaluate", {"type": Path, "metavar": "ARTIFACTS",
+                    "help": "train nothing: compare the base model with the fine-tuned one in ARTIFACTS"}),
+    ("--eval-out", {"type": Path, "help": "with --evaluate: write the comparison (JSON) here"}),
+    ("--eval-prompts", {"help": "with --evaluate: rows to use instead of the eval split (the task's data format)"}),
+    ("--eval-limit", {"type": int, "default": 5, "help": "with --evaluate: examples shown side by side"}),
+    ("--max-new-tokens", {"type": int, "default": 128, "help": "with --evaluate: the longest generated answer"}),
+)
+EVAL_ROWS = 2000  # the task metrics read at most this many eval rows: a comparison, not a benchmark
+
+
 def main(argv: list[str]) -> None:
-    """The same flow for every training template; load_data, check_data and train are the task's own.
+    """The same flow for every training template; load_data, check_data, train and evaluate are the task's own.
     Everything that can be refused without ML imports is refused first."""
-    started, args = time.monotonic(), parse_args(argv)
+    started, args = time.monotonic(), parse_args(argv, EVAL_FLAGS)
+    if args.evaluate is not None:
+        if args.eval_prompts:
+            args.set.append(f"data.eval={json.dumps(str(Path(args.eval_prompts).resolve()))}")
+        if not 1 <= args.eval_limit <= 100 or not 1 <= args.max_new_tokens <= 4096:
+            raise BadInput("--eval-limit must be 1-100 and --max-new-tokens 1-4096")
     cfg = resolve_config(args)
     validate_config(cfg)
     data = load_data(cfg)
     out = Path(cfg["output_dir"])
-    resume = None if args.validate_only else find_resume(out, args.require_resume)
+    resume = None if args.validate_only or args.evaluate else find_resume(out, args.require_resume)
     check_packages(cfg)
     import torch
 
@@ -433,6 +449,14 @@ def main(argv: list[str]) -> None:
     summary = check_data(cfg, tokenizer, data)
     if args.validate_only:
         print(f"validate-only: ok {json.dumps(summary)}", flush=True)
+        return
+    if args.evaluate is not None:
+        if not args.evaluate.is_dir():
+            raise BadInput(f"--evaluate {args.evaluate}: no such folder of a run's outputs")
+        result = {"task": TASK, "method": cfg["method"], "model": cfg["model"],
+                  **evaluate(cfg, tokenizer, data, args.evaluate, torch, args),
+                  "wall_s": round(time.monotonic() - started, 3)}
+        write_json(args.eval_out or args.evaluate / "evaluation.json", result)
         return
     prepare_output(out)
     torch.manual_seed(cfg["training.seed"])  # a new head or LoRA adapter starts the same on every run
@@ -845,6 +869,27 @@ def train(cfg: dict, out: Path, tokenizer, data: tuple, resume: str | None, star
     result["eval"] = {**evaluator(model), "before": before}
     save_final(trainer, out)
     finish(cfg, out, result, torch, device, started)
+
+
+RETRIEVAL_KEYS = ("accuracy@1", "mrr@10", "ndcg@10")
+
+
+def evaluate(cfg: dict, tokenizer, data: tuple, artifacts: Path, torch, args) -> dict:
+    """``--evaluate``: retrieval on the eval split (anchors as queries) by the base model and the fine-tuned one."""
+    from sentence_transformers import SentenceTransformer
+
+    device, bf16, _ = device_plan(torch, cfg["training.precision"])
+    rows = data[1][:EVAL_ROWS]
+    evaluator = retrieval_evaluator(rows)
+    found = {}
+    for name, where in (("base", cfg["model"]), ("tuned", str(artifacts))):
+        model = SentenceTransformer(where, device=device)
+        model.max_seq_length = cfg["training.seq_len"]
+        scores_of = evaluator(model)
+        found[name] = {key: float(value) for key, value in scores_of.items()
+                       if any(key.endswith("cosine_" + wanted) for wanted in RETRIEVAL_KEYS)}
+    source = "eval split" if cfg["data.eval"] else "held-out train rows (the split training kept aside)"
+    return {"device": device, "source": source, "rows": len(rows), "examples": [], "metrics": found}
 
 
 if __name__ == "__main__":

@@ -124,5 +124,44 @@ def train(cfg: dict, out: Path, tokenizer, data: tuple, resume: str | None, star
     finish(cfg, out, result, torch, device, started)
 
 
+def evaluate(cfg: dict, tokenizer, data: tuple, artifacts: Path, torch, args) -> dict:
+    """``--evaluate``: accuracy and macro-F1 on the eval split of the model training started from (the base with a
+    fresh, seeded head: chance level) and of the fine-tuned one; the first rows side by side."""
+    import numpy as np
+    from transformers import AutoModelForSequenceClassification
+
+    device, bf16, _ = device_plan(torch, cfg["training.precision"])
+    labels, rows = data[2], data[1][:EVAL_ROWS]
+    torch.manual_seed(cfg["training.seed"])
+    base = load_model(cfg, torch, device, bf16, labels)
+    if (artifacts / "adapter_config.json").is_file():
+        from peft import PeftModel
+
+        plain = AutoModelForSequenceClassification.from_pretrained(
+            cfg["model"], num_labels=len(labels), id2label=dict(enumerate(labels)),
+            label2id={name: i for i, name in enumerate(labels)})
+        tuned = PeftModel.from_pretrained(plain, str(artifacts))
+    else:
+        tuned = AutoModelForSequenceClassification.from_pretrained(str(artifacts))
+    truth = np.array([labels.index(str(r["label"])) for r in rows])
+
+    def logits_of(model):
+        model = model.to(device).eval()
+        found = []
+        for start in range(0, len(rows), 32):
+            batch = tokenizer([str(r["text"]) for r in rows[start:start + 32]], truncation=True, padding=True,
+                              max_length=cfg["training.seq_len"], return_tensors="pt").to(device)
+            with torch.no_grad():
+                found.append(model(**batch).logits.float().cpu().numpy())
+        return np.concatenate(found)
+
+    before, after = logits_of(base), logits_of(tuned)
+    examples = [{"prompt": str(row["text"]), "expected": str(row["label"]), "base": labels[int(before[i].argmax())],
+                 "tuned": labels[int(after[i].argmax())]} for i, row in enumerate(rows[: args.eval_limit])]
+    source = "eval split" if cfg["data.eval"] else "held-out train rows (the split training kept aside)"
+    return {"device": device, "source": source, "rows": len(rows), "examples": examples,
+            "metrics": {"base": scores((before, truth)), "tuned": scores((after, truth))}}
+
+
 if __name__ == "__main__":
     run(main)

@@ -140,5 +140,26 @@ def train(cfg: dict, out: Path, tokenizer, data: tuple, resume: str | None, star
     finish(cfg, out, result, torch, device, started)
 
 
+RETRIEVAL_KEYS = ("accuracy@1", "mrr@10", "ndcg@10")
+
+
+def evaluate(cfg: dict, tokenizer, data: tuple, artifacts: Path, torch, args) -> dict:
+    """``--evaluate``: retrieval on the eval split (anchors as queries) by the base model and the fine-tuned one."""
+    from sentence_transformers import SentenceTransformer
+
+    device, bf16, _ = device_plan(torch, cfg["training.precision"])
+    rows = data[1][:EVAL_ROWS]
+    evaluator = retrieval_evaluator(rows)
+    found = {}
+    for name, where in (("base", cfg["model"]), ("tuned", str(artifacts))):
+        model = SentenceTransformer(where, device=device)
+        model.max_seq_length = cfg["training.seq_len"]
+        scores_of = evaluator(model)
+        found[name] = {key: float(value) for key, value in scores_of.items()
+                       if any(key.endswith("cosine_" + wanted) for wanted in RETRIEVAL_KEYS)}
+    source = "eval split" if cfg["data.eval"] else "held-out train rows (the split training kept aside)"
+    return {"device": device, "source": source, "rows": len(rows), "examples": [], "metrics": found}
+
+
 if __name__ == "__main__":
     run(main)

@@ -11,9 +11,10 @@ import sys
 import typer
 
 from planner.errors import TuneplanError
-from tuneplan.cli import (bills_cmd, budget_cmd, data_cmd, doctor_cmd, gc_cmd, import_cmd, jobs_cmd, launch_cmd, ledger_cmd,
+from tuneplan.cli import (bills_cmd, budget_cmd, data_cmd, doctor_cmd, eval_cmd, gc_cmd, import_cmd, jobs_cmd, launch_cmd,
+                          ledger_cmd,
                           lookup_cmd, plan_cmd, prices_cmd, reap_cmd, recommend_cmd, rent_cmd, push_cmd, report_cmd,
-                          resume_cmd, settings_cmd, spec_cmd, tui_cmd)
+                          resume_cmd, settings_cmd, spec_cmd, sweep_cmd, tui_cmd)
 
 HELP = {"help_option_names": ["-h", "--help"]}
 
@@ -37,6 +38,9 @@ app.add_typer(settings_cmd.settings_app, name="settings")
 # --- the weekly workflows (issue 26) ---
 app.add_typer(spec_cmd.spec_app, name="spec")
 app.add_typer(data_cmd.data_app, name="data")
+app.add_typer(sweep_cmd.sweep_app, name="sweep")
+app.command("eval", help="The base and the fine-tuned model side by side on held-out prompts (or their task "
+            "metric), from a pulled run; stored with the run.")(eval_cmd.evaluate)
 app.command("recommend", help="Rank every place a job could run: fits, hours, dollars, and why.")(
     recommend_cmd.recommend)
 app.command("rent-vs-buy", help="Owning a GPU against renting the same work, month by month.")(rent_cmd.rent_vs_buy)

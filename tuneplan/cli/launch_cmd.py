@@ -43,6 +43,11 @@ def launch(
     dry_run: bool = typer.Option(False, "--dry-run", help="Build the bundle and print the provider's task file "
                                  "(e.g. SkyPilot YAML) instead of launching: nothing starts, no run is recorded."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="With --dry-run: write the task file here."),
+    sweep: list[str] = typer.Option([], "--sweep", metavar="KEY=V1,V2",
+                                    help="Run the job once per value (repeatable: every combination), e.g. "
+                                    "lora.r=8,16; adds to the spec's sweep: section."),
+    parallel: Optional[int] = typer.Option(None, "--parallel", min=1, max=16, help="A sweep's runs at once "
+                                           "(default: 1 on this machine, 4 on rented ones)."),
     calibration: bool = typer.Option(True, "--calibration/--no-calibration", help="Correct the estimate with what "
                                      "the team's past runs of this kind measured (default), or not."),
     ledger: Optional[str] = LEDGER_OPTION,
@@ -57,12 +62,25 @@ def launch(
         from planner.spec import deep_merge
 
         overrides = deep_merge(overrides, {"resources": {"nodes": nodes}})
+    if sweep:
+        from planner.sweep import parse_flags
+
+        overrides = {**overrides, "sweep": parse_flags(sweep)}  # merged with the spec's own sweep: by load_spec
     job = _load(path, overrides)
     at, root = clock(), runs_root(runs_dir)
     book = None if dry_run else open_ledger(ledger, at).checked().writable()  # a run that cannot be recorded never starts
     if max_hours is not None and max_hours <= 0:
         raise BadInput(f"--max-hours must be positive, got {max_hours:g}")
     learned = ({} if not calibration else _corrections(book, at) if book is not None else None)  # None: the default
+    answers = LaunchAnswers(yes, allow_over_budget, validate, detach, dry_run, output)
+    if job.sweep:
+        from tuneplan.cli.sweep_cmd import launch_sweep
+
+        if detach or output is not None:
+            raise BadInput("a sweep is followed to its end (its table of results): drop --detach/--output")
+        return launch_sweep(job, path, provider, at, max_hours, learned, book, root, answers, parallel)
+    if parallel is not None:
+        raise BadInput("--parallel is for a sweep: add --sweep KEY=V1,V2 or a sweep: section to the spec")
     choice = steps.choose_provider(job, path, provider, at, learned)
     chosen = get_provider(choice.name)
     _check_dry_run(chosen, dry_run, output)
@@ -72,7 +90,7 @@ def launch(
     request.overrides = {k: v for k, v in {"set": overrides, "provider": provider, "max_hours": max_hours}.items() if v}
     if choice.said:
         request.notes.insert(0, choice.said)
-    run_request(request, book, root, LaunchAnswers(yes, allow_over_budget, validate, detach, dry_run, output))
+    run_request(request, book, root, answers)
 
 
 def _corrections(book, at) -> dict:
@@ -109,7 +127,7 @@ def run_request(request, book, root: Path, answers: LaunchAnswers, build=None) -
         request.notes.append(f"a real launch would refuse this: {exc}")  # nothing starts: show the task anyway
     show.print_outgoing(request)
     if not answers.dry_run:
-        _check_credentials(request)  # before anything is bundled or recorded: a run that cannot start is no run
+        check_credentials(request)  # before anything is bundled or recorded: a run that cannot start is no run
         _confirm(request, answers.yes)
     if answers.validate:
         show.console.print("checking the job with the template's --validate-only …")
@@ -135,7 +153,7 @@ def run_request(request, book, root: Path, answers: LaunchAnswers, build=None) -
     _finish(record)
 
 
-def _check_credentials(request) -> None:
+def check_credentials(request) -> None:
     check = request.provider.check()
     if not check.ok:
         fix = f"; {check.fix}" if check.fix else ""

@@ -53,6 +53,12 @@ def plan(
         result = replace(result, notes=inputs.spec._import_notes + result.notes)
     payload = result.to_json()
     _with_calibration(payload, resolved, inputs, learned, calibration)
+    if inputs.spec is not None and inputs.spec.sweep:
+        from planner.sweep import size
+
+        payload["notes"].append(f"the spec sweeps {size(inputs.spec.sweep)} runs ({', '.join(inputs.spec.sweep)}): "
+                                "these figures are one run with the spec's own values; `tuneplan launch SPEC "
+                                "--dry-run` prices every point and the total")
     if trace:
         from tuneplan.cli.trace_cmd import trace_payload
 
