@@ -39,6 +39,7 @@ LIMITS = {"seq_len": 100_000_000, "micro_batch_size": 1_000_000, "grad_accum": 1
           "gpus": 1024, "nodes": 64, "cpu_processes": 64, "examples": 1_000 * BIG, "avg_tokens": 100_000_000, "epochs": 10_000}
 TEMPLATE_ONLY_KEYS = ("output_dir", "base_model", "distributed")  # what a bundle's job.json adds to the spec for its template
 SweepValue = str | int | float | bool | None  # a sweep sets one value per field; sections are not swept
+IMAGE_REFERENCE = re.compile(r"[a-z0-9][a-z0-9._/-]{0,199}(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?")
 SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
 
@@ -136,6 +137,13 @@ class ResourceSettings(_Strict):
     """Local provider without GPUs: run the job as this many CPU processes over gloo, a rehearsal of a
     distributed run before renting one."""
 
+    @field_validator("image")
+    @classmethod
+    def _image_reference(cls, value: str | None) -> str | None:
+        if value is not None and not IMAGE_REFERENCE.fullmatch(value.removeprefix("docker:")):
+            raise ValueError("not a container image reference (registry/name:tag or name@sha256:digest)")
+        return value
+
     @model_validator(mode="after")
     def _sharding_for_several(self) -> "ResourceSettings":
         processes = self.nodes * (self.cpu_processes or self.gpus)
@@ -144,6 +152,10 @@ class ResourceSettings(_Strict):
                              "(weights sharded), zero2 or zero3")
         return self
     spot: bool = False
+    image: str | None = Field(None, max_length=256)
+    """A prebuilt container image with the training stack installed (``ghcr.io/acme/train:2026-11``): rented
+    machines start from it and install nothing (SkyPilot ``image_id: docker:…``, Modal ``from_registry``, RunPod
+    ``imageName``). Default: each launcher's own image, with the template's pinned packages installed at launch."""
     max_usd_per_hour: float | None = _amount(1_000_000)
     max_total_usd: float | None = _amount(100_000_000)
     deadline_hours: float | None = _amount(24 * 366 * 10)

@@ -171,6 +171,9 @@ class LaunchPlan:
     """Machines, each with ``gpus`` GPUs; ``usd_per_hour`` is the rate of all of them together."""
     project: str = ""
     """The spec's project: on the resources too, so a cloud bill can be split by project without the ledger."""
+    image: str = ""
+    """``resources.image``: a prebuilt image with the stack installed (the bundle then asks to install nothing);
+    empty: the launcher's own image."""
 
     @property
     def resource_name(self) -> str:

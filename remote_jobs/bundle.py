@@ -56,7 +56,8 @@ def build_bundle(job: ResolvedJob, run_id: str, root: Path, shape: RunShape | No
     shape = RunShape() if task == "smoke" else shape or shape_of(job.spec)
     (root / "job.json").write_text(json.dumps({**job.job_json(), "distributed": shape.job_json()}, indent=2) + "\n",
                                    encoding="utf-8")
-    (root / "requirements.txt").write_bytes(_requirements(task) + _tracking_requirements(job.spec))
+    (root / "requirements.txt").write_bytes(_requirements(task) + _tracking_requirements(job.spec)
+                                            if not job.spec.resources.image else _prebuilt(job.spec.resources.image))
     for item in job.inputs:
         place(item.source, root / item.bundle_path)
     return seal_bundle(root, run_id, task, entrypoint, job.template_args(), tuple(job.spec.secrets),
@@ -115,6 +116,12 @@ TRACKING_REQUIREMENTS = {
 
 def _tracking_requirements(spec) -> bytes:
     return TRACKING_REQUIREMENTS.get(getattr(getattr(spec, "tracking", None), "backend", "none"), b"")
+
+
+def _prebuilt(image: str) -> bytes:
+    """A prebuilt image brings the stack: the machine installs nothing (every launcher skips an empty list)."""
+    return (f"# resources.image {image} has the training stack installed: nothing to install here\n"
+            f"# (the template's own list: templates/requirements-<task>.txt)\n").encode()
 
 
 def place(source: Path, target: Path) -> None:

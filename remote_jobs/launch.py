@@ -110,9 +110,13 @@ def prepare(spec: JobSpec, spec_path: Path | None, provider: Provider, clock: Cl
                       max_runtime_s=runtime_limit_s(estimate, cap, max_hours), gpu=estimate.gpu, gpus=estimate.gpus,
                       spot=estimate.spot, region=estimate.region, secrets=tuple(spec.secrets),
                       usd_per_hour=machine_rate, offering=estimate.offering, nodes=estimate.nodes,
-                      gpu_choices=_gpu_choices(estimate.gpu, spec.resources.gpu))
+                      gpu_choices=_gpu_choices(estimate.gpu, spec.resources.gpu), image=spec.resources.image or "")
     request = LaunchRequest(job, provider, estimate, run_id, plan, cap, provider.destination(plan))
     request.notes += _secret_notes(spec)
+    if spec.resources.image:
+        request.notes.append(f"image {spec.resources.image}: its packages are used as they are (nothing is pip-"
+                             "installed at launch)" if provider.name != "local" else
+                             "resources.image is for rented machines: a local run uses this Python")
     _refuse_gated(job, spec)
     return request
 

@@ -138,7 +138,7 @@ def test_launch_dry_run_writes_the_task_and_starts_nothing(capsys, tmp_path, mon
 
 def test_dry_run_needs_a_provider_with_a_task_file(capsys):
     code, _, err = run_cli(capsys, "launch", str(ROOT / "examples" / "tiny-smoke.yaml"), "--dry-run")
-    assert code == 2 and "no task file" in err
+    assert code == 2 and "has nothing to create" in err
     code, _, err = run_cli(capsys, "launch", str(ROOT / "examples" / "tiny-smoke.yaml"), "--output", "x.yaml")
     assert code == 2 and "add --dry-run" in err
 

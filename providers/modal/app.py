@@ -103,7 +103,10 @@ def build_app(bundle: Bundle, plan: LaunchPlan, settings: ModalSettings, cap_s: 
         raise BadInput("Modal clusters are GPU machines only: a CPU rehearsal on several machines runs locally "
                        "(tuneplan launch --provider local with resources.cpu_processes)")
     segments = plan_segments(plan.max_runtime_s, cap_s)
-    image = modal.Image.debian_slim(python_version=f"{sys.version_info.major}.{sys.version_info.minor}")
+    if plan.image:  # the team's prebuilt image: its Python and packages as they are
+        image = modal.Image.from_registry(plan.image.removeprefix("docker:"))
+    else:
+        image = modal.Image.debian_slim(python_version=f"{sys.version_info.major}.{sys.version_info.minor}")
     reqs = requirements(bundle)
     if reqs:
         image = image.pip_install(*reqs)

@@ -131,6 +131,12 @@ class ModalProvider(Provider):
         return (f"Modal: the bundle is added to the image of app {app_name(plan.run_id)} and runs there; "
                 f"outputs and checkpoints go to Volume '{self.settings.volume}' folder {app_name(plan.run_id)}")
 
+    def render_task(self, bundle: Bundle, plan: LaunchPlan) -> str:
+        """``--dry-run``: the App as YAML, built by the SDK offline; nothing is deployed, no token is needed."""
+        from providers.modal.dry_run import render
+
+        return render(bundle, plan, self.settings, self.cap_s)
+
     # --- running ------------------------------------------------------------------------------------------
     def launch(self, bundle: Bundle, plan: LaunchPlan) -> RunHandle:
         built = build_app(bundle, plan, self.settings, self.cap_s)

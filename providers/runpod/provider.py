@@ -31,7 +31,7 @@ from providers.pull_limits import PullLimits
 from providers.protocol import last_messages
 from providers.runpod import config, pods
 from providers.runpod.api import POD_LOOKUP, NoCapacity, PodNotFound, RunpodApi
-from providers.runpod.boot import REMOTE_DIR, docker_args, pod_env
+from providers.runpod.boot import REMOTE_DIR
 from providers.runpod.billing import SETTLE
 from providers.runpod.creating import create_pod, gpu_type_ids, no_capacity_message, run_keys
 from providers.runpod.localstate import LocalRunState
@@ -181,14 +181,15 @@ class RunpodProvider(Provider):
 
     def _pod_request(self, bundle: Bundle, plan: LaunchPlan, public_key: str, host_private: bytes,
                      secrets: dict[str, str], cloud: str) -> pods.PodRequest:
-        d = self.defaults
-        env = pod_env(bundle, plan, public_key, host_private, self.api().base_url, d.pull_window_s, d.boot_timeout_s,
-                      secrets, pods.tag_env(plan.tags))
-        bid = (plan.usd_per_hour / max(plan.gpus, 1)).quantize(Decimal("0.001")) if plan.spot else None
-        if plan.spot and not bid:
-            raise ProviderError("a spot (interruptible) pod needs a bid: the plan has no spot price for it")
-        return pods.PodRequest(plan.resource_name, d.image, max(plan.gpus, 1), cloud, d.container_disk_gb,
-                               d.volume_gb, env, docker_args(), plan.spot, bid)
+        from providers.runpod.dry_run import pod_request
+
+        return pod_request(bundle, plan, self.defaults, public_key, host_private, self.api().base_url, secrets, cloud)
+
+    def render_task(self, bundle: Bundle, plan: LaunchPlan) -> str:
+        """``--dry-run``: the create request as JSON; nothing is sent, no key is made, no API key is needed."""
+        from providers.runpod.dry_run import render
+
+        return render(bundle, plan, self.defaults)
 
     def _find_by_name(self, name: str) -> pods.PodView | None:
         return next((pod for pod in self._pods() if pod.name == name), None)

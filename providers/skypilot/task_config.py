@@ -127,7 +127,9 @@ def _resources(plan: LaunchPlan, options: TaskOptions) -> dict:
     cap = options.max_usd_per_hour or (priced * PRICE_TOLERANCE if plan.usd_per_hour else None)
     if cap:  # the optimizer may not pick an offer dearer than the one the plan was priced at (10 % leeway)
         resources["max_hourly_cost"] = float(Decimal(cap).quantize(Decimal("0.01"), rounding=ROUND_UP))
-    if options.image:
+    if plan.image:  # the spec's prebuilt image (a container image) wins over the settings' image id
+        resources["image_id"] = plan.image if plan.image.startswith("docker:") else f"docker:{plan.image}"
+    elif options.image:
         resources["image_id"] = options.image
     if not is_managed(plan):
         resources["autostop"] = {"idle_minutes": options.idle_minutes, "down": True}

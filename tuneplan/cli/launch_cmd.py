@@ -40,8 +40,9 @@ def launch(
                                               help="Hard runtime limit (default: estimate × 3 + 10 min, within budget)."),
     validate: bool = typer.Option(True, "--validate/--no-validate", help="Run the template's --validate-only here first."),
     detach: bool = typer.Option(False, "--detach", help="Return once launched; `tuneplan watch RUN` later."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Build the bundle and print the provider's task file "
-                                 "(e.g. SkyPilot YAML) instead of launching: nothing starts, no run is recorded."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Build the bundle and print what the provider would be "
+                                 "asked to create (SkyPilot task YAML, Modal App, RunPod pod request) instead of "
+                                 "launching: nothing starts, no run is recorded."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="With --dry-run: write the task file here."),
     sweep: list[str] = typer.Option([], "--sweep", metavar="KEY=V1,V2",
                                     help="Run the job once per value (repeatable: every combination), e.g. "
@@ -201,7 +202,8 @@ def _check_dry_run(chosen, dry_run: bool, output: Optional[Path]) -> None:
     if output is not None and not dry_run:
         raise BadInput("--output writes the task file of a dry run: add --dry-run")
     if dry_run and not callable(getattr(chosen, "render_task", None)):
-        raise BadInput(f"the {chosen.name} provider has no task file to write; --dry-run works with --provider skypilot")
+        raise BadInput(f"the {chosen.name} provider has nothing to create: --dry-run shows what skypilot, modal or "
+                       "runpod would be asked for (--provider …)")
 
 
 def _write_task(chosen, bundle, plan, output: Optional[Path]) -> None:
