@@ -203,3 +203,22 @@ def test_every_spec_mistake_is_reported_at_once(capsys, tmp_path):
     assert code == 2 and "3 problems" in err and len(err.strip().splitlines()) == 1
     assert "unknown key 'traning' (did you mean 'training'" in err and "'resources.gpus'" in err
     assert "'method' must be one of" in err and "did you mean 'lora'" in err
+
+
+def test_the_spec_reference_names_every_field_and_is_what_the_command_writes(capsys):
+    import typing
+
+    from planner.spec import DataFormat, JobSpec
+    from planner.spec_help import FIELDS, FORMATS
+    from planner.spec_reference import leaf_fields
+
+    paths = [path for path, _ in leaf_fields(JobSpec)]
+    assert set(paths) == set(FIELDS), "every field has words, and no words name a field that is gone"
+    assert set(FORMATS) == set(typing.get_args(DataFormat)), "every data format is described"
+    code, out, err = run_cli(capsys, "spec", "reference")
+    assert code == 0, err
+    assert out == (ROOT / "docs" / "spec-reference.md").read_text(), \
+        "docs/spec-reference.md is out of date: tuneplan spec reference -o docs/spec-reference.md"
+    assert all(f"`{path}`" in out for path in paths)
+    schema = json.loads(run_cli(capsys, "spec", "schema")[1])
+    assert schema["$defs"]["TrainingSettings"]["properties"]["seq_len"]["description"] == FIELDS["training.seq_len"]

@@ -16,7 +16,7 @@ import typer
 
 from planner.errors import BadInput
 
-spec_app = typer.Typer(help="The job spec: its JSON Schema, and a commented starter spec per task.",
+spec_app = typer.Typer(help="The job spec: its JSON Schema, its reference page, and a commented starter spec per task.",
                        no_args_is_help=True, add_completion=False, rich_markup_mode=None)
 
 SCHEMA_ID = "https://tuneplan.dev/schema/job-spec.json"
@@ -44,11 +44,26 @@ STARTERS = {
 @spec_app.command("schema", help="The job spec's JSON Schema (point your editor's YAML plugin at it).")
 def schema(output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write it here instead of stdout.")) -> None:
     from planner.spec import JobSpec
+    from planner.spec_reference import with_descriptions
 
     document = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID,
-                **JobSpec.model_json_schema()}
+                **with_descriptions(JobSpec.model_json_schema())}
     document["title"] = "tuneplan job spec"
     text = json.dumps(document, indent=2) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+        return
+    output.write_text(text, encoding="utf-8")
+    sys.stderr.write(f"wrote {output}\n")
+
+
+@spec_app.command("reference", help="Every spec field (type, default, bounds, meaning) and the data formats, as "
+                  "Markdown (docs/spec-reference.md is this).")
+def reference(output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write it here instead of stdout.")
+              ) -> None:
+    from planner.spec_reference import markdown
+
+    text = markdown()
     if output is None:
         sys.stdout.write(text)
         return
