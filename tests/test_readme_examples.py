@@ -26,6 +26,7 @@ NOT_RUN = {  # the command's first words -> why the example is not run here
     "tuneplan down": "acts on a run", "tuneplan resume": "acts on a run", "tuneplan reap": "asks the clouds",
     "tuneplan bills": "asks the clouds", "tuneplan doctor": "checks this machine's launchers",
     "tuneplan report": "reads a seeded ledger file (test_report.py checks the report)",
+    "tuneplan eval": "evaluates a run of this machine's ledger (test_eval.py launches and evaluates)",
     "tuneplan models": "no output shown", "tuneplan gpus": "no output shown",
     "tuneplan ledger": "reads a team ledger on a database server (test_team_ledger.py runs these)",
     "tuneplan budget": "writes a team ledger on a database server (test_team_ledger.py runs these)",
