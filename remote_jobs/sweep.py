@@ -141,6 +141,10 @@ def run_sweep(plan: SweepPlan, bundles: list[Bundle], ledger: Ledger, clock: Clo
                 clock.sleep(max(0.0, (soonest - clock.now()).total_seconds()))
     except KeyboardInterrupt:
         _interrupted(outcomes, following, waiting, on_interrupt)
+        for outcome in outcomes:  # one interrupted while it launched: ``start`` recorded and tore it down
+            if outcome.record is None and not outcome.problem:
+                outcome.record = ledger.get(outcome.request.run_id)
+                outcome.problem = "interrupted while it launched; torn down"
     return SweepResult(outcomes)
 
 
