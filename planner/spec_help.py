@@ -13,7 +13,8 @@ FIELDS: dict[str, str] = {
     "project": "The team's grouping for budgets and reports (`report --by project`).",
     "owner": "Who launched it (default: your login name); budgets and reports group by it.",
     "task": "What is trained: `sft` (chat/instruction), `dpo` (preferences), `classify` (text → label), `embed` "
-            "(sentence embeddings), or `smoke` (no model: checks a launcher for cents).",
+            "(sentence embeddings), `ner` (a BIO tag per word: named entities), or `smoke` (no model: checks a "
+            "launcher for cents).",
     "model": "A Hugging Face model id (`Qwen/Qwen2.5-7B-Instruct`), a local folder, or `tiny:llama` / `tiny:bert` / "
              "`tiny:minilm` (made here, for trying things). `tuneplan models` lists the bundled catalog.",
     "method": "`lora` (adapters on a frozen base), `qlora` (adapters on a 4-bit base), `full` (every weight), or "
@@ -97,6 +98,8 @@ FORMATS: dict[str, tuple[str, str, str]] = {
                    "classify"),
     "pairs": ("anchor, positive (and an optional score in [-1, 1])",
               '{"anchor": "reset my password", "positive": "How to change your password"}', "embed"),
+    "tokens-tags": ("tokens (a list of words), tags (one BIO tag per word: O, B-TYPE, I-TYPE)",
+                    '{"tokens": ["Ada", "joined", "Acme", "Corp"], "tags": ["B-PER", "O", "B-ORG", "I-ORG"]}', "ner"),
     "triplets": ("anchor, positive, negative",
                  '{"anchor": "reset password", "positive": "Change your password", "negative": "Delete account"}',
                  "embed"),

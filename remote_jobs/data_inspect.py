@@ -18,6 +18,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,9 +35,9 @@ LOSS_OPEN, LOSS_CLOSE = "⟦", "⟧"
 COLUMNS = {
     "chat": ("messages",), "prompt-completion": ("prompt", "completion"), "text": ("text",),
     "preference": ("prompt", "chosen", "rejected"), "text-label": ("text", "label"), "pairs": ("anchor", "positive"),
-    "triplets": ("anchor", "positive", "negative"),
+    "triplets": ("anchor", "positive", "negative"), "tokens-tags": ("tokens", "tags"),
 }
-NATURAL = {"sft": "chat", "dpo": "preference", "classify": "text-label", "embed": "pairs"}
+NATURAL = {"sft": "chat", "dpo": "preference", "classify": "text-label", "embed": "pairs", "ner": "tokens-tags"}
 
 
 @dataclass
@@ -180,6 +181,19 @@ def _row_problems(rows: list[tuple[int, dict]], fmt: str) -> list[str]:
             out.append(f"line {number}: empty {', '.join(empty)}")
         if fmt == "chat" and isinstance(row.get("messages"), list):
             out += _chat_problems(number, row["messages"])
+        if fmt == "tokens-tags" and not missing:
+            out += _tag_problems(number, row["tokens"], row["tags"])
+    return out
+
+
+def _tag_problems(number: int, tokens, tags) -> list[str]:
+    """A word without its tag (or the other way), or a tag that is not BIO, as the ner template refuses them."""
+    if not (isinstance(tokens, list) and isinstance(tags, list)):
+        return [f"line {number}: tokens and tags must be lists"]
+    out = [f"line {number}: {len(tokens)} tokens but {len(tags)} tags"] if len(tokens) != len(tags) else []
+    bad = next((str(t) for t in tags if not re.fullmatch(r"O|[BI]-\S{1,60}", str(t))), None)
+    if bad is not None:
+        out.append(f"line {number}: tag {_plain(bad, 30)} is not BIO (O, B-TYPE, I-TYPE)")
     return out
 
 
@@ -223,6 +237,9 @@ def _text_of(row: dict, fmt: str, tokenizer) -> str:
                 pass
         return "\n".join(str(m.get("content") or "") for m in messages)
     columns = COLUMNS.get(fmt, ("text",))
+    if fmt == "tokens-tags":  # the words, as the template hands them to the tokenizer
+        tokens = row.get("tokens")
+        return " ".join(str(t) for t in tokens) if isinstance(tokens, list) else ""
     if fmt == "preference":  # the longer side decides the batch's length
         return str(row.get("prompt") or "") + max(str(row.get("chosen") or ""), str(row.get("rejected") or ""), key=len)
     return " ".join(str(row.get(c) or "") for c in columns if c != "label")

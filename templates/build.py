@@ -21,7 +21,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "source"
-TASKS = ("sft", "dpo", "classify", "embed", "smoke")
+TASKS = ("sft", "dpo", "classify", "embed", "ner", "smoke")
 PARTS = {"common": "common", "ml_common": "ml-common", "tracking": "tracking", "hold_out": "hold-out",
          "generate": "generate"}  # module -> marker name
 INCLUDE = re.compile(r"^from templates\.source\.(\w+) import \*.*\n", re.MULTILINE)
@@ -29,7 +29,7 @@ IMPORT_BLOCK = re.compile(r"^from __future__ import annotations\n\n((?:(?:import
 MARKS = {
     "common": "the same in every template",
     "ml-common": "the same in every training template",
-    "hold-out": "the same in classify and embed",
+    "hold-out": "the same in classify, embed and ner",
     "tracking": "the same in every training template",
     "generate": "the same in sft and dpo",
 }

@@ -83,7 +83,7 @@ CHOICES = {
                            "sgd"),
     "training.precision": ("bf16", "bf16-mixed", "fp16", "fp32"), "training.kernels": ("none", "liger", "unsloth"),
     "data.format": (None, "chat", "prompt-completion", "text", "preference", "text-label", "pairs",
-                    "triplets"),
+                    "triplets", "tokens-tags"),
     "distributed.sharding": ("none", "ddp", "fsdp", "zero2", "zero3"),
     "tracking.backend": ("none", "wandb", "mlflow"),
 }
@@ -763,7 +763,7 @@ def tracking_facts(cfg: dict, out: Path) -> dict | None:
 # <<< tracking
 
 
-# >>> hold-out: from templates/source/hold_out.py (the same in classify and embed)
+# >>> hold-out: from templates/source/hold_out.py (the same in classify, embed and ner)
 def hold_out(rows: list[dict], seed: int) -> tuple[list[dict], list[dict]]:
     """Without data.eval, a seeded 10 % (at least one row) is kept aside so the reported scores are honest."""
     if len(rows) < 2:

@@ -38,7 +38,8 @@ def test_a_grid_is_every_combination_each_a_whole_validated_spec():
     ({"owner": ["ann", "bob"]}, "'owner' cannot be swept"),
     ({"lora.r": []}, "'lora.r' has no values"),
     ({"lora.r": [8, 8]}, "lists a value twice"),
-    ({"lora.r": list(range(1, 17)), "training.seq_len": list(range(1, 6))}, f"80 combinations; a sweep runs at most {MAX_POINTS}"),
+    ({"lora.r": list(range(1, 17)), "training.seq_len": list(range(1, 6))},
+     f"80 combinations; a sweep runs at most {MAX_POINTS}"),
 ])
 def test_a_sweep_that_cannot_be_run_is_one_clear_line(sweep, says):
     with pytest.raises(BadInput) as caught:

@@ -44,8 +44,8 @@ def block_training(arch: Architecture, setup: TrainingSetup) -> BlockTraining:
 
 
 def head_params(arch: Architecture, setup: TrainingSetup) -> int:
-    """Parameters a task adds on top of the base model (a classification head)."""
-    if setup.task == "classify":
+    """Parameters a task adds on top of the base model (a sequence or token classification head)."""
+    if setup.task in ("classify", "ner"):
         return arch.hidden_size * DEFAULT_NUM_LABELS + DEFAULT_NUM_LABELS
     return 0
 
