@@ -591,6 +591,42 @@ def save_final(trainer, out: Path) -> None:
             trainer.processing_class.save_pretrained(str(out))
 
 
+MERGE_CHECK_INPUTS = 4
+
+
+def save_merged(cfg: dict, out: Path, tokenizer, auto_class, texts: list[str], torch, dtype, **model_kwargs) -> dict:
+    """outputs.merge_adapter: the saved adapter merged into the base reloaded unquantized (a QLoRA base comes back
+    in ``dtype``, not 4-bit: merging into 4-bit weights would round the update away), written as safetensors in
+    merged/, then read back from disk and compared with the adapter on a few training inputs. The verdict goes in
+    merged/merge.json (listed in the manifest) and metrics.json; a merge that disagrees is said, the adapter stays."""
+    from peft import PeftModel
+
+    base = auto_class.from_pretrained(cfg["model"], dtype=dtype, **model_kwargs)
+    adapted = PeftModel.from_pretrained(base, str(out)).eval()
+    inputs = [tokenizer(text, return_tensors="pt", truncation=True, max_length=min(cfg["training.seq_len"], 128))
+              for text in texts[:MERGE_CHECK_INPUTS]]
+    with torch.no_grad():
+        expected = [adapted(**x).logits.float() for x in inputs]
+    adapted.merge_and_unload().save_pretrained(out / "merged", safe_serialization=True)
+    tokenizer.save_pretrained(out / "merged")
+    reloaded = auto_class.from_pretrained(str(out / "merged"), dtype=dtype).eval()
+    with torch.no_grad():
+        got = [reloaded(**x).logits.float() for x in inputs]
+    diff = max(float((a - b).abs().max()) for a, b in zip(expected, got, strict=True))
+    scale = max(1.0, max(float(a.abs().max()) for a in expected))
+    tolerance = (1e-3 if dtype == torch.float32 else 5e-2) * scale  # bf16/fp16 round the merged weights
+    agree = sum(int((a.argmax(-1) == b.argmax(-1)).sum()) for a, b in zip(expected, got, strict=True))
+    total = sum(int(a.argmax(-1).numel()) for a in expected)
+    verdict = {"dtype": str(dtype).removeprefix("torch."), "quantized_base_merged_unquantized": cfg["method"] == "qlora",
+               "inputs": len(inputs), "max_abs_logit_diff": diff, "tolerance": tolerance,
+               "top1_agreement": agree / total if total else 1.0, "ok": diff <= tolerance}
+    write_json(out / "merged" / "merge.json", verdict)
+    if not verdict["ok"]:
+        log(f"warning: the merged model differs from the adapter by {diff:.3g} in the logits (tolerance "
+            f"{tolerance:.3g}); use the adapter, or merge in fp32")
+    return verdict
+
+
 def progress_callback(tokens_seen=lambda state: state.num_input_tokens_seen):
     """A TrainerCallback printing one TUNEPLAN_PROGRESS line per logging step. It also keeps this session's
     tokens and time, so a resumed run reports its own throughput."""

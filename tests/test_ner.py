@@ -88,3 +88,26 @@ def test_the_tiny_ner_example_learns_entities_and_eval_reads_the_same_f1(capsys,
     assert len(result["examples"]) == 2
     assert all(e["expected"] == "(no entity)" or "(FOOD)" in e["expected"] or "(WEATHER)" in e["expected"]
                for e in result["examples"]), "the expected entities are named with their type"
+
+
+@pytest.mark.slow
+def test_a_lora_ner_run_merges_its_adapter_and_the_merge_is_checked(capsys, tmp_path, monkeypatch):
+    import yaml
+
+    monkeypatch.setenv("TUNEPLAN_LEDGER", str(tmp_path / "ledger.sqlite3"))
+    monkeypatch.setenv("TUNEPLAN_DATA_DIR", str(tmp_path / "data"))
+    spec = yaml.safe_load((ROOT / "examples" / "tiny-ner.yaml").read_text())
+    spec["data"] = {k: str(ROOT / "examples" / v) if k in ("train", "eval") else v for k, v in spec["data"].items()}
+    spec.update(method="lora", outputs={"merge_adapter": True})
+    spec["training"].update(max_steps=120, learning_rate=0.02)
+    path = tmp_path / "ner-lora.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    code, _, err = run_cli(capsys, "launch", str(path), "--yes", "--no-validate")
+    assert code == 0, err
+    (record,) = json.loads(run_cli(capsys, "jobs", "--json")[1])
+    artifacts = Path(record["runs_dir"]) / "artifacts"
+    metrics = json.loads((artifacts / "metrics.json").read_text())
+    assert metrics["eval"]["eval_f1"] > metrics["eval"]["before"]["eval_f1"] + 0.2
+    verdict = json.loads((artifacts / "merged" / "merge.json").read_text())
+    assert verdict == metrics["merge"] and verdict["ok"] and verdict["top1_agreement"] == 1.0
+    assert (artifacts / "merged" / "model.safetensors").is_file() and (artifacts / "adapter_config.json").is_file()

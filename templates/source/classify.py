@@ -83,6 +83,11 @@ def scores(eval_pred) -> dict:
     return {"accuracy": float(np.mean(pred == truth)), "macro_f1": float(np.mean(f1))}
 
 
+def label_names(labels: list[str]) -> dict:
+    return {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
+            "label2id": {name: i for i, name in enumerate(labels)}}
+
+
 def load_model(cfg: dict, torch, device: str, bf16: bool, labels: list[str]):
     """A fresh classification head named with the labels; LoRA also trains that head (modules_to_save)."""
     from peft import LoraConfig, get_peft_model
@@ -119,8 +124,11 @@ def train(cfg: dict, out: Path, tokenizer, data: tuple, resume: str | None, star
     if cfg["method"] == "lora" and rank() == 0:
         model.config.save_pretrained(out)  # the adapter alone would lose the label names
         if cfg["outputs.merge_adapter"]:
-            model.merge_and_unload().save_pretrained(out / "merged")
-            tokenizer.save_pretrained(out / "merged")
+            from transformers import AutoModelForSequenceClassification
+
+            result["merge"] = save_merged(
+                cfg, out, tokenizer, AutoModelForSequenceClassification, [str(r["text"]) for r in data[0][:4]], torch,
+                weights_dtype(torch, cfg, bf16, False), **label_names(data[2]))
     finish(cfg, out, result, torch, device, started)
 
 

@@ -92,9 +92,11 @@ def train(cfg: dict, out: Path, tokenizer, data: tuple, resume: str | None, star
     )
     result = train_and_eval(trainer, progress, resume, has_eval)
     save_final(trainer, out)
-    if cfg["outputs.merge_adapter"] and cfg["method"] == "lora" and rank() == 0:  # unquantized base: merge in memory
-        trainer.model.merge_and_unload().save_pretrained(out / "merged")
-        tokenizer.save_pretrained(out / "merged")
+    if cfg["outputs.merge_adapter"] and cfg["method"] == "lora" and rank() == 0:
+        texts = [str(r["prompt"]) + str(r["chosen"]) if not isinstance(r["prompt"], list) else
+                 tokenizer.apply_chat_template(r["prompt"] + r["chosen"], tokenize=False) for r in data[0][:MERGE_CHECK_INPUTS]]
+        result["merge"] = save_merged(cfg, out, tokenizer, AutoModelForCausalLM, texts, torch,
+                                      weights_dtype(torch, cfg, bf16, False))
     finish(cfg, out, result, torch, device, started)
 
 

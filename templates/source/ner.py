@@ -151,7 +151,10 @@ def load_model(cfg: dict, torch, device: str, bf16: bool, labels: list[str]):
         label2id={name: i for i, name in enumerate(labels)}, dtype=weights_dtype(torch, cfg, bf16, False),
         attn_implementation=attn_implementation(cfg, device))
     if cfg["method"] == "lora":
-        model = get_peft_model(model, LoraConfig(**lora_kwargs(cfg), task_type="TOKEN_CLS"))
+        # PEFT's all-linear leaves a sequence classifier's head alone but not a token classifier's: the head is
+        # trained whole (modules_to_save), so it must not also get an adapter
+        model = get_peft_model(model, LoraConfig(**lora_kwargs(cfg), task_type="TOKEN_CLS", exclude_modules=["classifier"],
+                                                 modules_to_save=["classifier"]))
     return model
 
 
@@ -181,8 +184,12 @@ def train(cfg: dict, out: Path, tokenizer, data: tuple, resume: str | None, star
     if cfg["method"] == "lora" and rank() == 0:
         model.config.save_pretrained(out)  # the adapter alone would lose the tag names
         if cfg["outputs.merge_adapter"]:
-            model.merge_and_unload().save_pretrained(out / "merged")
-            tokenizer.save_pretrained(out / "merged")
+            from transformers import AutoModelForTokenClassification
+
+            texts = [" ".join(r["tokens"]) for r in data[0][:MERGE_CHECK_INPUTS]]
+            result["merge"] = save_merged(
+                cfg, out, tokenizer, AutoModelForTokenClassification, texts, torch, weights_dtype(torch, cfg, bf16, False),
+                num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)})
     finish(cfg, out, result, torch, device, started)
 
 

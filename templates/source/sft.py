@@ -173,15 +173,6 @@ def apply_spectrum(model, top_fraction: float, device: str) -> None:
     log(f"spectrum: training {len(chosen)} of {len(weights)} matrices")
 
 
-def merge_adapter(cfg: dict, out: Path, dtype) -> None:
-    """Merge into a base reloaded unquantized: merging into 4-bit weights would round the update away."""
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM
-
-    base = AutoModelForCausalLM.from_pretrained(cfg["model"], dtype=dtype)
-    PeftModel.from_pretrained(base, str(out)).merge_and_unload().save_pretrained(out / "merged")
-
-
 def train(cfg: dict, out: Path, tokenizer, data: tuple, resume: str | None, started: float, torch) -> None:
     from datasets import Dataset
     from peft import LoraConfig
@@ -208,8 +199,10 @@ def train(cfg: dict, out: Path, tokenizer, data: tuple, resume: str | None, star
     result = train_and_eval(trainer, progress, resume, has_eval)
     save_final(trainer, out)
     if cfg["outputs.merge_adapter"] and "lora" in cfg["method"] and rank() == 0:
-        merge_adapter(cfg, out, dtype)
-        tokenizer.save_pretrained(out / "merged")
+        from transformers import AutoModelForCausalLM
+
+        texts = [render(row, fmt, tokenizer) for row in data[0][:MERGE_CHECK_INPUTS]]
+        result["merge"] = save_merged(cfg, out, tokenizer, AutoModelForCausalLM, texts, torch, dtype)
     finish(cfg, out, result, torch, device, started)
 
 

@@ -69,3 +69,6 @@ def test_lora_classifier_holds_out_eval_rows_and_keeps_label_names(classify_lora
     with torch.no_grad():
         merged_logits = merged(**batch).logits
     assert torch.allclose(logits, merged_logits, atol=1e-4)
+    verdict = read_metrics(classify_lora_run.out, "classify", "lora")["merge"]
+    assert verdict["ok"] and verdict["inputs"] == 4 and verdict["top1_agreement"] == 1.0, verdict
+    assert (classify_lora_run.out / "merged" / "merge.json").is_file()

@@ -26,6 +26,8 @@ def test_dpo_adapter_reloads_and_generates(dpo_run, workspace):
     tokenizer = AutoTokenizer.from_pretrained(dpo_run.out)
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(workspace.llama), dpo_run.out)
     merged = AutoModelForCausalLM.from_pretrained(dpo_run.out / "merged")  # outputs.merge_adapter
+    verdict = read_metrics(dpo_run.out, "dpo", "lora")["merge"]  # reloaded from disk and compared by the run
+    assert verdict["ok"] and verdict["top1_agreement"] == 1.0 and verdict["dtype"] == "float32", verdict
     ids = tokenizer("the owl says", return_tensors="pt", add_special_tokens=False)
     with torch.no_grad():
         for candidate in (model, merged):

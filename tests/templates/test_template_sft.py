@@ -107,6 +107,10 @@ def test_qlora_adapter_is_merged_into_an_unquantized_copy_on_request(sft_qlora_r
     weight = "model.layers.1.self_attn.v_proj.weight"
     assert not torch.equal(merged.get_parameter(weight), base.get_parameter(weight))
     generate(merged, AutoTokenizer.from_pretrained(sft_qlora_run.out), "the dog says")
+    verdict = json.loads((sft_qlora_run.out / "merged" / "merge.json").read_text())
+    assert verdict["quantized_base_merged_unquantized"] and verdict["ok"] and verdict["inputs"] == 4, verdict
+    assert verdict["top1_agreement"] == 1.0 and verdict["max_abs_logit_diff"] <= verdict["tolerance"]
+    assert read_metrics(sft_qlora_run.out, "sft", "qlora")["merge"] == verdict, "the run's metrics say it too"
 
 
 def test_spectrum_trains_only_the_selected_matrices(sft_spectrum_run, workspace):
