@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from planner.errors import BadInput
 from planner.validation import all_problems
 
-Task = Literal["sft", "dpo", "classify", "embed", "ner", "smoke"]
+Task = Literal["sft", "dpo", "classify", "embed", "ner", "reward", "smoke"]
 Method = Literal["full", "lora", "qlora", "spectrum"]
 Quant = Literal["none", "int8", "nf4", "gptq4"]
 Precision = Literal["bf16", "bf16-mixed", "fp16", "fp32"]

@@ -13,7 +13,8 @@ FIELDS: dict[str, str] = {
     "project": "The team's grouping for budgets and reports (`report --by project`).",
     "owner": "Who launched it (default: your login name); budgets and reports group by it.",
     "task": "What is trained: `sft` (chat/instruction), `dpo` (preferences), `classify` (text → label), `embed` "
-            "(sentence embeddings), `ner` (a BIO tag per word: named entities), or `smoke` (no model: checks a "
+            "(sentence embeddings), `ner` (a BIO tag per word: named entities), `reward` (a reward model from "
+            "preference pairs), or `smoke` (no model: checks a "
             "launcher for cents).",
     "model": "A Hugging Face model id (`Qwen/Qwen2.5-7B-Instruct`), a local folder, or `tiny:llama` / `tiny:bert` / "
              "`tiny:minilm` (made here, for trying things). `tuneplan models` lists the bundled catalog.",
@@ -93,7 +94,7 @@ FORMATS: dict[str, tuple[str, str, str]] = {
                           '{"prompt": "2+2=", "completion": "4"}', "sft"),
     "text": ("text", '{"text": "A plain document to continue."}', "sft"),
     "preference": ("prompt, chosen, rejected", '{"prompt": "Say hi", "chosen": "Hello!", "rejected": "Go away."}',
-                   "dpo"),
+                   "dpo, reward"),
     "text-label": ("text, label (any strings or numbers)", '{"text": "My card was charged twice", "label": "billing"}',
                    "classify"),
     "pairs": ("anchor, positive (and an optional score in [-1, 1])",

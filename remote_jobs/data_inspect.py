@@ -37,7 +37,8 @@ COLUMNS = {
     "preference": ("prompt", "chosen", "rejected"), "text-label": ("text", "label"), "pairs": ("anchor", "positive"),
     "triplets": ("anchor", "positive", "negative"), "tokens-tags": ("tokens", "tags"),
 }
-NATURAL = {"sft": "chat", "dpo": "preference", "classify": "text-label", "embed": "pairs", "ner": "tokens-tags"}
+NATURAL = {"sft": "chat", "dpo": "preference", "classify": "text-label", "embed": "pairs", "ner": "tokens-tags",
+           "reward": "preference"}
 
 
 @dataclass

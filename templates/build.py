@@ -21,17 +21,18 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "source"
-TASKS = ("sft", "dpo", "classify", "embed", "ner", "smoke")
+TASKS = ("sft", "dpo", "classify", "embed", "ner", "reward", "smoke")
 PARTS = {"common": "common", "ml_common": "ml-common", "tracking": "tracking", "hold_out": "hold-out",
-         "generate": "generate"}  # module -> marker name
+         "generate": "generate", "preference": "preference"}  # module -> marker name
 INCLUDE = re.compile(r"^from templates\.source\.(\w+) import \*.*\n", re.MULTILINE)
 IMPORT_BLOCK = re.compile(r"^from __future__ import annotations\n\n((?:(?:import|from) .*\n)+)", re.MULTILINE)
 MARKS = {
     "common": "the same in every template",
     "ml-common": "the same in every training template",
-    "hold-out": "the same in classify, embed and ner",
+    "hold-out": "the same in classify, embed, ner and reward",
     "tracking": "the same in every training template",
     "generate": "the same in sft and dpo",
+    "preference": "the same in dpo and reward",
 }
 
 

@@ -888,10 +888,9 @@ def evaluate(cfg: dict, tokenizer, data: tuple, artifacts: Path, torch, args) ->
     rows, source = eval_rows(data, args)
     return {"source": source, **side_by_side(cfg, tokenizer, rows, artifacts, torch, args)}
 # <<< generate
-
-
-def load_data(cfg: dict) -> tuple[list[dict], list[dict] | None]:
-    """Read the rows and check their columns before any ML import."""
+# >>> preference: from templates/source/preference.py (the same in dpo and reward)
+def read_preferences(cfg: dict) -> tuple[list[dict], list[dict] | None]:
+    """The train rows and the eval rows (None without data.eval), their columns checked, before any ML import."""
     train = read_rows(cfg["data.train"], "data.train")
     require_columns(train, FORMATS["preference"], "data.train")
     evals = read_rows(cfg["data.eval"], "data.eval") if cfg["data.eval"] else None
@@ -900,14 +899,22 @@ def load_data(cfg: dict) -> tuple[list[dict], list[dict] | None]:
     return train, evals
 
 
+def pair_texts(row: dict, tokenizer) -> tuple[str, str]:
+    """The prompt with the chosen answer, and with the rejected one, as the model reads them."""
+    if isinstance(row["prompt"], list):
+        return tuple(tokenizer.apply_chat_template(row["prompt"] + row[k], tokenize=False) for k in ("chosen", "rejected"))
+    return str(row["prompt"]) + str(row["chosen"]), str(row["prompt"]) + str(row["rejected"])
+
+
 def pair_length(row: dict, tokenizer) -> int:
     """Tokens of the prompt with its longer response: what must fit in training.seq_len."""
-    if isinstance(row["prompt"], list):
-        texts = [tokenizer.apply_chat_template(row["prompt"] + row[k], tokenize=False)
-                 for k in ("chosen", "rejected")]
-    else:
-        texts = [row["prompt"] + row[k] for k in ("chosen", "rejected")]
-    return max(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts)
+    return max(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in pair_texts(row, tokenizer))
+# <<< preference
+
+
+def load_data(cfg: dict) -> tuple[list[dict], list[dict] | None]:
+    """Read the rows and check their columns before any ML import."""
+    return read_preferences(cfg)
 
 
 def check_data(cfg: dict, tokenizer, data: tuple) -> dict:
@@ -943,8 +950,7 @@ def train(cfg: dict, out: Path, tokenizer, data: tuple, resume: str | None, star
     result = train_and_eval(trainer, progress, resume, has_eval)
     save_final(trainer, out)
     if cfg["outputs.merge_adapter"] and cfg["method"] == "lora" and rank() == 0:
-        texts = [str(r["prompt"]) + str(r["chosen"]) if not isinstance(r["prompt"], list) else
-                 tokenizer.apply_chat_template(r["prompt"] + r["chosen"], tokenize=False) for r in data[0][:MERGE_CHECK_INPUTS]]
+        texts = [pair_texts(r, tokenizer)[0] for r in data[0][:MERGE_CHECK_INPUTS]]
         result["merge"] = save_merged(cfg, out, tokenizer, AutoModelForCausalLM, texts, torch,
                                       weights_dtype(torch, cfg, bf16, False))
     finish(cfg, out, result, torch, device, started)

@@ -802,7 +802,7 @@ def tracking_facts(cfg: dict, out: Path) -> dict | None:
 # <<< tracking
 
 
-# >>> hold-out: from templates/source/hold_out.py (the same in classify, embed and ner)
+# >>> hold-out: from templates/source/hold_out.py (the same in classify, embed, ner and reward)
 def hold_out(rows: list[dict], seed: int) -> tuple[list[dict], list[dict]]:
     """Without data.eval, a seeded 10 % (at least one row) is kept aside so the reported scores are honest."""
     if len(rows) < 2:

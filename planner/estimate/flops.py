@@ -55,6 +55,6 @@ def flops_per_token(arch: Architecture, setup: TrainingSetup, context: int) -> S
         attention += attn_fwd
     if setup.task == "dpo":  # chosen + rejected through the policy, and both through the reference
         return StepFlops(2.0 * (matmul + forward), 2.0 * (attention + attn_fwd))
-    if setup.task == "embed":  # anchor and positive are two encoder passes
+    if setup.task in ("embed", "reward"):  # anchor and positive, or chosen and rejected: two passes, no reference
         return StepFlops(2.0 * matmul, 2.0 * attention)
     return StepFlops(matmul, attention)

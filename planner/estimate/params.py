@@ -44,9 +44,11 @@ def block_training(arch: Architecture, setup: TrainingSetup) -> BlockTraining:
 
 
 def head_params(arch: Architecture, setup: TrainingSetup) -> int:
-    """Parameters a task adds on top of the base model (a sequence or token classification head)."""
+    """Parameters a task adds on top of the base model (a sequence or token classification head, a reward head)."""
     if setup.task in ("classify", "ner"):
         return arch.hidden_size * DEFAULT_NUM_LABELS + DEFAULT_NUM_LABELS
+    if setup.task == "reward":
+        return arch.hidden_size  # one output, no bias
     return 0
 
 

@@ -16,7 +16,7 @@ from planner.errors import BadInput
 if TYPE_CHECKING:  # pydantic models cost ~0.1 s to build: `plan` with flags never needs them
     from planner.spec import JobSpec
 
-TASKS = ("sft", "dpo", "classify", "embed", "ner", "smoke")
+TASKS = ("sft", "dpo", "classify", "embed", "ner", "reward", "smoke")
 METHODS = ("full", "lora", "qlora", "spectrum")
 FRAMEWORKS = ("hf", "torchtune", "litgpt")
 
@@ -71,8 +71,8 @@ class TrainingSetup:
 
     @property
     def tokens_per_micro_batch(self) -> int:
-        """Sequences the model sees per micro-step: DPO runs chosen and rejected side by side."""
-        pairs = 2 if self.task in ("dpo", "embed") else 1
+        """Sequences the model sees per micro-step: DPO and a reward model run chosen and rejected side by side."""
+        pairs = 2 if self.task in ("dpo", "embed", "reward") else 1
         return self.seq_len * self.micro_batch * pairs
 
     @property
@@ -95,7 +95,7 @@ class TrainingSetup:
             (self.method == "spectrum" and self.quant != "none", "spectrum trains full-precision layers: use --quant none"),
             (self.method == "qlora" and self.quant not in ("nf4", "gptq4", "int8"),
              "qlora needs quantized base weights (nf4, int8 or gptq4)"),
-            (self.task in ("classify", "embed", "ner") and self.method not in ("full", "lora"),
+            (self.task in ("classify", "embed", "ner", "reward") and self.method not in ("full", "lora"),
              f"task {self.task} supports methods full and lora"),
             (self.sharding != "none" and self.world_size == 1 and self.sharding != "ddp",
              f"--sharding {self.sharding} needs --gpus 2 or more (or --nodes 2 or more)"),

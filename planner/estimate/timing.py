@@ -88,7 +88,7 @@ def ops_per_step(arch: Architecture, setup: TrainingSetup) -> float:
     forward = OPS_PER_BLOCK_FORWARD + wrapped * OPS_PER_LORA_FORWARD
     backward = OPS_PER_BLOCK_FORWARD * BACKWARD_OPS_RATIO + wrapped * OPS_PER_LORA_BACKWARD
     per_block = forward * (2 if setup.grad_ckpt else 1) + backward
-    passes = 2 if setup.task in ("dpo", "embed") else 1
+    passes = 2 if setup.task in ("dpo", "embed", "reward") else 1
     return passes * arch.num_layers * per_block
 
 

@@ -38,26 +38,12 @@ from templates.source.common import *  # noqa: F403 - `make templates` puts sour
 from templates.source.ml_common import *  # noqa: F403 - `make templates` puts source/ml_common.py here
 from templates.source.tracking import *  # noqa: F403 - `make templates` puts source/tracking.py here
 from templates.source.generate import *  # noqa: F403 - `make templates` puts source/generate.py here
+from templates.source.preference import *  # noqa: F403 - `make templates` puts source/preference.py here
 
 
 def load_data(cfg: dict) -> tuple[list[dict], list[dict] | None]:
     """Read the rows and check their columns before any ML import."""
-    train = read_rows(cfg["data.train"], "data.train")
-    require_columns(train, FORMATS["preference"], "data.train")
-    evals = read_rows(cfg["data.eval"], "data.eval") if cfg["data.eval"] else None
-    if evals is not None:
-        require_columns(evals, FORMATS["preference"], "data.eval")
-    return train, evals
-
-
-def pair_length(row: dict, tokenizer) -> int:
-    """Tokens of the prompt with its longer response: what must fit in training.seq_len."""
-    if isinstance(row["prompt"], list):
-        texts = [tokenizer.apply_chat_template(row["prompt"] + row[k], tokenize=False)
-                 for k in ("chosen", "rejected")]
-    else:
-        texts = [row["prompt"] + row[k] for k in ("chosen", "rejected")]
-    return max(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts)
+    return read_preferences(cfg)
 
 
 def check_data(cfg: dict, tokenizer, data: tuple) -> dict:
@@ -93,8 +79,7 @@ def train(cfg: dict, out: Path, tokenizer, data: tuple, resume: str | None, star
     result = train_and_eval(trainer, progress, resume, has_eval)
     save_final(trainer, out)
     if cfg["outputs.merge_adapter"] and cfg["method"] == "lora" and rank() == 0:
-        texts = [str(r["prompt"]) + str(r["chosen"]) if not isinstance(r["prompt"], list) else
-                 tokenizer.apply_chat_template(r["prompt"] + r["chosen"], tokenize=False) for r in data[0][:MERGE_CHECK_INPUTS]]
+        texts = [pair_texts(r, tokenizer)[0] for r in data[0][:MERGE_CHECK_INPUTS]]
         result["merge"] = save_merged(cfg, out, tokenizer, AutoModelForCausalLM, texts, torch,
                                       weights_dtype(torch, cfg, bf16, False))
     finish(cfg, out, result, torch, device, started)
