@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from planner.errors import BadInput
 from planner.validation import all_problems
 
-Task = Literal["sft", "dpo", "classify", "embed", "ner", "reward", "smoke"]
+Task = Literal["sft", "dpo", "classify", "embed", "ner", "reward", "rerank", "smoke"]
 Method = Literal["full", "lora", "qlora", "spectrum"]
 Quant = Literal["none", "int8", "nf4", "gptq4"]
 Precision = Literal["bf16", "bf16-mixed", "fp16", "fp32"]
@@ -29,7 +29,7 @@ Kernels = Literal["none", "liger", "unsloth"]
 Sharding = Literal["none", "ddp", "fsdp", "zero2", "zero3"]
 ProviderName = Literal["auto", "local", "skypilot", "modal", "runpod"]
 DataFormat = Literal["chat", "prompt-completion", "text", "preference", "text-label", "pairs", "triplets",
-                     "tokens-tags"]
+                     "tokens-tags", "query-passage"]
 
 # Sizes have upper bounds far beyond any real run, so a typo (or 99999999999999999999999) is one clear line
 # naming the field instead of an overflow deep in the estimator.

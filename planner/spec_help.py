@@ -14,7 +14,7 @@ FIELDS: dict[str, str] = {
     "owner": "Who launched it (default: your login name); budgets and reports group by it.",
     "task": "What is trained: `sft` (chat/instruction), `dpo` (preferences), `classify` (text → label), `embed` "
             "(sentence embeddings), `ner` (a BIO tag per word: named entities), `reward` (a reward model from "
-            "preference pairs), or `smoke` (no model: checks a "
+            "preference pairs), `rerank` (a cross-encoder that scores query-passage pairs), or `smoke` (no model: checks a "
             "launcher for cents).",
     "model": "A Hugging Face model id (`Qwen/Qwen2.5-7B-Instruct`), a local folder, or `tiny:llama` / `tiny:bert` / "
              "`tiny:minilm` (made here, for trying things). `tuneplan models` lists the bundled catalog.",
@@ -101,6 +101,9 @@ FORMATS: dict[str, tuple[str, str, str]] = {
               '{"anchor": "reset my password", "positive": "How to change your password"}', "embed"),
     "tokens-tags": ("tokens (a list of words), tags (one BIO tag per word: O, B-TYPE, I-TYPE)",
                     '{"tokens": ["Ada", "joined", "Acme", "Corp"], "tags": ["B-PER", "O", "B-ORG", "I-ORG"]}', "ner"),
+    "query-passage": ("query, passage, label (1 relevant, 0 not: the hard negatives; or a score in [0, 1])",
+                      '{"query": "reset my password", "passage": "Go to Settings, then Security.", "label": 1}',
+                      "rerank"),
     "triplets": ("anchor, positive, negative",
                  '{"anchor": "reset password", "positive": "Change your password", "negative": "Delete account"}',
                  "embed"),

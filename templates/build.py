@@ -21,7 +21,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "source"
-TASKS = ("sft", "dpo", "classify", "embed", "ner", "reward", "smoke")
+TASKS = ("sft", "dpo", "classify", "embed", "ner", "reward", "rerank", "smoke")
 PARTS = {"common": "common", "ml_common": "ml-common", "tracking": "tracking", "hold_out": "hold-out",
          "generate": "generate", "preference": "preference"}  # module -> marker name
 INCLUDE = re.compile(r"^from templates\.source\.(\w+) import \*.*\n", re.MULTILINE)

@@ -30,7 +30,7 @@ def test_the_spec_schema_is_the_model_and_accepts_every_example(capsys):
     assert len(problems) == 2, "both mistakes at once: a bad value and an unknown key"
 
 
-@pytest.mark.parametrize("task", ["sft", "dpo", "classify", "embed", "ner", "reward", "smoke"])
+@pytest.mark.parametrize("task", ["sft", "dpo", "classify", "embed", "ner", "reward", "rerank", "smoke"])
 def test_a_starter_spec_loads_and_plans(task, capsys, tmp_path):
     out = tmp_path / f"{task}.yaml"
     code, _, err = run_cli(capsys, "spec", "new", "--task", task, "--name", f"my-{task}", "--output", str(out))

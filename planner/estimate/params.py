@@ -49,6 +49,8 @@ def head_params(arch: Architecture, setup: TrainingSetup) -> int:
         return arch.hidden_size * DEFAULT_NUM_LABELS + DEFAULT_NUM_LABELS
     if setup.task == "reward":
         return arch.hidden_size  # one output, no bias
+    if setup.task == "rerank":
+        return arch.hidden_size + 1  # a cross-encoder's one relevance score
     return 0
 
 

@@ -16,7 +16,7 @@ from planner.errors import BadInput
 if TYPE_CHECKING:  # pydantic models cost ~0.1 s to build: `plan` with flags never needs them
     from planner.spec import JobSpec
 
-TASKS = ("sft", "dpo", "classify", "embed", "ner", "reward", "smoke")
+TASKS = ("sft", "dpo", "classify", "embed", "ner", "reward", "rerank", "smoke")
 METHODS = ("full", "lora", "qlora", "spectrum")
 FRAMEWORKS = ("hf", "torchtune", "litgpt")
 
@@ -95,6 +95,7 @@ class TrainingSetup:
             (self.method == "spectrum" and self.quant != "none", "spectrum trains full-precision layers: use --quant none"),
             (self.method == "qlora" and self.quant not in ("nf4", "gptq4", "int8"),
              "qlora needs quantized base weights (nf4, int8 or gptq4)"),
+            (self.task == "rerank" and self.method != "full", "task rerank trains every weight: method full"),
             (self.task in ("classify", "embed", "ner", "reward") and self.method not in ("full", "lora"),
              f"task {self.task} supports methods full and lora"),
             (self.sharding != "none" and self.world_size == 1 and self.sharding != "ddp",

@@ -50,7 +50,7 @@ CHOICES = {
                            "sgd"),
     "training.precision": ("bf16", "bf16-mixed", "fp16", "fp32"), "training.kernels": ("none", "liger", "unsloth"),
     "data.format": (None, "chat", "prompt-completion", "text", "preference", "text-label", "pairs",
-                    "triplets", "tokens-tags"),
+                    "triplets", "tokens-tags", "query-passage"),
     "distributed.sharding": ("none", "ddp", "fsdp", "zero2", "zero3"),
     "tracking.backend": ("none", "wandb", "mlflow"),
 }

@@ -28,7 +28,7 @@ _SETUP_FLAGS = {
     "nodes": "nodes", "sharding": "sharding",
 }
 _CHOICES = {
-    "task": ("sft", "dpo", "classify", "embed", "ner", "reward"), "method": ("full", "lora", "qlora", "spectrum"),
+    "task": ("sft", "dpo", "classify", "embed", "ner", "reward", "rerank"), "method": ("full", "lora", "qlora", "spectrum"),
     "quant": ("none", "int8", "nf4", "gptq4"), "precision": ("bf16", "bf16-mixed", "fp16", "fp32"),
     "optimizer": ("adamw", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit", "adafactor", "sgd"),
     "attn": ("sdpa", "flash", "eager"), "kernels": ("none", "liger", "unsloth"),

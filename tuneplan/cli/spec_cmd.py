@@ -23,7 +23,7 @@ SCHEMA_ID = "https://tuneplan.dev/schema/job-spec.json"
 # Starting learning rates as the TRL / sentence-transformers docs use them: LoRA SFT 2e-4, DPO 5e-6 (its
 # documented default), full fine-tunes of small encoders 5e-5 / 2e-5.
 LEARNING_RATES = {"sft": "2.0e-4", "dpo": "5.0e-6", "classify": "5.0e-5", "embed": "2.0e-5", "ner": "5.0e-5",
-                  "reward": "1.0e-5", "smoke": "1.0e-4"}
+                  "reward": "1.0e-5", "rerank": "2.0e-5", "smoke": "1.0e-4"}
 
 # task -> (model, method, data format, the train file's one-line shape, a line about the method)
 STARTERS = {
@@ -42,6 +42,9 @@ STARTERS = {
             "full: a small encoder trains every weight (a cased tokenizer keeps the capitals names carry)"),
     "reward": ("Qwen/Qwen2.5-7B-Instruct", "lora", "preference", '{"prompt": "…", "chosen": "…", "rejected": "…"}',
                "lora: adapters on a frozen base, and the new one-output reward head trained whole"),
+    "rerank": ("answerdotai/ModernBERT-base", "full", "query-passage",
+               '{"query": "…", "passage": "…", "label": 1}',
+               "full: a small encoder reads query and passage together and trains every weight"),
     "smoke": ("none", "lora", "chat", "(none: the smoke job trains nothing)",
               "a smoke job checks a launcher end to end for cents; it loads no model"),
 }
@@ -79,7 +82,7 @@ def reference(output: Optional[Path] = typer.Option(None, "--output", "-o", help
 
 @spec_app.command("new", help="Write a commented starter spec for a task (sft, dpo, classify, embed, smoke).")
 def new(
-    task: str = typer.Option("sft", "--task", help="sft | dpo | classify | embed | ner | reward | smoke"),
+    task: str = typer.Option("sft", "--task", help="sft | dpo | classify | embed | ner | reward | rerank | smoke"),
     name: str = typer.Option("my-job", "--name", help="The job's name (a-z, 0-9, '-')."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here (default: stdout); never "
                                           "overwrites a file."),
