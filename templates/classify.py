@@ -593,6 +593,16 @@ def save_final(trainer, out: Path) -> None:
 MERGE_CHECK_INPUTS = 4
 
 
+def load_tuned(auto_class, cfg: dict, artifacts: Path, **head):
+    """The fine-tuned model in a run's outputs: the base with its adapter (and the head trained beside it), or the
+    whole model a full fine-tune saved. ``head`` rebuilds the base's new head the way training made it."""
+    if (artifacts / "adapter_config.json").is_file():
+        from peft import PeftModel
+
+        return PeftModel.from_pretrained(auto_class.from_pretrained(cfg["model"], **head), str(artifacts))
+    return auto_class.from_pretrained(str(artifacts))
+
+
 def save_merged(cfg: dict, out: Path, tokenizer, auto_class, texts: list[str], torch, dtype, **model_kwargs) -> dict:
     """outputs.merge_adapter: the saved adapter merged into the base reloaded unquantized (a QLoRA base comes back
     in ``dtype``, not 4-bit: merging into 4-bit weights would round the update away), written as safetensors in
@@ -861,8 +871,7 @@ def load_model(cfg: dict, torch, device: str, bf16: bool, labels: list[str]):
     from transformers import AutoModelForSequenceClassification
 
     model = AutoModelForSequenceClassification.from_pretrained(
-        cfg["model"], num_labels=len(labels), id2label=dict(enumerate(labels)),
-        label2id={name: i for i, name in enumerate(labels)}, dtype=weights_dtype(torch, cfg, bf16, False),
+        cfg["model"], **label_names(labels), dtype=weights_dtype(torch, cfg, bf16, False),
         attn_implementation=attn_implementation(cfg, device))
     if cfg["method"] == "lora":
         model = get_peft_model(model, LoraConfig(**lora_kwargs(cfg), task_type="SEQ_CLS"))
@@ -909,15 +918,7 @@ def evaluate(cfg: dict, tokenizer, data: tuple, artifacts: Path, torch, args) ->
     labels, rows = data[2], data[1][:EVAL_ROWS]
     torch.manual_seed(cfg["training.seed"])
     base = load_model(cfg, torch, device, bf16, labels)
-    if (artifacts / "adapter_config.json").is_file():
-        from peft import PeftModel
-
-        plain = AutoModelForSequenceClassification.from_pretrained(
-            cfg["model"], num_labels=len(labels), id2label=dict(enumerate(labels)),
-            label2id={name: i for i, name in enumerate(labels)})
-        tuned = PeftModel.from_pretrained(plain, str(artifacts))
-    else:
-        tuned = AutoModelForSequenceClassification.from_pretrained(str(artifacts))
+    tuned = load_tuned(AutoModelForSequenceClassification, cfg, artifacts, **label_names(labels))
     truth = np.array([labels.index(str(r["label"])) for r in rows])
 
     def logits_of(model):

@@ -597,6 +597,16 @@ def save_final(trainer, out: Path) -> None:
 MERGE_CHECK_INPUTS = 4
 
 
+def load_tuned(auto_class, cfg: dict, artifacts: Path, **head):
+    """The fine-tuned model in a run's outputs: the base with its adapter (and the head trained beside it), or the
+    whole model a full fine-tune saved. ``head`` rebuilds the base's new head the way training made it."""
+    if (artifacts / "adapter_config.json").is_file():
+        from peft import PeftModel
+
+        return PeftModel.from_pretrained(auto_class.from_pretrained(cfg["model"], **head), str(artifacts))
+    return auto_class.from_pretrained(str(artifacts))
+
+
 def save_merged(cfg: dict, out: Path, tokenizer, auto_class, texts: list[str], torch, dtype, **model_kwargs) -> dict:
     """outputs.merge_adapter: the saved adapter merged into the base reloaded unquantized (a QLoRA base comes back
     in ``dtype``, not 4-bit: merging into 4-bit weights would round the update away), written as safetensors in
@@ -908,14 +918,19 @@ def word_tags(logits, label_rows, labels: list[str]) -> tuple[list[list[str]], l
     return truth, predicted
 
 
+def tag_names(labels: list[str]) -> dict:
+    """The head's size and its names, kept in the model config (id2label) so the tags come back with it."""
+    return {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
+            "label2id": {name: i for i, name in enumerate(labels)}}
+
+
 def load_model(cfg: dict, torch, device: str, bf16: bool, labels: list[str]):
     """A fresh token-classification head named with the tags; LoRA also trains that head (modules_to_save)."""
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForTokenClassification
 
     model = AutoModelForTokenClassification.from_pretrained(
-        cfg["model"], num_labels=len(labels), id2label=dict(enumerate(labels)),
-        label2id={name: i for i, name in enumerate(labels)}, dtype=weights_dtype(torch, cfg, bf16, False),
+        cfg["model"], **tag_names(labels), dtype=weights_dtype(torch, cfg, bf16, False),
         attn_implementation=attn_implementation(cfg, device))
     if cfg["method"] == "lora":
         # PEFT's all-linear leaves a sequence classifier's head alone but not a token classifier's: the head is
@@ -954,9 +969,8 @@ def train(cfg: dict, out: Path, tokenizer, data: tuple, resume: str | None, star
             from transformers import AutoModelForTokenClassification
 
             texts = [" ".join(r["tokens"]) for r in data[0][:MERGE_CHECK_INPUTS]]
-            result["merge"] = save_merged(
-                cfg, out, tokenizer, AutoModelForTokenClassification, texts, torch, weights_dtype(torch, cfg, bf16, False),
-                num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)})
+            result["merge"] = save_merged(cfg, out, tokenizer, AutoModelForTokenClassification, texts, torch,
+                                          weights_dtype(torch, cfg, bf16, False), **tag_names(labels))
     finish(cfg, out, result, torch, device, started)
 
 
@@ -969,15 +983,7 @@ def evaluate(cfg: dict, tokenizer, data: tuple, artifacts: Path, torch, args) ->
     labels, rows = data[2], data[1][:EVAL_ROWS]
     torch.manual_seed(cfg["training.seed"])
     base = load_model(cfg, torch, device, bf16, labels)
-    if (artifacts / "adapter_config.json").is_file():
-        from peft import PeftModel
-
-        plain = AutoModelForTokenClassification.from_pretrained(
-            cfg["model"], num_labels=len(labels), id2label=dict(enumerate(labels)),
-            label2id={name: i for i, name in enumerate(labels)})
-        tuned = PeftModel.from_pretrained(plain, str(artifacts))
-    else:
-        tuned = AutoModelForTokenClassification.from_pretrained(str(artifacts))
+    tuned = load_tuned(AutoModelForTokenClassification, cfg, artifacts, **tag_names(labels))
     encoded = aligned(tokenizer, rows, labels, cfg["training.seq_len"])
 
     def tags_of(model) -> tuple[list[list[str]], list[list[str]]]:

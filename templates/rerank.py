@@ -594,6 +594,16 @@ def save_final(trainer, out: Path) -> None:
 MERGE_CHECK_INPUTS = 4
 
 
+def load_tuned(auto_class, cfg: dict, artifacts: Path, **head):
+    """The fine-tuned model in a run's outputs: the base with its adapter (and the head trained beside it), or the
+    whole model a full fine-tune saved. ``head`` rebuilds the base's new head the way training made it."""
+    if (artifacts / "adapter_config.json").is_file():
+        from peft import PeftModel
+
+        return PeftModel.from_pretrained(auto_class.from_pretrained(cfg["model"], **head), str(artifacts))
+    return auto_class.from_pretrained(str(artifacts))
+
+
 def save_merged(cfg: dict, out: Path, tokenizer, auto_class, texts: list[str], torch, dtype, **model_kwargs) -> dict:
     """outputs.merge_adapter: the saved adapter merged into the base reloaded unquantized (a QLoRA base comes back
     in ``dtype``, not 4-bit: merging into 4-bit weights would round the update away), written as safetensors in

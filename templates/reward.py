@@ -592,6 +592,16 @@ def save_final(trainer, out: Path) -> None:
 MERGE_CHECK_INPUTS = 4
 
 
+def load_tuned(auto_class, cfg: dict, artifacts: Path, **head):
+    """The fine-tuned model in a run's outputs: the base with its adapter (and the head trained beside it), or the
+    whole model a full fine-tune saved. ``head`` rebuilds the base's new head the way training made it."""
+    if (artifacts / "adapter_config.json").is_file():
+        from peft import PeftModel
+
+        return PeftModel.from_pretrained(auto_class.from_pretrained(cfg["model"], **head), str(artifacts))
+    return auto_class.from_pretrained(str(artifacts))
+
+
 def save_merged(cfg: dict, out: Path, tokenizer, auto_class, texts: list[str], torch, dtype, **model_kwargs) -> dict:
     """outputs.merge_adapter: the saved adapter merged into the base reloaded unquantized (a QLoRA base comes back
     in ``dtype``, not 4-bit: merging into 4-bit weights would round the update away), written as safetensors in
@@ -918,14 +928,8 @@ def evaluate(cfg: dict, tokenizer, data: tuple, artifacts: Path, torch, args) ->
     rows = data[1][:EVAL_ROWS]
     torch.manual_seed(cfg["training.seed"])
     base = load_model(cfg, torch, device, bf16, tokenizer)
-    if (artifacts / "adapter_config.json").is_file():
-        from peft import PeftModel
-
-        plain = AutoModelForSequenceClassification.from_pretrained(cfg["model"], num_labels=1,
-                                                                   pad_token_id=tokenizer.pad_token_id)
-        tuned = PeftModel.from_pretrained(plain, str(artifacts))
-    else:
-        tuned = AutoModelForSequenceClassification.from_pretrained(str(artifacts))
+    tuned = load_tuned(AutoModelForSequenceClassification, cfg, artifacts, num_labels=1,
+                       pad_token_id=tokenizer.pad_token_id)
     before, after = (pair_scores(m, tokenizer, rows, cfg, torch, device) for m in (base, tuned))
 
     def said(score: tuple[float, float]) -> str:

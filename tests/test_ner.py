@@ -13,6 +13,7 @@ import pytest
 
 from templates.source.ner import aligned, entities, entity_scores
 from tests.cli_inprocess import run_cli
+from tests.tiny_launch import launch_example
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,18 +68,8 @@ def test_the_planner_prices_a_ner_job(capsys):
 
 @pytest.mark.slow
 def test_the_tiny_ner_example_learns_entities_and_eval_reads_the_same_f1(capsys, tmp_path, monkeypatch):
-    import yaml
-
-    monkeypatch.setenv("TUNEPLAN_LEDGER", str(tmp_path / "ledger.sqlite3"))
-    monkeypatch.setenv("TUNEPLAN_DATA_DIR", str(tmp_path / "data"))
-    spec = yaml.safe_load((ROOT / "examples" / "tiny-ner.yaml").read_text())
-    spec["data"] = {k: str(ROOT / "examples" / v) if k in ("train", "eval") else v for k, v in spec["data"].items()}
-    path = tmp_path / "ner.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    code, _, err = run_cli(capsys, "launch", str(path), "--yes", "--no-validate")
-    assert code == 0, err
-    (record,) = json.loads(run_cli(capsys, "jobs", "--json")[1])
-    trained = json.loads((Path(record["runs_dir"]) / "artifacts" / "metrics.json").read_text())["eval"]
+    record, artifacts = launch_example(capsys, tmp_path, monkeypatch, "tiny-ner")
+    trained = json.loads((artifacts / "metrics.json").read_text())["eval"]
     assert trained["eval_f1"] >= 0.6 and trained["eval_f1"] > trained["before"]["eval_f1"] + 0.3, trained
     code, out, err = run_cli(capsys, "eval", record["run_id"], "--json", "--limit", "2")
     assert code == 0, err
@@ -92,20 +83,8 @@ def test_the_tiny_ner_example_learns_entities_and_eval_reads_the_same_f1(capsys,
 
 @pytest.mark.slow
 def test_a_lora_ner_run_merges_its_adapter_and_the_merge_is_checked(capsys, tmp_path, monkeypatch):
-    import yaml
-
-    monkeypatch.setenv("TUNEPLAN_LEDGER", str(tmp_path / "ledger.sqlite3"))
-    monkeypatch.setenv("TUNEPLAN_DATA_DIR", str(tmp_path / "data"))
-    spec = yaml.safe_load((ROOT / "examples" / "tiny-ner.yaml").read_text())
-    spec["data"] = {k: str(ROOT / "examples" / v) if k in ("train", "eval") else v for k, v in spec["data"].items()}
-    spec.update(method="lora", outputs={"merge_adapter": True})
-    spec["training"].update(max_steps=120, learning_rate=0.02)
-    path = tmp_path / "ner-lora.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    code, _, err = run_cli(capsys, "launch", str(path), "--yes", "--no-validate")
-    assert code == 0, err
-    (record,) = json.loads(run_cli(capsys, "jobs", "--json")[1])
-    artifacts = Path(record["runs_dir"]) / "artifacts"
+    _, artifacts = launch_example(capsys, tmp_path, monkeypatch, "tiny-ner", method="lora",
+                                  outputs={"merge_adapter": True}, training={"max_steps": 120, "learning_rate": 0.02})
     metrics = json.loads((artifacts / "metrics.json").read_text())
     assert metrics["eval"]["eval_f1"] > metrics["eval"]["before"]["eval_f1"] + 0.2
     verdict = json.loads((artifacts / "merged" / "merge.json").read_text())

@@ -10,25 +10,17 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.cli_inprocess import run_cli
+from tests.tiny_launch import launch_example
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
 def test_the_tiny_reranker_learns_to_put_the_right_passage_first(capsys, tmp_path, monkeypatch):
-    monkeypatch.setenv("TUNEPLAN_LEDGER", str(tmp_path / "ledger.sqlite3"))
-    monkeypatch.setenv("TUNEPLAN_DATA_DIR", str(tmp_path / "data"))
-    spec = yaml.safe_load((ROOT / "examples" / "tiny-rerank.yaml").read_text())
-    spec["data"] = {k: str(ROOT / "examples" / v) if k in ("train", "eval") else v for k, v in spec["data"].items()}
-    path = tmp_path / "rerank.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    code, _, err = run_cli(capsys, "launch", str(path), "--yes", "--no-validate")
-    assert code == 0, err
-    (record,) = json.loads(run_cli(capsys, "jobs", "--json")[1])
-    scores = json.loads((Path(record["runs_dir"]) / "artifacts" / "metrics.json").read_text())["eval"]
+    record, artifacts = launch_example(capsys, tmp_path, monkeypatch, "tiny-rerank")
+    scores = json.loads((artifacts / "metrics.json").read_text())["eval"]
     assert scores["rerank_mrr@10"] >= 0.9 and scores["rerank_mrr@10"] > scores["before"]["rerank_mrr@10"] + 0.1, scores
     code, out, err = run_cli(capsys, "eval", record["run_id"], "--json", "--limit", "2")
     assert code == 0, err

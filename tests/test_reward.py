@@ -10,26 +10,15 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.cli_inprocess import run_cli
+from tests.tiny_launch import launch_example
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _launch(capsys, tmp_path, monkeypatch, **changes) -> tuple[dict, Path]:
-    monkeypatch.setenv("TUNEPLAN_LEDGER", str(tmp_path / "ledger.sqlite3"))
-    monkeypatch.setenv("TUNEPLAN_DATA_DIR", str(tmp_path / "data"))
-    spec = yaml.safe_load((ROOT / "examples" / "tiny-reward.yaml").read_text())
-    spec["data"] = {k: str(ROOT / "examples" / v) if k in ("train", "eval") else v for k, v in spec["data"].items()}
-    for key, value in changes.items():
-        spec[key] = {**spec[key], **value} if isinstance(value, dict) and key in spec else value
-    path = tmp_path / "reward.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    code, _, err = run_cli(capsys, "launch", str(path), "--yes", "--no-validate")
-    assert code == 0, err
-    (record,) = json.loads(run_cli(capsys, "jobs", "--json")[1])
-    return record, Path(record["runs_dir"]) / "artifacts"
+    return launch_example(capsys, tmp_path, monkeypatch, "tiny-reward", **changes)
 
 
 @pytest.mark.slow

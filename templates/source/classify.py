@@ -94,8 +94,7 @@ def load_model(cfg: dict, torch, device: str, bf16: bool, labels: list[str]):
     from transformers import AutoModelForSequenceClassification
 
     model = AutoModelForSequenceClassification.from_pretrained(
-        cfg["model"], num_labels=len(labels), id2label=dict(enumerate(labels)),
-        label2id={name: i for i, name in enumerate(labels)}, dtype=weights_dtype(torch, cfg, bf16, False),
+        cfg["model"], **label_names(labels), dtype=weights_dtype(torch, cfg, bf16, False),
         attn_implementation=attn_implementation(cfg, device))
     if cfg["method"] == "lora":
         model = get_peft_model(model, LoraConfig(**lora_kwargs(cfg), task_type="SEQ_CLS"))
@@ -142,15 +141,7 @@ def evaluate(cfg: dict, tokenizer, data: tuple, artifacts: Path, torch, args) ->
     labels, rows = data[2], data[1][:EVAL_ROWS]
     torch.manual_seed(cfg["training.seed"])
     base = load_model(cfg, torch, device, bf16, labels)
-    if (artifacts / "adapter_config.json").is_file():
-        from peft import PeftModel
-
-        plain = AutoModelForSequenceClassification.from_pretrained(
-            cfg["model"], num_labels=len(labels), id2label=dict(enumerate(labels)),
-            label2id={name: i for i, name in enumerate(labels)})
-        tuned = PeftModel.from_pretrained(plain, str(artifacts))
-    else:
-        tuned = AutoModelForSequenceClassification.from_pretrained(str(artifacts))
+    tuned = load_tuned(AutoModelForSequenceClassification, cfg, artifacts, **label_names(labels))
     truth = np.array([labels.index(str(r["label"])) for r in rows])
 
     def logits_of(model):

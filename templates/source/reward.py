@@ -130,14 +130,8 @@ def evaluate(cfg: dict, tokenizer, data: tuple, artifacts: Path, torch, args) ->
     rows = data[1][:EVAL_ROWS]
     torch.manual_seed(cfg["training.seed"])
     base = load_model(cfg, torch, device, bf16, tokenizer)
-    if (artifacts / "adapter_config.json").is_file():
-        from peft import PeftModel
-
-        plain = AutoModelForSequenceClassification.from_pretrained(cfg["model"], num_labels=1,
-                                                                   pad_token_id=tokenizer.pad_token_id)
-        tuned = PeftModel.from_pretrained(plain, str(artifacts))
-    else:
-        tuned = AutoModelForSequenceClassification.from_pretrained(str(artifacts))
+    tuned = load_tuned(AutoModelForSequenceClassification, cfg, artifacts, num_labels=1,
+                       pad_token_id=tokenizer.pad_token_id)
     before, after = (pair_scores(m, tokenizer, rows, cfg, torch, device) for m in (base, tuned))
 
     def said(score: tuple[float, float]) -> str:
