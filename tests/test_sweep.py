@@ -86,7 +86,7 @@ def test_a_sweep_runs_its_points_a_few_at_a_time_and_shows_them_side_by_side(cap
     spec["sweep"] = {"training.max_steps": [3, 5], "smoke.fail_at": [None, 2]}
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(spec))
-    code, out, err = run_cli(capsys, "launch", str(path), "--yes", "--parallel", "2")
+    code, out, err = run_cli(capsys, "launch", str(path), "--yes", "--parallel", "2", "--set", "smoke.step_seconds=0.04")
     assert code == 1 and "2 of 4 runs of sweep tiny-smoke-" in err, "two points fail on purpose: the exit says so"
     assert "Sweep tiny-smoke-" in out and "train_loss" in out and "(best)" in out
     records = json.loads(run_cli(capsys, "jobs", "--json")[1])
@@ -96,6 +96,7 @@ def test_a_sweep_runs_its_points_a_few_at_a_time_and_shows_them_side_by_side(cap
                  r["overrides"]["sweep"]["values"]["smoke.fail_at"]): r for r in records}
     assert {k: r["state"] for k, r in by_steps.items()} == {
         (3, None): "succeeded", (5, None): "succeeded", (3, 2): "failed", (5, 2): "failed"}
+    assert all(r["overrides"]["set"] == {"smoke": {"step_seconds": 0.04}} for r in records), "--set is recorded too"
     for (steps, _), record in by_steps.items():
         job = json.loads((Path(record["runs_dir"]) / "bundle" / "job.json").read_text())
         assert job["training"]["max_steps"] == steps and "sweep" not in job, "each run trains its own point"

@@ -79,7 +79,8 @@ def launch(
 
         if detach or output is not None:
             raise BadInput("a sweep is followed to its end (its table of results): drop --detach/--output")
-        return launch_sweep(job, path, provider, at, max_hours, learned, book, root, answers, parallel)
+        asked = {k: v for k, v in {"set": _overrides(set_), "provider": provider, "max_hours": max_hours}.items() if v}
+        return launch_sweep(job, path, provider, at, max_hours, learned, book, root, answers, parallel, asked)
     if parallel is not None:
         raise BadInput("--parallel is for a sweep: add --sweep KEY=V1,V2 or a sweep: section to the spec")
     choice = steps.choose_provider(job, path, provider, at, learned)

@@ -24,12 +24,16 @@ from tuneplan.cli.run_options import LEDGER_OPTION, clock, open_ledger
 sweep_app = typer.Typer(help="A sweep's runs side by side.", no_args_is_help=True)
 
 
-def launch_sweep(job, path, provider, at, max_hours, learned, book, root, answers, parallel: Optional[int]) -> None:
-    """Plan every point, refuse what a single launch would refuse, confirm once, run them, show the table."""
+def launch_sweep(job, path, provider, at, max_hours, learned, book, root, answers, parallel: Optional[int],
+                 asked: dict | None = None) -> None:
+    """Plan every point, refuse what a single launch would refuse, confirm once, run them, show the table.
+    ``asked``: what the command line changed of the spec (recorded with each run, beside its sweep point)."""
     from remote_jobs import launch as steps
     from remote_jobs import sweep as sweeps
 
     plan = sweeps.prepare_sweep(job, path, provider, at, max_hours, learned, parallel)
+    for request in plan.requests:
+        request.overrides = {**(asked or {}), **request.overrides}
     print_plan(plan)
     problems = []
     for point, request in zip(plan.points, plan.requests, strict=True):
