@@ -8,6 +8,7 @@ from template_helpers import (
     assert_loss_fell,
     assert_succeeded,
     read_metrics,
+    run_in_process,
     topic_rows,
     verify_manifest,
 )
@@ -72,3 +73,20 @@ def test_lora_classifier_holds_out_eval_rows_and_keeps_label_names(classify_lora
     verdict = read_metrics(classify_lora_run.out, "classify", "lora")["merge"]
     assert verdict["ok"] and verdict["inputs"] == 4 and verdict["top1_agreement"] == 1.0, verdict
     assert (classify_lora_run.out / "merged" / "merge.json").is_file()
+
+
+def test_evaluate_reads_the_held_out_rows_as_training_did_and_compares_base_and_trained(classify_lora_run, tmp_path):
+    """``classify.py --evaluate OUT`` (what ``tuneplan eval`` runs): the same held-out rows and the same model as the
+    training's own evaluation, beside the fresh-head base it started from."""
+    import json
+
+    target = tmp_path / "evaluation.json"
+    result = run_in_process("classify", ["--config", str(classify_lora_run.out.parent / "job.json"), "--evaluate",
+                                         str(classify_lora_run.out), "--eval-out", str(target), "--eval-limit", "3"])
+    assert result.code == 0, result.stderr
+    found = json.loads(target.read_text())
+    trained = read_metrics(classify_lora_run.out, "classify", "lora")["eval"]
+    assert found["source"].startswith("held-out train rows") and len(found["examples"]) == 3
+    assert found["metrics"]["tuned"]["accuracy"] == pytest.approx(trained["eval_accuracy"])
+    assert set(found["metrics"]["base"]) == {"accuracy", "macro_f1"}
+    assert {e["expected"] for e in found["examples"]} <= set(TOPICS)
