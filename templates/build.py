@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "source"
 TASKS = ("sft", "dpo", "classify", "embed", "ner", "reward", "rerank", "smoke")
 PARTS = {"common": "common", "ml_common": "ml-common", "tracking": "tracking", "hold_out": "hold-out",
-         "generate": "generate", "preference": "preference"}  # module -> marker name
+         "generate": "generate", "preference": "preference", "outputs": "outputs"}  # module -> marker name
 INCLUDE = re.compile(r"^from templates\.source\.(\w+) import \*.*\n", re.MULTILINE)
 IMPORT_BLOCK = re.compile(r"^from __future__ import annotations\n\n((?:(?:import|from) .*\n)+)", re.MULTILINE)
 MARKS = {
@@ -33,6 +33,7 @@ MARKS = {
     "tracking": "the same in every training template",
     "generate": "the same in sft and dpo",
     "preference": "the same in dpo and reward",
+    "outputs": "the same in every training template",
 }
 
 

@@ -1,7 +1,7 @@
 """What every training template shares: reading rows (local files or the Hub) with one-line errors, the
 tokenizer and length report, the main flow (validate, load, check, train, finish), the device and precision
-choice, LoRA and trainer settings, the progress/ETA callback, metrics, and pointing an adapter at its real
-base model, and the Hub push.
+choice, LoRA and trainer settings, the progress/ETA callback and the metrics (what is done with the outputs
+afterwards, merging, pointing adapters at their base and the Hub push, is the ``outputs`` part).
 
 ``make templates`` copies the lines between the ``# >>> ml-common`` and ``# <<< ml-common`` markers into the
 training templates (``templates/build.py``), after the common part; the lines above them only make this an
@@ -19,6 +19,7 @@ from pathlib import Path
 
 from templates.source.common import *  # noqa: F403 - the common part comes first in every template
 from templates.source.tracking import *  # noqa: F403 - every training template includes it beside this part
+from templates.source.outputs import *  # noqa: F403 - every training template includes it beside this part
 
 
 # Each training template defines these itself (its data and its trainer); here they only say so.
@@ -297,52 +298,6 @@ def save_final(trainer, out: Path) -> None:
             trainer.processing_class.save_pretrained(str(out))
 
 
-MERGE_CHECK_INPUTS = 4
-
-
-def load_tuned(auto_class, cfg: dict, artifacts: Path, **head):
-    """The fine-tuned model in a run's outputs: the base with its adapter (and the head trained beside it), or the
-    whole model a full fine-tune saved. ``head`` rebuilds the base's new head the way training made it."""
-    if (artifacts / "adapter_config.json").is_file():
-        from peft import PeftModel
-
-        return PeftModel.from_pretrained(auto_class.from_pretrained(cfg["model"], **head), str(artifacts))
-    return auto_class.from_pretrained(str(artifacts))
-
-
-def save_merged(cfg: dict, out: Path, tokenizer, auto_class, texts: list[str], torch, dtype, **model_kwargs) -> dict:
-    """outputs.merge_adapter: the saved adapter merged into the base reloaded unquantized (a QLoRA base comes back
-    in ``dtype``, not 4-bit: merging into 4-bit weights would round the update away), written as safetensors in
-    merged/, then read back from disk and compared with the adapter on a few training inputs. The verdict goes in
-    merged/merge.json (listed in the manifest) and metrics.json; a merge that disagrees is said, the adapter stays."""
-    from peft import PeftModel
-
-    base = auto_class.from_pretrained(cfg["model"], dtype=dtype, **model_kwargs)
-    adapted = PeftModel.from_pretrained(base, str(out)).eval()
-    inputs = [tokenizer(text, return_tensors="pt", truncation=True, max_length=min(cfg["training.seq_len"], 128))
-              for text in texts[:MERGE_CHECK_INPUTS]]
-    with torch.no_grad():
-        expected = [adapted(**x).logits.float() for x in inputs]
-    adapted.merge_and_unload().save_pretrained(out / "merged", safe_serialization=True)
-    tokenizer.save_pretrained(out / "merged")
-    reloaded = auto_class.from_pretrained(str(out / "merged"), dtype=dtype).eval()
-    with torch.no_grad():
-        got = [reloaded(**x).logits.float() for x in inputs]
-    diff = max(float((a - b).abs().max()) for a, b in zip(expected, got, strict=True))
-    scale = max(1.0, max(float(a.abs().max()) for a in expected))
-    tolerance = (1e-3 if dtype == torch.float32 else 5e-2) * scale  # bf16/fp16 round the merged weights
-    agree = sum(int((a.argmax(-1) == b.argmax(-1)).sum()) for a, b in zip(expected, got, strict=True))
-    total = sum(int(a.argmax(-1).numel()) for a in expected)
-    verdict = {"dtype": str(dtype).removeprefix("torch."), "quantized_base_merged_unquantized": cfg["method"] == "qlora",
-               "inputs": len(inputs), "max_abs_logit_diff": diff, "tolerance": tolerance,
-               "top1_agreement": agree / total if total else 1.0, "ok": diff <= tolerance}
-    write_json(out / "merged" / "merge.json", verdict)
-    if not verdict["ok"]:
-        log(f"warning: the merged model differs from the adapter by {diff:.3g} in the logits (tolerance "
-            f"{tolerance:.3g}); use the adapter, or merge in fp32")
-    return verdict
-
-
 def progress_callback(tokens_seen=lambda state: state.num_input_tokens_seen):
     """A TrainerCallback printing one TUNEPLAN_PROGRESS line per logging step. It also keeps this session's
     tokens and time, so a resumed run reports its own throughput."""
@@ -441,32 +396,4 @@ def finish(cfg: dict, out: Path, result: dict, torch, device: str, started: floa
     write_manifest(out)
 
 
-def point_adapters_at_base(out: Path, base_model: str | None) -> None:
-    """PEFT records the folder it loaded the base model from, here a scratch folder of this machine that is
-    deleted with it; the adapter must name the model the way the user knows it (a Hub id, or their own local
-    folder) so that ``AutoPeftModel*.from_pretrained(adapter)`` loads it where it is pulled to."""
-    if not base_model:
-        return
-    for path in out.rglob("adapter_config.json"):
-        if path.relative_to(out).parts[0] == "checkpoints":
-            continue
-        config = json.loads(path.read_text(encoding="utf-8"))
-        config["base_model_name_or_path"] = base_model
-        write_json(path, config)
-
-
-def push_to_hub(out: Path, repo_id: str) -> dict:
-    """Upload the outputs (checkpoints left out). Training succeeded whatever happens here: a failed push is an
-    outcome of its own, reported in push.json, and ``tuneplan push RUN`` retries it from the pulled copy."""
-    try:
-        from huggingface_hub import HfApi
-
-        api = HfApi()
-        repo = api.create_repo(repo_id, private=True, exist_ok=True).repo_id
-        api.upload_folder(repo_id=repo, folder_path=out, ignore_patterns=["checkpoints/*", "push.json"])
-    except Exception as e:  # noqa: BLE001 - any failure of the push; the trained adapter is kept either way
-        error = " ".join(f"{type(e).__name__}: {e}".split())[:400]
-        log(f"the push to the Hub ({repo_id}) failed: {error}")
-        return {"repo": repo_id, "ok": False, "error": error, "endpoint": os.environ.get("HF_ENDPOINT", "")}
-    return {"repo": repo, "ok": True, "url": f"{api.endpoint}/{repo}"}
 # <<< ml-common

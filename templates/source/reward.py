@@ -37,6 +37,7 @@ from templates.source.common import *  # noqa: F403 - `make templates` puts sour
 
 from templates.source.ml_common import *  # noqa: F403 - `make templates` puts source/ml_common.py here
 from templates.source.tracking import *  # noqa: F403 - `make templates` puts source/tracking.py here
+from templates.source.outputs import *  # noqa: F403 - `make templates` puts source/outputs.py here
 from templates.source.preference import *  # noqa: F403 - `make templates` puts source/preference.py here
 from templates.source.hold_out import *  # noqa: F403 - `make templates` puts source/hold_out.py here
 
