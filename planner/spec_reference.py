@@ -7,6 +7,7 @@ checks (``planner.spec``) with the words of ``planner.spec_help``, and a test ke
 
 from __future__ import annotations
 
+import types
 import typing
 from typing import Any
 
@@ -45,7 +46,7 @@ def markdown() -> str:
         if top != section:
             section = top
             lines += ["", f"## {section}", "", "| field | type | default | meaning |", "|---|---|---|---|"]
-        lines.append(f"| `{path}` | {type_text(info.annotation)}{bounds(info)} | {default_text(info)} | "
+        lines.append(f"| `{path}` | {type_text(info.annotation)}{bounds(info)} | {default_text(path, info)} | "
                      f"{FIELDS.get(path, '')} |")
     lines += ["", "## Data formats", "", f"Files: {FILE_TYPES}", "", "| format | columns | example row | tasks |",
               "|---|---|---|---|"]
@@ -58,7 +59,7 @@ def type_text(annotation: Any) -> str:
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is typing.Literal:
         return " \\| ".join(f"`{a}`" for a in args)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, types.UnionType):
         return " or ".join(type_text(a) for a in args if a is not type(None)) + (" (optional)" if type(None) in args else "")
     if origin in (list, dict):
         return f"{origin.__name__} of {', '.join(type_text(a) for a in args)}"
@@ -75,12 +76,17 @@ def bounds(info: Any) -> str:
     return f" ({', '.join(found)})" if found else ""
 
 
-def default_text(info: Any) -> str:
+COMPUTED_DEFAULTS = {"owner": "your login name"}  # defaults made on this machine: said, not shown as they are here
+
+
+def default_text(path: str, info: Any) -> str:
+    if path in COMPUTED_DEFAULTS:
+        return COMPUTED_DEFAULTS[path]
     if info.default is PydanticUndefined and info.default_factory is None:
         return "required"
     if info.default_factory is not None:
-        empty = info.default_factory() if info.default_factory.__name__ != "_default_owner" else None
-        return "your login name" if empty is None else f"`{empty}`" if empty not in ({}, []) else "empty"
+        made = info.default_factory()
+        return "empty" if made in ({}, []) else f"`{made}`"
     if isinstance(info.default, bool):
         return f"`{str(info.default).lower()}`"
     return "none" if info.default is None else f"`{info.default}`"

@@ -22,7 +22,6 @@ from typing import Any
 
 from planner.errors import BadInput, TuneplanError
 from providers.plain_text import one_line
-from providers.private_files import write_private_text
 from remote_jobs.artifacts import ARTIFACTS
 from remote_jobs.ledger import Ledger
 from remote_jobs.records import RunRecord
@@ -110,7 +109,7 @@ def _read(path: Path) -> dict[str, Any]:
         raise EvaluationFailed(f"{path} is not JSON") from None
     if not isinstance(result, dict):
         raise EvaluationFailed(f"{path}: expected a JSON object")
-    write_private_text(path, json.dumps(result, indent=2) + "\n")  # the run folder's files are the owner's only
+    path.chmod(0o600)  # the run folder's files are the owner's only
     return result
 
 

@@ -75,8 +75,11 @@ def best(rows: list[SweepRow]) -> int | None:
 def rows_from_ledger(ledger: Ledger, sweep: str) -> tuple[str, list[SweepRow]]:
     """The sweep ``sweep`` names (its id, or the start of one: the latest such) and its rows in point order."""
     tagged = [r for r in ledger.runs() if (r.tags or {}).get("sweep")]
-    ids = sorted({r.tags["sweep"] for r in tagged if r.tags["sweep"].startswith(sweep)},
-                 key=lambda i: max(r.created_at for r in tagged if r.tags["sweep"] == i))
+    latest: dict[str, Any] = {}  # sweep id -> when its newest run was made
+    for r in tagged:
+        if r.tags["sweep"].startswith(sweep):
+            latest[r.tags["sweep"]] = max(latest.get(r.tags["sweep"], r.created_at), r.created_at)
+    ids = sorted(latest, key=latest.get)
     if not ids:
         raise BadInput(f"no sweep {sweep!r} in the ledger (tuneplan jobs shows runs; a sweep's runs carry the tag "
                        "sweep)")
