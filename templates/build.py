@@ -21,19 +21,21 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "source"
-TASKS = ("sft", "dpo", "classify", "embed", "ner", "reward", "rerank", "smoke")
+TASKS = ("sft", "dpo", "classify", "embed", "ner", "reward", "rerank", "grpo", "smoke")
 PARTS = {"common": "common", "ml_common": "ml-common", "tracking": "tracking", "hold_out": "hold-out",
-         "generate": "generate", "preference": "preference", "outputs": "outputs"}  # module -> marker name
+         "generate": "generate", "preference": "preference", "outputs": "outputs",
+         "causal_lm": "causal-lm"}  # module -> marker name
 INCLUDE = re.compile(r"^from templates\.source\.(\w+) import \*.*\n", re.MULTILINE)
 IMPORT_BLOCK = re.compile(r"^from __future__ import annotations\n\n((?:(?:import|from) .*\n)+)", re.MULTILINE)
 MARKS = {
     "common": "the same in every template",
     "ml-common": "the same in every training template",
-    "hold-out": "the same in classify, embed, ner and reward",
+    "hold-out": "the same in classify, embed, ner, reward and grpo",
     "tracking": "the same in every training template",
-    "generate": "the same in sft and dpo",
+    "generate": "the same in sft, dpo and grpo",
     "preference": "the same in dpo and reward",
     "outputs": "the same in every training template",
+    "causal-lm": "the same in sft and grpo",
 }
 
 

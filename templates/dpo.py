@@ -72,6 +72,9 @@ DEFAULTS = {  # the JobSpec keys, flattened; project/owner/resources/secrets bel
     "training.stack": "tuneplan",  # the stack a plan was made for; the templates are the tuneplan stack
     "distributed.nodes": 1, "distributed.gpus_per_node": 1, "distributed.sharding": "none",
     "tracking.backend": "none", "tracking.project": None, "tracking.run_name": None, "tracking.uri": None,
+    "grpo.rewards": ["exact"], "grpo.reward_file": None, "grpo.num_generations": 4, "grpo.max_prompt_length": 256,
+    "grpo.max_completion_length": 256, "grpo.kl_coef": 0.0, "grpo.temperature": 1.0,
+    "grpo.format_regex": r"^\s*<think>.*?</think>\s*<answer>.*?</answer>\s*$", "grpo.length_target": None,
 }
 IGNORED = ("project", "owner", "resources", "secrets")
 CHOICES = {
@@ -80,13 +83,14 @@ CHOICES = {
                            "sgd"),
     "training.precision": ("bf16", "bf16-mixed", "fp16", "fp32"), "training.kernels": ("none", "liger", "unsloth"),
     "data.format": (None, "chat", "prompt-completion", "text", "preference", "text-label", "pairs",
-                    "triplets", "tokens-tags", "query-passage"),
+                    "triplets", "tokens-tags", "query-passage", "prompt-answer"),
     "distributed.sharding": ("none", "ddp", "fsdp", "zero2", "zero3"),
     "tracking.backend": ("none", "wandb", "mlflow"),
 }
 POSITIVE = ("training.epochs", "training.seq_len", "training.micro_batch_size", "training.grad_accum",
             "training.learning_rate", "training.logging_steps", "training.save_steps", "lora.r", "lora.alpha",
-            "distributed.nodes", "distributed.gpus_per_node")
+            "distributed.nodes", "distributed.gpus_per_node", "grpo.num_generations", "grpo.max_prompt_length",
+            "grpo.max_completion_length", "grpo.temperature")
 
 
 class JobError(Exception):
@@ -180,7 +184,7 @@ def resolve_config(args: argparse.Namespace) -> dict:
     cfg = dict(DEFAULTS)
     if args.config:
         data, base = flatten(read_config_file(args.config), str(args.config)), args.config.resolve().parent
-        for key in ("data.train", "data.eval", "output_dir", "model"):
+        for key in ("data.train", "data.eval", "output_dir", "model", "grpo.reward_file"):
             value = data.get(key)
             local = isinstance(value, str) and not value.startswith("hub:")
             if local and (key != "model" or (base / value).is_dir()):  # else a model is a Hub id
@@ -603,7 +607,7 @@ def progress_callback(tokens_seen=lambda state: state.num_input_tokens_seen):
                 emit("PROGRESS", {
                     "step": state.global_step, "total_steps": state.max_steps,
                     "epoch": round(state.epoch or 0, 4), "loss": logs["loss"],
-                    "lr": logs.get("learning_rate"),
+                    "lr": logs.get("learning_rate"), **{k: logs[k] for k in ("reward", "reward_std") if k in logs},
                     "tokens_per_s": round((tokens_seen(state) - self.start[2]) / elapsed, 1),
                     "eta_s": round((state.max_steps - state.global_step) * elapsed
                                    / max(state.global_step - self.start[1], 1)),
@@ -808,10 +812,11 @@ def push_to_hub(out: Path, repo_id: str) -> dict:
 
 
 # <<< outputs
-# >>> generate: from templates/source/generate.py (the same in sft and dpo)
+# >>> generate: from templates/source/generate.py (the same in sft, dpo and grpo)
 def prompt_and_answer(row: dict, tokenizer) -> tuple[str, str]:
     """A row's prompt as the model reads it before answering, and the answer the data holds (chat: the last
-    assistant turn; prompt-completion and preference: the completion or the chosen answer; text: its halves)."""
+    assistant turn; prompt-completion, preference, prompt-answer: the completion, chosen answer or answer; text: its
+    halves)."""
     def content(value) -> str:
         if isinstance(value, list):
             return str(value[-1].get("content", "")) if value and isinstance(value[-1], dict) else ""
@@ -825,7 +830,7 @@ def prompt_and_answer(row: dict, tokenizer) -> tuple[str, str]:
     if "prompt" not in row:
         text = str(row.get("text", ""))
         return text[: len(text) // 2], text[len(text) // 2:]
-    answer = row.get("completion", row.get("chosen", ""))
+    answer = row.get("completion", row.get("chosen", row.get("answer", "")))
     if isinstance(row["prompt"], list):
         return tokenizer.apply_chat_template(row["prompt"], tokenize=False, add_generation_prompt=True), content(answer)
     return str(row["prompt"]), content(answer)

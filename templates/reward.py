@@ -73,6 +73,9 @@ DEFAULTS = {  # the JobSpec keys, flattened; project/owner/resources/secrets bel
     "training.stack": "tuneplan",  # the stack a plan was made for; the templates are the tuneplan stack
     "distributed.nodes": 1, "distributed.gpus_per_node": 1, "distributed.sharding": "none",
     "tracking.backend": "none", "tracking.project": None, "tracking.run_name": None, "tracking.uri": None,
+    "grpo.rewards": ["exact"], "grpo.reward_file": None, "grpo.num_generations": 4, "grpo.max_prompt_length": 256,
+    "grpo.max_completion_length": 256, "grpo.kl_coef": 0.0, "grpo.temperature": 1.0,
+    "grpo.format_regex": r"^\s*<think>.*?</think>\s*<answer>.*?</answer>\s*$", "grpo.length_target": None,
 }
 IGNORED = ("project", "owner", "resources", "secrets")
 CHOICES = {
@@ -81,13 +84,14 @@ CHOICES = {
                            "sgd"),
     "training.precision": ("bf16", "bf16-mixed", "fp16", "fp32"), "training.kernels": ("none", "liger", "unsloth"),
     "data.format": (None, "chat", "prompt-completion", "text", "preference", "text-label", "pairs",
-                    "triplets", "tokens-tags", "query-passage"),
+                    "triplets", "tokens-tags", "query-passage", "prompt-answer"),
     "distributed.sharding": ("none", "ddp", "fsdp", "zero2", "zero3"),
     "tracking.backend": ("none", "wandb", "mlflow"),
 }
 POSITIVE = ("training.epochs", "training.seq_len", "training.micro_batch_size", "training.grad_accum",
             "training.learning_rate", "training.logging_steps", "training.save_steps", "lora.r", "lora.alpha",
-            "distributed.nodes", "distributed.gpus_per_node")
+            "distributed.nodes", "distributed.gpus_per_node", "grpo.num_generations", "grpo.max_prompt_length",
+            "grpo.max_completion_length", "grpo.temperature")
 
 
 class JobError(Exception):
@@ -181,7 +185,7 @@ def resolve_config(args: argparse.Namespace) -> dict:
     cfg = dict(DEFAULTS)
     if args.config:
         data, base = flatten(read_config_file(args.config), str(args.config)), args.config.resolve().parent
-        for key in ("data.train", "data.eval", "output_dir", "model"):
+        for key in ("data.train", "data.eval", "output_dir", "model", "grpo.reward_file"):
             value = data.get(key)
             local = isinstance(value, str) and not value.startswith("hub:")
             if local and (key != "model" or (base / value).is_dir()):  # else a model is a Hub id
@@ -604,7 +608,7 @@ def progress_callback(tokens_seen=lambda state: state.num_input_tokens_seen):
                 emit("PROGRESS", {
                     "step": state.global_step, "total_steps": state.max_steps,
                     "epoch": round(state.epoch or 0, 4), "loss": logs["loss"],
-                    "lr": logs.get("learning_rate"),
+                    "lr": logs.get("learning_rate"), **{k: logs[k] for k in ("reward", "reward_std") if k in logs},
                     "tokens_per_s": round((tokens_seen(state) - self.start[2]) / elapsed, 1),
                     "eta_s": round((state.max_steps - state.global_step) * elapsed
                                    / max(state.global_step - self.start[1], 1)),
@@ -831,7 +835,7 @@ def pair_length(row: dict, tokenizer) -> int:
     """Tokens of the prompt with its longer response: what must fit in training.seq_len."""
     return max(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in pair_texts(row, tokenizer))
 # <<< preference
-# >>> hold-out: from templates/source/hold_out.py (the same in classify, embed, ner and reward)
+# >>> hold-out: from templates/source/hold_out.py (the same in classify, embed, ner, reward and grpo)
 def hold_out(rows: list[dict], seed: int) -> tuple[list[dict], list[dict]]:
     """Without data.eval, a seeded 10 % (at least one row) is kept aside so the reported scores are honest."""
     if len(rows) < 2:

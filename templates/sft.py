@@ -77,6 +77,9 @@ DEFAULTS = {  # the JobSpec keys, flattened; project/owner/resources/secrets bel
     "training.stack": "tuneplan",  # the stack a plan was made for; the templates are the tuneplan stack
     "distributed.nodes": 1, "distributed.gpus_per_node": 1, "distributed.sharding": "none",
     "tracking.backend": "none", "tracking.project": None, "tracking.run_name": None, "tracking.uri": None,
+    "grpo.rewards": ["exact"], "grpo.reward_file": None, "grpo.num_generations": 4, "grpo.max_prompt_length": 256,
+    "grpo.max_completion_length": 256, "grpo.kl_coef": 0.0, "grpo.temperature": 1.0,
+    "grpo.format_regex": r"^\s*<think>.*?</think>\s*<answer>.*?</answer>\s*$", "grpo.length_target": None,
 }
 IGNORED = ("project", "owner", "resources", "secrets")
 CHOICES = {
@@ -85,13 +88,14 @@ CHOICES = {
                            "sgd"),
     "training.precision": ("bf16", "bf16-mixed", "fp16", "fp32"), "training.kernels": ("none", "liger", "unsloth"),
     "data.format": (None, "chat", "prompt-completion", "text", "preference", "text-label", "pairs",
-                    "triplets", "tokens-tags", "query-passage"),
+                    "triplets", "tokens-tags", "query-passage", "prompt-answer"),
     "distributed.sharding": ("none", "ddp", "fsdp", "zero2", "zero3"),
     "tracking.backend": ("none", "wandb", "mlflow"),
 }
 POSITIVE = ("training.epochs", "training.seq_len", "training.micro_batch_size", "training.grad_accum",
             "training.learning_rate", "training.logging_steps", "training.save_steps", "lora.r", "lora.alpha",
-            "distributed.nodes", "distributed.gpus_per_node")
+            "distributed.nodes", "distributed.gpus_per_node", "grpo.num_generations", "grpo.max_prompt_length",
+            "grpo.max_completion_length", "grpo.temperature")
 
 
 class JobError(Exception):
@@ -185,7 +189,7 @@ def resolve_config(args: argparse.Namespace) -> dict:
     cfg = dict(DEFAULTS)
     if args.config:
         data, base = flatten(read_config_file(args.config), str(args.config)), args.config.resolve().parent
-        for key in ("data.train", "data.eval", "output_dir", "model"):
+        for key in ("data.train", "data.eval", "output_dir", "model", "grpo.reward_file"):
             value = data.get(key)
             local = isinstance(value, str) and not value.startswith("hub:")
             if local and (key != "model" or (base / value).is_dir()):  # else a model is a Hub id
@@ -608,7 +612,7 @@ def progress_callback(tokens_seen=lambda state: state.num_input_tokens_seen):
                 emit("PROGRESS", {
                     "step": state.global_step, "total_steps": state.max_steps,
                     "epoch": round(state.epoch or 0, 4), "loss": logs["loss"],
-                    "lr": logs.get("learning_rate"),
+                    "lr": logs.get("learning_rate"), **{k: logs[k] for k in ("reward", "reward_std") if k in logs},
                     "tokens_per_s": round((tokens_seen(state) - self.start[2]) / elapsed, 1),
                     "eta_s": round((state.max_steps - state.global_step) * elapsed
                                    / max(state.global_step - self.start[1], 1)),
@@ -813,10 +817,11 @@ def push_to_hub(out: Path, repo_id: str) -> dict:
 
 
 # <<< outputs
-# >>> generate: from templates/source/generate.py (the same in sft and dpo)
+# >>> generate: from templates/source/generate.py (the same in sft, dpo and grpo)
 def prompt_and_answer(row: dict, tokenizer) -> tuple[str, str]:
     """A row's prompt as the model reads it before answering, and the answer the data holds (chat: the last
-    assistant turn; prompt-completion and preference: the completion or the chosen answer; text: its halves)."""
+    assistant turn; prompt-completion, preference, prompt-answer: the completion, chosen answer or answer; text: its
+    halves)."""
     def content(value) -> str:
         if isinstance(value, list):
             return str(value[-1].get("content", "")) if value and isinstance(value[-1], dict) else ""
@@ -830,7 +835,7 @@ def prompt_and_answer(row: dict, tokenizer) -> tuple[str, str]:
     if "prompt" not in row:
         text = str(row.get("text", ""))
         return text[: len(text) // 2], text[len(text) // 2:]
-    answer = row.get("completion", row.get("chosen", ""))
+    answer = row.get("completion", row.get("chosen", row.get("answer", "")))
     if isinstance(row["prompt"], list):
         return tokenizer.apply_chat_template(row["prompt"], tokenize=False, add_generation_prompt=True), content(answer)
     return str(row["prompt"]), content(answer)
@@ -907,6 +912,39 @@ def evaluate(cfg: dict, tokenizer, data: tuple, artifacts: Path, torch, args) ->
     rows, source = eval_rows(data, args)
     return {"source": source, **side_by_side(cfg, tokenizer, rows, artifacts, torch, args)}
 # <<< generate
+# >>> causal-lm: from templates/source/causal_lm.py (the same in sft and grpo)
+def quantization_config(cfg: dict, dtype):
+    """QLoRA: NF4 with double quantization, computing in `dtype`. LoRA + `quantization: int8`: 8-bit base."""
+    from transformers import BitsAndBytesConfig
+
+    quant, method = cfg["quantization"], cfg["method"]
+    if method in ("full", "spectrum") and quant != "none":
+        raise BadInput(f"method {method} trains the weights themselves; set quantization: none")
+    quant = "nf4" if method == "qlora" and quant == "none" else quant
+    if quant in ("none", "gptq4"):
+        return None  # a GPTQ checkpoint carries its own quantization config
+    if quant == "int8":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    # Sharded (FSDP/ZeRO-3): the packed 4-bit weights are stored in the compute dtype (same bytes), so the
+    # engine can flatten and shard them with the rest, as PEFT and bitsandbytes document.
+    storage = {"bnb_4bit_quant_storage": dtype} if sharded(cfg) else {}
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=dtype, **storage)
+
+
+def load_model(cfg: dict, torch, device: str, bf16: bool, fp16: bool):
+    """Weights in the dtype ``weights_dtype`` picks; quantized bases keep their unquantized weights in that
+    dtype too (no fp32 upcast) and dequantize to the compute dtype."""
+    from transformers import AutoModelForCausalLM
+
+    dtype = weights_dtype(torch, cfg, bf16, fp16)
+    compute = torch.bfloat16 if bf16 else torch.float16 if fp16 else torch.float32
+    kwargs = {"dtype": dtype, "attn_implementation": attn_implementation(cfg, device),
+              "quantization_config": quantization_config(cfg, compute)}
+    if kwargs["quantization_config"] is not None and not sharded(cfg):  # sharded: the engine places the shards
+        kwargs["device_map"] = {"": torch.cuda.current_device() if device == "cuda" else device}
+    return AutoModelForCausalLM.from_pretrained(cfg["model"], **kwargs), dtype
+# <<< causal-lm
 
 
 def load_data(cfg: dict) -> tuple[list[dict], list[dict] | None]:
@@ -956,39 +994,6 @@ def assistant_mask_ok(tokenizer) -> bool:
     except ValueError:
         log("note: the chat template has no {% generation %} markers; the loss covers the whole conversation")
         return False
-
-
-def quantization_config(cfg: dict, dtype):
-    """QLoRA: NF4 with double quantization, computing in `dtype`. LoRA + `quantization: int8`: 8-bit base."""
-    from transformers import BitsAndBytesConfig
-
-    quant, method = cfg["quantization"], cfg["method"]
-    if method in ("full", "spectrum") and quant != "none":
-        raise BadInput(f"method {method} trains the weights themselves; set quantization: none")
-    quant = "nf4" if method == "qlora" and quant == "none" else quant
-    if quant in ("none", "gptq4"):
-        return None  # a GPTQ checkpoint carries its own quantization config
-    if quant == "int8":
-        return BitsAndBytesConfig(load_in_8bit=True)
-    # Sharded (FSDP/ZeRO-3): the packed 4-bit weights are stored in the compute dtype (same bytes), so the
-    # engine can flatten and shard them with the rest, as PEFT and bitsandbytes document.
-    storage = {"bnb_4bit_quant_storage": dtype} if sharded(cfg) else {}
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                              bnb_4bit_compute_dtype=dtype, **storage)
-
-
-def load_model(cfg: dict, torch, device: str, bf16: bool, fp16: bool):
-    """Weights in the dtype ``weights_dtype`` picks; quantized bases keep their unquantized weights in that
-    dtype too (no fp32 upcast) and dequantize to the compute dtype."""
-    from transformers import AutoModelForCausalLM
-
-    dtype = weights_dtype(torch, cfg, bf16, fp16)
-    compute = torch.bfloat16 if bf16 else torch.float16 if fp16 else torch.float32
-    kwargs = {"dtype": dtype, "attn_implementation": attn_implementation(cfg, device),
-              "quantization_config": quantization_config(cfg, compute)}
-    if kwargs["quantization_config"] is not None and not sharded(cfg):  # sharded: the engine places the shards
-        kwargs["device_map"] = {"": torch.cuda.current_device() if device == "cuda" else device}
-    return AutoModelForCausalLM.from_pretrained(cfg["model"], **kwargs), dtype
 
 
 def mp_snr(singular_values, rows: int, cols: int) -> float:

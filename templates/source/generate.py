@@ -1,4 +1,4 @@
-"""Answers side by side, for the templates whose model writes text (sft, dpo): ``<task>.py --evaluate ARTIFACTS``
+"""Answers side by side, for the templates whose model writes text (sft, dpo, grpo): ``<task>.py --evaluate ARTIFACTS``
 asks the base model and the fine-tuned one the same held-out prompts, greedily, so a person sees what the
 training changed (``tuneplan eval RUN``).
 
@@ -19,7 +19,8 @@ from templates.source.ml_common import *  # noqa: F403 - and the training part
 # >>> generate
 def prompt_and_answer(row: dict, tokenizer) -> tuple[str, str]:
     """A row's prompt as the model reads it before answering, and the answer the data holds (chat: the last
-    assistant turn; prompt-completion and preference: the completion or the chosen answer; text: its halves)."""
+    assistant turn; prompt-completion, preference, prompt-answer: the completion, chosen answer or answer; text: its
+    halves)."""
     def content(value) -> str:
         if isinstance(value, list):
             return str(value[-1].get("content", "")) if value and isinstance(value[-1], dict) else ""
@@ -33,7 +34,7 @@ def prompt_and_answer(row: dict, tokenizer) -> tuple[str, str]:
     if "prompt" not in row:
         text = str(row.get("text", ""))
         return text[: len(text) // 2], text[len(text) // 2:]
-    answer = row.get("completion", row.get("chosen", ""))
+    answer = row.get("completion", row.get("chosen", row.get("answer", "")))
     if isinstance(row["prompt"], list):
         return tokenizer.apply_chat_template(row["prompt"], tokenize=False, add_generation_prompt=True), content(answer)
     return str(row["prompt"]), content(answer)

@@ -313,7 +313,7 @@ def progress_callback(tokens_seen=lambda state: state.num_input_tokens_seen):
                 emit("PROGRESS", {
                     "step": state.global_step, "total_steps": state.max_steps,
                     "epoch": round(state.epoch or 0, 4), "loss": logs["loss"],
-                    "lr": logs.get("learning_rate"),
+                    "lr": logs.get("learning_rate"), **{k: logs[k] for k in ("reward", "reward_std") if k in logs},
                     "tokens_per_s": round((tokens_seen(state) - self.start[2]) / elapsed, 1),
                     "eta_s": round((state.max_steps - state.global_step) * elapsed
                                    / max(state.global_step - self.start[1], 1)),

