@@ -18,6 +18,7 @@ from planner.estimate.stacks import STACK_ASSUMES
 from planner.estimate.timing import TimeEstimate, estimate_time, tokens_per_sequence
 from planner.estimate.bounds import upper_gib
 from planner.learning import Correction, correction_for
+from planner.estimate.grpo import answers_per_generation, generation_bytes
 from planner.fit_search import largest_micro_batch, largest_seq_len, nearest_changes, verdict
 from planner.limits import check_model_job
 from planner.models import ResolvedModel
@@ -90,6 +91,20 @@ class Plan:
     def peak_vram_gib(self) -> float:
         return round(sum(self.breakdown_gib.values()), 2)
 
+    @property
+    def prompt_tokens(self) -> int:
+        """GRPO: the tokens of an average prompt (the data's rows are prompts), within the room the job leaves."""
+        return min(self.data.avg_tokens, self.setup.seq_len - self.setup.completion_len)
+
+    @property
+    def trained_tokens(self) -> float:
+        """Tokens the model trains on: the data's, or for GRPO every answer with its prompt (each answer counted
+        at its full length, the most it can be)."""
+        if self.setup.task != "grpo":
+            return self.data.tokens
+        answers = self.data.examples * self.data.epochs * self.setup.num_generations
+        return answers * (self.prompt_tokens + self.setup.completion_len)
+
     def to_json(self) -> dict[str, Any]:
         arch = self.model.arch
         out: dict[str, Any] = {
@@ -108,8 +123,8 @@ class Plan:
             "memory_views_gib": {"allocated": round(self.memory.allocated / GIB, 2),
                                  "reserved": round(self.memory.reserved / GIB, 2),
                                  "nvidia_smi": self.peak_vram_gib},
-            "tokens": int(self.data.tokens),
-            "flops": self.flops_per_token * self.data.tokens,
+            "tokens": int(self.trained_tokens),
+            "flops": self.flops_per_token * self.trained_tokens,
             "flops_per_token": self.flops_per_token,
             "data": {"examples": self.data.examples, "avg_tokens": self.data.avg_tokens,
                      "epochs": self.data.epochs, "assumed": self.data.assumed},
@@ -120,7 +135,24 @@ class Plan:
         }
         if self.inference is not None:
             out["inference"] = _inference_json(self.inference)
+        if self.setup.task == "grpo":
+            out["grpo"] = {"num_generations": self.setup.num_generations, "prompt_tokens": self.prompt_tokens,
+                           "completion_tokens": self.setup.completion_len, "kl_coef": self.setup.kl_coef,
+                           "answers": int(self.data.examples * self.data.epochs * self.setup.num_generations),
+                           "answers_per_generation": answers_per_generation(self.setup),
+                           "generation_gib": round(generation_bytes(arch, self.setup) / GIB, 2),
+                           "reference_model": self.setup.kl_coef > 0 and self.setup.method == "full"}
         return out
+
+
+def data_text(plan: dict[str, Any]) -> str:
+    """What the plan trains on, in words: "7,473 examples × 120 × 1 epoch", or for GRPO the answers it generates."""
+    data, grpo = plan["data"], plan.get("grpo")
+    epochs = f"{data['epochs']:g} epoch{'' if data['epochs'] == 1 else 's'}"
+    if grpo:
+        return (f"{data['examples']:,} prompts × {grpo['num_generations']} answers × ({grpo['prompt_tokens']} prompt + "
+                f"≤{grpo['completion_tokens']:,} answer tokens) × {epochs}")
+    return f"{data['examples']:,} examples × {data['avg_tokens']} × {epochs}"
 
 
 def _setup_json(setup: TrainingSetup) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """A JobSpec made concrete for one launch: which local files travel with it, and what job.json says.
 
-Local paths in a spec (``data.train``, ``data.eval``, a model directory) are relative to the spec file,
+Local paths in a spec (``data.train``, ``data.eval``, ``grpo.reward_file``, a model directory) are relative to the
+spec file,
 as the templates read theirs relative to job.json. A ``tiny:`` model is generated here first. Everything
 local becomes a file in the bundle, and job.json refers to it by its place in the bundle; Hub ids and
 ``hub:`` data stay names that the remote machine downloads.
@@ -56,13 +57,17 @@ class ResolvedJob:
     def job_json(self) -> dict[str, Any]:
         """The resolved JobSpec as the template reads it (CONTRACTS §6): paths relative to the bundle."""
         # tags are finance's (the ledger and the report), not the training's: the template never sees them
-        job = _without_none(self.spec.model_dump(mode="json", exclude={"smoke", "tags", "sweep"}))
+        # grpo's section is read by the grpo template only
+        leave_out = {"smoke", "tags", "sweep"} | ({"grpo"} if self.spec.task != "grpo" else set())
+        job = _without_none(self.spec.model_dump(mode="json", exclude=leave_out))
         by_role = {i.role: i.bundle_path for i in self.inputs}
         if "model" in by_role:
             job["model"] = by_role["model"]
         for role in ("train", "eval"):
             if role in by_role:
                 job["data"][role] = by_role[role]
+        if "rewards" in by_role:
+            job["grpo"]["reward_file"] = by_role["rewards"]
         job["output_dir"] = OUTPUT_DIR
         if self.spec.task != "smoke":
             job["base_model"] = self.model_source  # what the pulled adapter names as its base (a Hub id or a local folder)
@@ -99,6 +104,11 @@ def resolve_job(spec: JobSpec, spec_path: Path | None) -> ResolvedJob:
         name = same.bundle_path if same else _unique(f"data/{path.name}", names, role)
         names.add(name)
         inputs.append(LocalInput(role, path, name))
+    if spec.task == "grpo" and spec.grpo.reward_file:  # the job's own reward functions travel with it
+        path = _local_file(spec.grpo.reward_file, base, f"{where}: grpo.reward_file")
+        if path.suffix != ".py":
+            raise BadInput(f"{where}: grpo.reward_file must be a Python file (.py), got {path.name}")
+        inputs.append(LocalInput("rewards", path, f"rewards/{path.name}"))
     if spec.task not in ("smoke",) and not spec.data.train:
         raise BadInput(f"{where}: data.train is required for a {spec.task} job")
     return ResolvedJob(spec, spec_path, model_source, tuple(inputs))

@@ -55,6 +55,8 @@ def flops_per_token(arch: Architecture, setup: TrainingSetup, context: int) -> S
         attention += attn_fwd
     if setup.task == "dpo":  # chosen + rejected through the policy, and both through the reference
         return StepFlops(2.0 * (matmul + forward), 2.0 * (attention + attn_fwd))
+    if setup.task == "grpo" and setup.kl_coef > 0:  # the reference's forward (LoRA's: the adapter switched off)
+        return StepFlops(matmul + forward, attention + attn_fwd)
     if setup.task in ("embed", "reward"):  # anchor and positive, or chosen and rejected: two passes, no reference
         return StepFlops(2.0 * matmul, 2.0 * attention)
     return StepFlops(matmul, attention)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from planner.arch import Architecture
 from planner.estimate import constants as K
 from planner.estimate.activations import BlockTraining, block_bytes_per_token, compute_bytes
+from planner.estimate.grpo import answers_per_generation, generation_bytes, scored_tokens
 from planner.estimate.params import StaticMemory, block_training, expert_delta_bytes, static_memory
 from planner.estimate.profiles import StackProfile, stack_profile
 from planner.estimate.setup import TrainingSetup
@@ -109,7 +110,7 @@ def logits_bytes(arch: Architecture, setup: TrainingSetup, profile: StackProfile
     """
     if not arch.is_causal:
         return 0.0
-    tokens = setup.tokens_per_micro_batch
+    tokens = scored_tokens(setup) if setup.task == "grpo" else setup.tokens_per_micro_batch
     total = tokens * arch.vocab_size * profile.logits_bytes_per_element
     if setup.uses_fused_lm_head and setup.kernels == "none":
         total += K.FP32 * tokens * arch.hidden_size
@@ -161,7 +162,8 @@ def estimate_memory(arch: Architecture, setup: TrainingSetup) -> MemoryEstimate:
     inventory = block_inventory(arch, setup, profile)
     acts, logits = activation_bytes(arch, setup, profile, sum(inventory.values()),
                                     logits_bytes(arch, setup, profile))
-    reference = static.weights if setup.task == "dpo" and setup.method in ("full", "spectrum") else 0.0
+    with_reference = setup.task == "dpo" or (setup.task == "grpo" and setup.kl_coef > 0)
+    reference = static.weights if with_reference and setup.method in ("full", "spectrum") else 0.0
     amp_copies = autocast_weight_copies(arch, setup)
     resident = static.weights + reference + static.adapter + static.optimizer + static.gathered
     grads_kept = static.gradients if setup.grad_accum > 1 and not setup.optimizer_in_backward else 0.0
@@ -172,6 +174,10 @@ def estimate_memory(arch: Architecture, setup: TrainingSetup) -> MemoryEstimate:
             optimizer_temporaries(setup, profile, static), end_of_backward_transients(arch, setup, static)),
             acts=0.0, logits=0.0),
     }
+    for moment in phases.values():
+        moment["cache"] = 0.0
+    if setup.task == "grpo":  # answers are sampled with the gradients freed, the KV cache full
+        phases["generation of the answers"] = dict(grads=0.0, acts=0.0, logits=0.0, cache=generation_bytes(arch, setup))
     phase = max(phases, key=lambda p: sum(phases[p].values()))
     at_peak = phases[phase]
     tensors = resident + sum(at_peak.values())
@@ -183,11 +189,15 @@ def estimate_memory(arch: Architecture, setup: TrainingSetup) -> MemoryEstimate:
         "adapter": static.adapter,
         "gradients": at_peak["grads"],
         "optimizer": static.optimizer,
-        "activations": at_peak["acts"],
+        "activations": at_peak["acts"] + at_peak["cache"],
         "logits": at_peak["logits"],
         "overhead": smi - tensors,
     }
     notes = static.notes
-    if setup.task == "dpo" and reference:
-        notes += ("dpo: a frozen reference copy of the model is held beside the policy",)
+    if reference:
+        notes += (f"{setup.task}: a frozen reference copy of the model is held beside the policy",)
+    if setup.task == "grpo":
+        notes += (f"grpo: {answers_per_generation(setup)} answers generated at once per GPU hold a KV cache of "
+                  f"{generation_bytes(arch, setup) / GIB:.2f} GiB"
+                  + (" (the peak: counted under activations)" if phase == "generation of the answers" else ""),)
     return MemoryEstimate(allocated, reserved, smi, breakdown, phase, static, inventory, tensors, notes)

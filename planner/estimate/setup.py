@@ -8,7 +8,7 @@ activation offloading) are not CLI flags; they exist so published rows can be de
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from planner.errors import BadInput
@@ -16,7 +16,7 @@ from planner.errors import BadInput
 if TYPE_CHECKING:  # pydantic models cost ~0.1 s to build: `plan` with flags never needs them
     from planner.spec import JobSpec
 
-TASKS = ("sft", "dpo", "classify", "embed", "ner", "reward", "rerank", "smoke")
+TASKS = ("sft", "dpo", "classify", "embed", "ner", "reward", "rerank", "grpo", "smoke")
 METHODS = ("full", "lora", "qlora", "spectrum")
 FRAMEWORKS = ("hf", "torchtune", "litgpt")
 
@@ -42,6 +42,12 @@ class TrainingSetup:
     lora_on_head: bool = False
     spectrum_fraction: float = 0.25
     kernels: str = "none"
+    num_generations: int = 1
+    """GRPO: answers sampled per prompt (``seq_len`` is then the prompt's room plus ``completion_len``)."""
+    completion_len: int = 0
+    """GRPO: the longest generated answer, in tokens."""
+    kl_coef: float = 0.0
+    """GRPO: the KL penalty; above 0 every step also runs the reference model's forward."""
     gpus: int = 1
     """GPUs (processes) per node."""
     nodes: int = 1
@@ -66,7 +72,7 @@ class TrainingSetup:
     @property
     def uses_fused_lm_head(self) -> bool:
         if self.fused_lm_head is None:
-            return self.framework == "hf" and self.task in ("sft", "dpo")
+            return self.framework == "hf" and self.task in ("sft", "dpo", "grpo")
         return self.fused_lm_head
 
     @property
@@ -98,6 +104,14 @@ class TrainingSetup:
             (self.task == "rerank" and self.method != "full", "task rerank trains every weight: method full"),
             (self.task in ("classify", "embed", "ner", "reward") and self.method not in ("full", "lora"),
              f"task {self.task} supports methods full and lora"),
+            (self.task == "grpo" and self.method == "spectrum", "task grpo supports methods lora, qlora and full"),
+            (self.task == "grpo" and (self.num_generations < 2 or self.completion_len <= 0
+                                      or self.completion_len >= self.seq_len),
+             "grpo needs num_generations of 2 or more and a completion shorter than the sequence"),
+            (self.task == "grpo" and self.num_generations >= 2
+             and self.micro_batch * self.grad_accum * self.world_size % self.num_generations != 0,
+             f"grpo: micro-batch × grad-accum × GPUs = {self.micro_batch * self.grad_accum * self.world_size} answers "
+             f"per step must be a multiple of num_generations = {self.num_generations}"),
             (self.sharding != "none" and self.world_size == 1 and self.sharding != "ddp",
              f"--sharding {self.sharding} needs --gpus 2 or more (or --nodes 2 or more)"),
             (self.world_size > 1 and self.sharding == "none", "several GPUs need a sharding: ddp, fsdp, zero2 or zero3"),
@@ -131,6 +145,10 @@ def setup_from_spec(spec: "JobSpec") -> TrainingSetup:
         lora_targets=spec.lora.target_tuple(), lora_dropout=spec.lora.dropout,
         spectrum_fraction=spec.spectrum.top_fraction, kernels=t.kernels, gpus=gpus, nodes=r.nodes, sharding=sharding,
     )
+    if spec.task == "grpo":  # the sequence is the prompt's room and the answer's; training.seq_len is not read
+        g = spec.grpo
+        setup = replace(setup, seq_len=g.max_prompt_length + g.max_completion_length, num_generations=g.num_generations,
+                        completion_len=g.max_completion_length, kl_coef=g.kl_coef)
     from planner.estimate.stacks import with_stack
 
     return with_stack(setup, t.stack, precision_given="precision" in t.model_fields_set).validated()

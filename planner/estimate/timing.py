@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from planner.arch import Architecture
 from planner.estimate.devices import PCIE_HOST_GB_S, ComputeTarget
 from planner.estimate.flops import StepFlops, flops_per_token
+from planner.estimate.grpo import answers_per_generation
+from planner.estimate.inference import kv_cache_bytes
 from planner.estimate.params import base_weight_bytes, trainable_params
 from planner.estimate.setup import TrainingSetup
 
@@ -54,6 +56,9 @@ COMPILED_EFFICIENCY_GAIN = 1.45
 # "unsloth-trl") measured 1.6×-2.7× on A100/T4 QLoRA rows; 1.6 is the low end, on purpose: no public
 # speed row of ours covers these stacks, and an estimate that is too fast costs a user money.
 KERNEL_THROUGHPUT_GAIN = {"none": 1.0, "liger": 1.20, "unsloth": 1.6}
+# transformers' generate() per new token besides the decoder blocks: logits processors and warpers, softmax,
+# multinomial sampling, stopping criteria, cache and mask bookkeeping (counted from its sampling loop).
+SAMPLING_OPS_PER_TOKEN = 25
 # Share of FSDP/ZeRO/DDP communication hidden behind compute (assumption: bucketed overlap).
 COMM_OVERLAP = 0.5
 # Between machines: 100 Gb/s Ethernet, what a cloud VM without EFA/InfiniBand gets (assumption; p5/a3-mega
@@ -100,7 +105,7 @@ def step_seconds(arch: Architecture, setup: TrainingSetup, target: ComputeTarget
     gain = COMPILED_EFFICIENCY_GAIN if compiled else 1.0
     flop_rate = target.peak_tflops * 1e12 * target.efficiency_for(arch.hidden_size) * gain
     compute = tokens * flops.total / flop_rate
-    passes = 2 + (1 if setup.grad_ckpt else 0) + (2 if setup.task == "dpo" else 0)
+    passes = 2 + (1 if setup.grad_ckpt else 0) + (2 if setup.task == "dpo" else 0) + (1 if reference_forward(setup) else 0)
     streaming = passes * base_weight_bytes(arch, setup) / setup.shards / target.effective_bandwidth
     dequant = 0.0
     if setup.quant != "none":
@@ -112,6 +117,48 @@ def step_seconds(arch: Architecture, setup: TrainingSetup, target: ComputeTarget
     comm = _communication_seconds(arch, setup, target) * (1 - COMM_OVERLAP)
     kernels = KERNEL_THROUGHPUT_GAIN.get(setup.kernels, 1.0)
     return (max(compute, streaming) + dequant + overhead) / kernels + optimizer + comm
+
+
+def reference_forward(setup: TrainingSetup) -> bool:
+    return setup.task == "grpo" and setup.kl_coef > 0
+
+
+def generation_seconds(arch: Architecture, setup: TrainingSetup, target: ComputeTarget, prompt_tokens: float) -> float:
+    """One device's GRPO generation round: ``answers_per_generation`` answers, the prompts prefilled in big
+    matmuls, then ``completion_len`` decode steps. Each decode step reads every weight and the KV cache once
+    (bandwidth-bound: the batch of answers shares the read) and launches the blocks' kernels one token at a time
+    (HF ``generate`` in eager mode), so a small batch pays the launch cost, not the FLOPs. A 4-bit base is
+    dequantised on every decode step; sharded weights are gathered whole for generation."""
+    answers = answers_per_generation(setup)
+    n = float(arch.matmul_params_per_token)
+    flop_rate = target.peak_tflops * 1e12 * target.efficiency_for(arch.hidden_size)
+    prefill = 2.0 * n * answers * prompt_tokens / flop_rate
+    cache = kv_cache_bytes(arch, prompt_tokens + setup.completion_len / 2, answers, 4 if setup.precision == "fp32" else 2)
+    read = (base_weight_bytes(arch, setup) + cache) / target.effective_bandwidth
+    dequant = 0.0
+    if setup.quant != "none":
+        quantized = arch.num_layers * sum(lin.weight_params for lin in arch.layer_linears)
+        dequant = quantized * DEQUANT_BYTES_PER_PARAM / (target.bandwidth_gb_s * 1e9 * DEQUANT_BANDWIDTH_SHARE)
+    wrapped = len(arch.linears_matching(setup.lora_targets)) if setup.is_lora else 0
+    ops = arch.num_layers * (OPS_PER_BLOCK_FORWARD + wrapped * OPS_PER_LORA_FORWARD) + SAMPLING_OPS_PER_TOKEN
+    per_token = max(read, 2.0 * n * answers / flop_rate) + dequant + ops * SECONDS_PER_OP_EAGER
+    return prefill + setup.completion_len * per_token
+
+
+def _grpo_time(arch: Architecture, setup: TrainingSetup, target: ComputeTarget, tokens_total: float,
+               avg_tokens: int | None) -> TimeEstimate:
+    """GRPO: ``num_generations`` answers per prompt, each assumed to run to ``completion_len`` (an upper bound:
+    answers that stop early make it faster). The data's rows are prompts; a micro-step trains ``micro_batch``
+    answers and pays its share of the generation round."""
+    room = setup.seq_len - setup.completion_len
+    prompt = float(min(avg_tokens or room, room))
+    seq_tokens = prompt + setup.completion_len
+    step = step_seconds(arch, setup, target, seq_tokens) + generation_seconds(arch, setup, target, prompt) / setup.grad_accum
+    answers = tokens_total / (avg_tokens or room) * setup.num_generations if tokens_total else 0.0
+    steps = math.ceil(answers / (setup.micro_batch * setup.world_size)) if answers else 0
+    rate = setup.micro_batch * seq_tokens * setup.world_size / step
+    flops = flops_per_token(arch, setup, int(seq_tokens)).total
+    return TimeEstimate(target.name, setup.gpus, rate, step, steps, steps * step / 3600, flops, target.approximate)
 
 
 def _paging_seconds(arch: Architecture, setup: TrainingSetup, target: ComputeTarget) -> float:
@@ -152,6 +199,8 @@ def _optimizer_seconds(arch: Architecture, setup: TrainingSetup, target: Compute
 def estimate_time(arch: Architecture, setup: TrainingSetup, target: ComputeTarget, tokens_total: float,
                   avg_tokens: int | None) -> TimeEstimate:
     """Wall-clock for ``tokens_total`` training tokens on ``setup.gpus`` devices like ``target``."""
+    if setup.task == "grpo":
+        return _grpo_time(arch, setup, target, tokens_total, avg_tokens)
     seq_tokens = tokens_per_sequence(setup, avg_tokens)
     step = step_seconds(arch, setup, target, seq_tokens)
     useful_per_step = setup.micro_batch * (min(avg_tokens, setup.seq_len) if avg_tokens and not setup.packing

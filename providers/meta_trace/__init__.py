@@ -18,7 +18,7 @@ from typing import Any
 
 from planner.errors import BadInput
 
-TASKS = ("sft", "dpo", "classify", "embed")
+TASKS = ("sft", "dpo", "classify", "embed", "grpo")
 METHODS = ("full", "lora", "spectrum")
 PRECISIONS = ("bf16", "fp32")
 OPTIMIZERS = ("adamw", "adamw_foreach", "adamw_loop", "sgd", "adafactor")
@@ -58,6 +58,10 @@ class TraceRequest:
     lm_head: str = "full"
     amp: bool = True
     device: str = "meta"
+    completion_len: int = 0
+    """grpo: the answer's tokens at the end of each ``seq_len`` sequence (prompt + answer); ``micro_batch``
+    answers are generated, then trained on."""
+    kl_coef: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -130,7 +134,7 @@ def trace_training_step(config: Any, *, task: str = "sft", method: str = "full",
                         lora_dropout: float = 0.05, lora_targets: str | list[str] = "all-linear",
                         spectrum_fraction: float = 0.25, num_labels: int = 2, lm_head: str = "full",
                         amp: bool | None = None, quantization: str = "none",
-                        device: str = "meta") -> TraceResult:
+                        device: str = "meta", completion_len: int = 0, kl_coef: float = 0.0) -> TraceResult:
     """Trace two training steps of ``config`` (an HF config dict or object) and measure them.
 
     ``amp=None`` means what ``TrainingArguments(bf16=True)`` does for a bf16 run: CUDA autocast
@@ -144,7 +148,8 @@ def trace_training_step(config: Any, *, task: str = "sft", method: str = "full",
         seq_len=seq_len, micro_batch=micro_batch, grad_ckpt=grad_ckpt, lora_r=lora_r,
         lora_alpha=lora_alpha, lora_dropout=lora_dropout, lora_targets=targets,
         spectrum_fraction=spectrum_fraction, num_labels=num_labels, lm_head=lm_head,
-        amp=precision == "bf16" if amp is None else amp, device=device)
+        amp=precision == "bf16" if amp is None else amp, device=device, completion_len=completion_len,
+        kl_coef=kl_coef)
     validate(req, quantization)
     from providers.meta_trace import runner
 
@@ -165,8 +170,10 @@ def validate(req: TraceRequest, quantization: str = "none") -> None:
                                  ("lm_head", req.lm_head, LM_HEADS)):
         if value not in allowed:
             raise BadInput(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
-    if req.lm_head == "chunked" and req.task not in ("sft", "dpo"):
-        raise BadInput("lm_head='chunked' applies to causal LMs (task sft or dpo) only")
+    if req.lm_head == "chunked" and req.task not in ("sft", "dpo", "grpo"):
+        raise BadInput("lm_head='chunked' applies to causal LMs (task sft, dpo or grpo) only")
+    if req.task == "grpo" and (req.lm_head != "chunked" or not 0 < req.completion_len < req.seq_len):
+        raise BadInput("grpo traces TRL's fused LM head (lm_head='chunked') and needs 0 < completion_len < seq_len")
     if req.seq_len < 2 or req.micro_batch < 1 or req.lora_r < 1:
         raise BadInput("seq_len must be >= 2, micro_batch and lora_r >= 1")
     if not 0 < req.spectrum_fraction <= 1:

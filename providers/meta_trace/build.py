@@ -18,7 +18,7 @@ from providers.meta_trace.patches import register_attention
 
 _LAYER_PARAM = re.compile(r"\.layers?\.(\d+)\.(.+)$")
 _DROP_KEYS = ("architectures", "auto_map", "transformers_version", "_name_or_path", "torch_dtype", "dtype")
-_PEFT_TASK = {"sft": "CAUSAL_LM", "dpo": "CAUSAL_LM", "classify": "SEQ_CLS", "embed": "FEATURE_EXTRACTION"}
+_PEFT_TASK = {"sft": "CAUSAL_LM", "dpo": "CAUSAL_LM", "grpo": "CAUSAL_LM", "classify": "SEQ_CLS", "embed": "FEATURE_EXTRACTION"}
 
 
 def make_config(config: Any, task: str, num_labels: int) -> Any:
@@ -61,6 +61,7 @@ def build_base(cfg: Any, task: str, dtype: torch.dtype, device: str) -> torch.nn
     factory = {
         "sft": AutoModelForCausalLM,
         "dpo": AutoModelForCausalLM,
+        "grpo": AutoModelForCausalLM,
         "classify": AutoModelForSequenceClassification,
         "embed": AutoModel,
     }[task]
@@ -127,11 +128,12 @@ def disable_dropout(model: torch.nn.Module) -> None:
 
 
 def build_models(cfg: Any, *, task: str, method: str, dtype: torch.dtype, device: str, lora: dict,
-                 spectrum_fraction: float, grad_ckpt: bool) -> tuple[torch.nn.Module, torch.nn.Module | None]:
-    """The trained model, and for full-parameter DPO a second frozen copy as the reference."""
+                 spectrum_fraction: float, grad_ckpt: bool,
+                 kl_coef: float = 0.0) -> tuple[torch.nn.Module, torch.nn.Module | None]:
+    """The trained model, and for full-parameter DPO (or GRPO with a KL penalty) a frozen copy as the reference."""
     model = build_base(cfg, task, dtype, device)
     reference = None
-    if task == "dpo" and method != "lora":
+    if (task == "dpo" or (task == "grpo" and kl_coef > 0)) and method != "lora":
         reference = build_base(cfg, task, dtype, device).eval().requires_grad_(False)
         disable_dropout(reference)
     if method == "lora":
@@ -140,7 +142,7 @@ def build_models(cfg: Any, *, task: str, method: str, dtype: torch.dtype, device
         apply_spectrum(model, spectrum_fraction)
     if grad_ckpt:
         enable_checkpointing(model, peft=method == "lora")
-    if task == "dpo":
+    if task in ("dpo", "grpo"):  # TRL's default for both (disable_dropout=True)
         disable_dropout(model)
     model.train()
     return model, reference

@@ -22,7 +22,10 @@ if TYPE_CHECKING:
 _DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
 
 
-def _train_step(tracker: PeakTracker, loss_fn, optimizer: torch.optim.Optimizer, batch: dict) -> None:
+def _train_step(tracker: PeakTracker, loss_fn, optimizer: torch.optim.Optimizer, batch: dict, generate=None) -> None:
+    if generate is not None:  # GRPO: the answers are generated before the step trains on them
+        tracker.phase = "generation"
+        generate(batch)
     tracker.phase = "forward"
     loss = loss_fn(batch)
     tracker.phase = "backward"
@@ -61,7 +64,7 @@ def _setup(req: TraceRequest, cfg: object) -> dict:
             "targets": req.lora_targets}
     model, reference = build.build_models(
         cfg, task=req.task, method=req.method, dtype=_DTYPES[req.precision], device=req.device,
-        lora=lora, spectrum_fraction=req.spectrum_fraction, grad_ckpt=req.grad_ckpt)
+        lora=lora, spectrum_fraction=req.spectrum_fraction, grad_ckpt=req.grad_ckpt, kl_coef=req.kl_coef)
     if req.lm_head == "chunked":
         steps.install_chunked_head(model, reference)
     forward = steps.Forward(torch.bfloat16 if req.amp else None)
@@ -69,7 +72,10 @@ def _setup(req: TraceRequest, cfg: object) -> dict:
     return {
         "model": model, "reference": reference,
         "optimizer": steps.make_optimizer(req.optimizer, [p for p in model.parameters() if p.requires_grad]),
-        "loss_fn": steps.loss_function(req.task, forward, model, reference, req.lm_head == "chunked"),
+        "loss_fn": steps.loss_function(req.task, forward, model, reference, req.lm_head == "chunked",
+                                       req.completion_len, req.kl_coef),
+        "generate": (lambda batch: steps.generate_answers(forward, model, reference, batch, req.completion_len,
+                                                          req.kl_coef)) if req.task == "grpo" else None,
         "batches": [steps.make_batch(req.task, req.micro_batch, req.seq_len, vocab, req.num_labels,
                                      req.device) for _ in range(2)],
     }
@@ -90,7 +96,7 @@ def _trace_two_steps(parts: dict) -> tuple[PeakTracker, list[StepPeak]]:
             batch = batches.pop(0)
             tracker.reset_peak()
             tracker.count_flops = step == 1
-            _train_step(tracker, parts["loss_fn"], parts["optimizer"], batch)
+            _train_step(tracker, parts["loss_fn"], parts["optimizer"], batch, parts["generate"])
             del batch
             peaks.append(_step_peak(tracker))
     return tracker, peaks

@@ -7,7 +7,10 @@
   log-probabilities by log-softmax + gather over the logits (or TRL's fused head); sigmoid loss;
 * classify: ``AutoModelForSequenceClassification(..., labels).loss``;
 * embed: two encoder passes (anchor, positive), mean pooling, normalisation, and the in-batch
-  cross-entropy of MultipleNegativesRankingLoss (scale 20).
+  cross-entropy of MultipleNegativesRankingLoss (scale 20);
+* grpo: first the answers are generated (``generate_answers``: the prompts prefilled, then one token at a time
+  against the KV cache, under ``no_grad``; with a KL penalty the reference then scores them), then the policy's
+  forward through TRL's fused head with labels on the answer tokens only, and the clipped-ratio loss.
 
 Each loss function returns only the loss, so the model outputs (logits) are released before
 backward, as in ``Trainer.training_step``.
@@ -102,8 +105,58 @@ def embed_loss(forward: Forward, model: torch.nn.Module, batch: dict, scale: flo
     return F.cross_entropy(scores, torch.arange(len(scores), device=scores.device))
 
 
+def generate_answers(forward: Forward, model: torch.nn.Module, reference: torch.nn.Module | None, batch: dict,
+                     completion_len: int, kl_coef: float) -> None:
+    """What TRL's generation phase allocates: ``generate()`` with the KV cache (gradient checkpointing off, as
+    ``unwrap_model_for_generation`` does, so the cache is really used), the sampler's fp32 scores, and with a KL
+    penalty the reference's log-probabilities of the answers, kept in ``batch`` for the loss."""
+    ids = batch["input_ids"]
+    rows, vocab = ids.shape[0], model.config.vocab_size
+    model.eval()
+    with torch.no_grad():
+        out = forward(model, input_ids=ids[:, :-completion_len], use_cache=True, logits_to_keep=1)
+        for _ in range(completion_len - 1):
+            probs = out.logits[:, -1].float().softmax(-1)
+            cache = out.past_key_values
+            del out, probs
+            token = torch.randint(0, vocab, (rows, 1), device=ids.device)  # the sample: its value never matters
+            out = forward(model, input_ids=token, past_key_values=cache, use_cache=True)
+            del cache
+        del out
+        if kl_coef > 0:
+            batch["ref_logps"] = _answer_logps(forward, reference, ids, completion_len, adapter_off=reference is None,
+                                               model=model)
+    model.train()
+
+
+def _answer_logps(forward: Forward, reference: torch.nn.Module | None, ids: torch.Tensor, completion_len: int,
+                  adapter_off: bool = False, model: torch.nn.Module | None = None) -> torch.Tensor:
+    """Per-token log-probabilities of the answers through TRL's fused head (labels on the answer tokens only)."""
+    labels = ids.clone()
+    labels[:, :-completion_len] = -100
+    if adapter_off:
+        with model.disable_adapter():
+            return forward(model, input_ids=ids, labels=labels, fused_lm_head=True).log_probs[:, -completion_len:]
+    return forward(reference, input_ids=ids, labels=labels, fused_lm_head=True).log_probs[:, -completion_len:]
+
+
+def grpo_loss(forward: Forward, model: torch.nn.Module, batch: dict, completion_len: int, kl_coef: float,
+              epsilon: float = 0.2) -> torch.Tensor:
+    """TRL's GRPO loss on one micro-batch: clipped importance ratio times each answer's advantage, plus the KL
+    estimator k3 against the reference when ``kl_coef`` > 0."""
+    ids = batch["input_ids"]
+    logps = _answer_logps(forward, model, ids, completion_len)
+    advantages = torch.randn(ids.shape[0], 1, device=ids.device)
+    ratio = torch.exp(logps - logps.detach())
+    loss = -torch.min(ratio * advantages, torch.clamp(ratio, 1 - epsilon, 1 + epsilon) * advantages)
+    if kl_coef > 0:
+        delta = batch["ref_logps"] - logps
+        loss = loss + kl_coef * (torch.exp(delta) - delta - 1)
+    return loss.mean()
+
+
 def loss_function(task: str, forward: Forward, model: torch.nn.Module, reference: torch.nn.Module | None,
-                  chunked: bool) -> Callable[[dict], torch.Tensor]:
+                  chunked: bool, completion_len: int = 0, kl_coef: float = 0.0) -> Callable[[dict], torch.Tensor]:
     """Bind the task's loss to its model(s)."""
     if task == "sft":
         return lambda batch: sft_loss(forward, model, batch, chunked)
@@ -111,6 +164,8 @@ def loss_function(task: str, forward: Forward, model: torch.nn.Module, reference
         return lambda batch: dpo_loss(forward, model, reference, batch, chunked)
     if task == "classify":
         return lambda batch: classify_loss(forward, model, batch)
+    if task == "grpo":
+        return lambda batch: grpo_loss(forward, model, batch, completion_len, kl_coef)
     return lambda batch: embed_loss(forward, model, batch)
 
 

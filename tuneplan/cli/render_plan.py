@@ -7,6 +7,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from planner.plan import data_text
 from tuneplan.cli.output import make_console, styled
 from tuneplan.tui.formatting import count_text  # rich only: no Textual import
 
@@ -202,7 +203,7 @@ def local_lines(plan: dict) -> list[str]:
 
 def print_plan(plan: dict[str, Any]) -> None:
     console = make_console()
-    model, params, job, data = plan["model"], plan["params"], plan["job"], plan["data"]
+    model, params, job = plan["model"], plan["params"], plan["job"]
     trainable_share = params["trainable"] / params["total"] * 100 if params["total"] else 0
     console.print(styled((model["id"], "bold"), f" ({model['arch']}, {count_text(params['total'])} params"
                   + (f", {count_text(params['active'])} active" if params["active"] != params["total"] else "")
@@ -211,8 +212,7 @@ def print_plan(plan: dict[str, Any]) -> None:
                   f"({trainable_share:.2f} %), stack {plan.get('stack', 'tuneplan')}"))
     if plan.get("stack_assumes"):
         console.print(f"Stack: {plan['stack_assumes']}", style="dim")
-    console.print(f"Training: {plan['tokens']:,} tokens ({data['examples']:,} examples × {data['avg_tokens']} × "
-                  f"{data['epochs']:g} epoch{'' if data['epochs'] == 1 else 's'}), {plan['flops']:.3g} FLOPs")
+    console.print(f"Training: {plan['tokens']:,} tokens ({data_text(plan)}), {plan['flops']:.3g} FLOPs")
     console.print(breakdown_table(plan))
     console.print(weights_table(plan))
     console.print(fits_table(plan))

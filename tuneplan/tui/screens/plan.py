@@ -26,6 +26,7 @@ from tuneplan.tui.widgets.memory_bar import MemoryBar
 from tuneplan.tui.widgets.model_picker import ModelPicker
 from tuneplan.tui.widgets.text_field import TextField
 from remote_jobs.money import show_rate
+from planner.plan import data_text
 
 DEBOUNCE_S = 0.12
 WIDE_COLUMNS = (("GPU", "gpu"), ("GPUs", "n"), ("card GiB", "card"), ("headroom", "headroom"), ("tokens/s", "tps"),
@@ -161,8 +162,7 @@ class PlanScreen(TuneplanScreen):
 
     def _show_tokens(self, plan: dict[str, Any], quotes: dict) -> None:
         data = plan["data"]
-        line = Text(f"Tokens {plan['tokens']:,} ({data['examples']:,} examples × {data['avg_tokens']} × "
-                    f"{data['epochs']:g} epoch{'s' if data['epochs'] != 1 else ''}{', assumed' if data['assumed'] else ''}"
+        line = Text(f"Tokens {plan['tokens']:,} ({data_text(plan)}{', assumed' if data['assumed'] else ''}"
                     f") · {plan['flops']:.3g} FLOPs")
         if quotes:
             gpu, quote = min(quotes.items(), key=lambda item: item[1].usd)
