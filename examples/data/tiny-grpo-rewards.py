@@ -9,7 +9,7 @@ It returns one float per completion (None: this reward does not apply to that ro
 def sound_letters(completions, answer, **kwargs):
     """Partial credit: the share of the answer's characters that are letters of the expected sound."""
     rewards = []
-    for completion, sound in zip(completions, answer):
+    for completion, sound in zip(completions, answer, strict=True):
         text = completion if isinstance(completion, str) else " ".join(m["content"] for m in completion)
         chars = [c for c in text if not c.isspace()]
         rewards.append(sum(c in set(sound) for c in chars) / len(chars) if chars else 0.0)

@@ -4,7 +4,16 @@ step, load a reference model only when the KL penalty needs one, and refuse bad 
 from __future__ import annotations
 
 import pytest
-from template_helpers import assert_failed, assert_succeeded, job_file, load_template, read_metrics, run_template, verify_manifest, write_jsonl
+from template_helpers import (
+    assert_failed,
+    assert_succeeded,
+    job_file,
+    load_template,
+    read_metrics,
+    run_template,
+    verify_manifest,
+    write_jsonl,
+)
 
 QUESTIONS = [{"prompt": "what does the cat say?", "answer": "meow"}, {"prompt": "2 + 2?", "answer": "4"}]
 
