@@ -27,6 +27,8 @@ demo: $(STAMP)
 	$(BIN)/tuneplan jobs --limit 1
 	$(BIN)/tuneplan report
 
+# Two worker processes, each test file on one of them (so a file's shared fixtures are built once): much of the
+# suite waits on subprocesses, so the two cores of the test machine stay busy.
 # The report tests render HTML/PDF in headless Chromium (CONTRACTS §8: installed, not skipped). As root with
 # apt-get this installs the Debian package once; otherwise it says what to do and the tests name it too.
 test: $(STAMP)
@@ -35,7 +37,7 @@ test: $(STAMP)
 	    { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 || \
 	      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; }; } || \
 	  echo "chromium is missing and could not be installed here: run 'sudo apt-get install chromium'"
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # Each standalone templates/<task>.py from templates/source/ (standard library only; the generated files are
 # committed, and a test fails when one is out of date).

@@ -11,7 +11,7 @@ from planner.errors import BadInput
 from planner.estimate.setup import TrainingSetup
 from planner.models import ResolvedModel
 
-GENERATIVE_TASKS = ("sft", "dpo")
+GENERATIVE_TASKS = ("sft", "dpo", "grpo")
 
 # Past these a setting is legal but rare enough to be a typo more often than a plan (noted, not refused).
 UNUSUAL = {"lora_r": 512, "micro_batch": 512, "grad_accum": 4096}

@@ -14,8 +14,9 @@ FIELDS: dict[str, str] = {
     "owner": "Who launched it (default: your login name); budgets and reports group by it.",
     "task": "What is trained: `sft` (chat/instruction), `dpo` (preferences), `classify` (text → label), `embed` "
             "(sentence embeddings), `ner` (a BIO tag per word: named entities), `reward` (a reward model from "
-            "preference pairs), `rerank` (a cross-encoder that scores query-passage pairs), or `smoke` (no model: checks a "
-            "launcher for cents).",
+            "preference pairs), `rerank` (a cross-encoder that scores query-passage pairs), `grpo` (reinforcement "
+            "learning with verifiable rewards: sampled answers scored by reward functions), or `smoke` (no model: "
+            "checks a launcher for cents).",
     "model": "A Hugging Face model id (`Qwen/Qwen2.5-7B-Instruct`), a local folder, or `tiny:llama` / `tiny:bert` / "
              "`tiny:minilm` (made here, for trying things). `tuneplan models` lists the bundled catalog.",
     "method": "`lora` (adapters on a frozen base), `qlora` (adapters on a 4-bit base), `full` (every weight), or "
@@ -73,6 +74,26 @@ FIELDS: dict[str, str] = {
                "secret store, never in the bundle or the ledger.",
     "outputs.merge_adapter": "Also save the base with the adapter merged in (LoRA).",
     "outputs.push_to_hub": "Push the pulled, verified outputs to this Hub repo (`org/name`).",
+    "grpo.rewards": "With `task: grpo`: the reward functions, summed: built in `exact` (the answer, or the text of its "
+                    "last <answer>…</answer>, equals the `answer` column, case and spacing aside), `numeric` (its last "
+                    "number equals the answer's), `format` (grpo.format_regex matches), `length` (a penalty past "
+                    "grpo.length_target tokens), or the name of a function in grpo.reward_file.",
+    "grpo.reward_file": "With `task: grpo`: a Python file of your own reward functions (relative to the spec; it "
+                        "travels with the job). Each is called as TRL calls them: `f(prompts=, completions=, "
+                        "completion_ids=, <column>=, **kwargs)` and returns one float per completion.",
+    "grpo.num_generations": "With `task: grpo`: answers sampled per prompt and compared with each other. "
+                            "micro_batch_size × grad_accum × GPUs must be a multiple of it.",
+    "grpo.max_prompt_length": "With `task: grpo`: the longest prompt in tokens; longer ones are left out, with a note.",
+    "grpo.max_completion_length": "With `task: grpo`: the longest generated answer in tokens. The planner prices "
+                                  "every answer at this length (generation is the slow part).",
+    "grpo.kl_coef": "With `task: grpo`: the KL penalty towards the starting model. 0 loads no reference model; above 0 "
+                    "a full fine-tune holds a frozen copy (LoRA: the adapter switched off), and every step runs its "
+                    "forward.",
+    "grpo.temperature": "With `task: grpo`: the sampling temperature of the answers.",
+    "grpo.format_regex": "With `task: grpo`: what the `format` reward looks for in an answer (Python regex, searched; "
+                         "anchor it with ^ and $). The default is DeepSeek-R1's <think>…</think><answer>…</answer>.",
+    "grpo.length_target": "With `task: grpo`: answers longer than this many tokens lose reward under `length`, down to "
+                          "-1 at twice it (default: half of grpo.max_completion_length).",
     "smoke.step_seconds": "With `task: smoke`: how long each fake step lasts.",
     "smoke.fail_at": "With `task: smoke`: fail on purpose at this step (to see a failure end to end).",
     "tracking.backend": "Experiment tracking through the Trainer's own integrations: `mlflow`, `wandb` or `none`.",
@@ -104,6 +125,9 @@ FORMATS: dict[str, tuple[str, str, str]] = {
     "query-passage": ("query, passage, label (1 relevant, 0 not: the hard negatives; or a score in [0, 1])",
                       '{"query": "reset my password", "passage": "Go to Settings, then Security.", "label": 1}',
                       "rerank"),
+    "prompt-answer": ("prompt (a string or chat messages), answer (what the exact and numeric rewards check); "
+                      "any other column reaches the reward functions by name",
+                      '{"prompt": "What is 6 x 7? Answer in <answer></answer>.", "answer": "42"}', "grpo"),
     "triplets": ("anchor, positive, negative",
                  '{"anchor": "reset password", "positive": "Change your password", "negative": "Delete account"}',
                  "embed"),

@@ -36,10 +36,10 @@ COLUMNS = {
     "chat": ("messages",), "prompt-completion": ("prompt", "completion"), "text": ("text",),
     "preference": ("prompt", "chosen", "rejected"), "text-label": ("text", "label"), "pairs": ("anchor", "positive"),
     "triplets": ("anchor", "positive", "negative"), "tokens-tags": ("tokens", "tags"),
-    "query-passage": ("query", "passage", "label"),
+    "query-passage": ("query", "passage", "label"), "prompt-answer": ("prompt",),
 }
 NATURAL = {"sft": "chat", "dpo": "preference", "classify": "text-label", "embed": "pairs", "ner": "tokens-tags",
-           "reward": "preference", "rerank": "query-passage"}
+           "reward": "preference", "rerank": "query-passage", "grpo": "prompt-answer"}
 
 
 @dataclass

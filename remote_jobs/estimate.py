@@ -266,6 +266,8 @@ def spec_data_size(spec, train: Path | None):
         t, r = spec.training, spec.resources
         world = max(1, r.cpu_processes or r.gpus) * r.nodes
         steps_examples = t.max_steps * t.micro_batch_size * t.grad_accum * world
+        if spec.task == "grpo":  # a step trains answers: num_generations of them per prompt
+            steps_examples = max(1, steps_examples // spec.grpo.num_generations)
         size = DataSize(examples=steps_examples, avg_tokens=size.avg_tokens, epochs=1.0, assumed=size.assumed)
     return size
 

@@ -28,7 +28,7 @@ from remote_jobs.records import RunRecord
 
 TIMEOUT_S = 3600
 MAX_RESULT_BYTES = 8 * 1024 * 1024
-EVALUATED = ("sft", "dpo", "classify", "embed", "ner", "reward", "rerank")
+EVALUATED = ("sft", "dpo", "classify", "embed", "ner", "reward", "rerank", "grpo")
 
 
 class EvaluationFailed(TuneplanError):

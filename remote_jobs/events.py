@@ -26,6 +26,9 @@ class Progress:
     loss: float | None
     eta_s: float | None
     epoch: float | None = None
+    reward: float | None = None
+    """GRPO: the mean reward of the answers sampled at this step, and its spread (standard deviation)."""
+    reward_std: float | None = None
 
 
 @dataclass(frozen=True)

@@ -111,7 +111,8 @@ def _report_progress(run: ActiveRun, progress: dict | None, last_step: int | Non
         return last_step
     step = _int(progress.get("step"))
     run.on_event(Progress(run.run_id, step or 0, _int(progress.get("total_steps")), _float(progress.get("loss")),
-                          _float(progress.get("eta_s")), _float(progress.get("epoch"))))
+                          _float(progress.get("eta_s")), _float(progress.get("epoch")), _float(progress.get("reward")),
+                          _float(progress.get("reward_std"))))
     return progress.get("step")
 
 

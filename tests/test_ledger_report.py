@@ -90,6 +90,7 @@ def test_csv_and_json_carry_money_as_exact_decimals(tmp_path):
 
 
 def test_the_report_command(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "120")  # piped, the report takes the width of the terminal it was typed in
     path = tmp_path / "l.sqlite3"
     fill(Ledger(path))
     code, out, err = run_cli(capsys, "report", "--month", "2026-11", "--by", "owner", "--format", "json",

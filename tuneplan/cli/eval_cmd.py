@@ -49,7 +49,7 @@ def show(result: dict) -> None:
     """The task metrics (base → fine-tuned), then each example: prompt, expected, base, fine-tuned."""
     console.print(styled(("source", "bold"), f" {plain(result.get('source', ''), limit=200)} · device "
                          f"{plain(result.get('device', ''), limit=20)} · {result.get('wall_s', '-')} s"))
-    metrics = result.get("metrics") or {}
+    metrics = {side: _flat(values) for side, values in (result.get("metrics") or {}).items() if isinstance(values, dict)}
     if metrics.get("base") or metrics.get("tuned"):
         table = Table()
         for column in ("metric", "base", "fine-tuned"):
@@ -62,6 +62,17 @@ def show(result: dict) -> None:
         for key, title in (("prompt", "prompt"), ("expected", "expected"), ("base", "base"), ("tuned", "fine-tuned")):
             text = plain(example.get(key, ""), keep_newlines=False, limit=SHOWN_CHARS)
             console.print(styled((f"  {title:<10}", "cyan" if key == "tuned" else "dim"), f" {text}"))
+
+
+def _flat(values: dict, prefix: str = "") -> dict:
+    """One row per number: a group of metrics (GRPO's reward per function) becomes ``rewards.format`` and so on."""
+    out = {}
+    for name, value in values.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{name}."))
+        else:
+            out[f"{prefix}{name}"] = value
+    return out
 
 
 def _number(value) -> str:

@@ -28,7 +28,8 @@ _SETUP_FLAGS = {
     "nodes": "nodes", "sharding": "sharding",
 }
 _CHOICES = {
-    "task": ("sft", "dpo", "classify", "embed", "ner", "reward", "rerank"), "method": ("full", "lora", "qlora", "spectrum"),
+    "task": ("sft", "dpo", "classify", "embed", "ner", "reward", "rerank", "grpo"),
+    "method": ("full", "lora", "qlora", "spectrum"),
     "quant": ("none", "int8", "nf4", "gptq4"), "precision": ("bf16", "bf16-mixed", "fp16", "fp32"),
     "optimizer": ("adamw", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit", "adafactor", "sgd"),
     "attn": ("sdpa", "flash", "eager"), "kernels": ("none", "liger", "unsloth"),
@@ -125,6 +126,12 @@ def _finish(setup: TrainingSetup) -> TrainingSetup:
         setup = replace(setup, quant="nf4")
     if setup.world_size > 1 and setup.sharding == "none":
         setup = replace(setup, sharding="ddp")
+    if setup.task == "grpo" and setup.completion_len == 0:  # --task grpo by flag: the spec's grpo defaults
+        from planner.spec import GrpoSettings
+
+        grpo = GrpoSettings()
+        completion = min(grpo.max_completion_length, setup.seq_len // 2)
+        setup = replace(setup, num_generations=grpo.num_generations, completion_len=completion, kl_coef=grpo.kl_coef)
     return setup.validated()
 
 

@@ -137,6 +137,7 @@ class LiveProgress:
         self.task = self.progress.add_task("starting", total=None, info="")
         self.started = False
         self.loss: float | None = None
+        self.reward = ""
         self.cost = ""
 
     def __enter__(self) -> "LiveProgress":
@@ -161,12 +162,15 @@ class LiveProgress:
             self.progress.update(self.task, description=event.state)
         elif isinstance(event, ProgressEvent):
             self.loss = event.loss if event.loss is not None else self.loss
+            if event.reward is not None:  # GRPO: how the sampled answers score, and how far apart
+                spread = f" ± {event.reward_std:.3f}" if event.reward_std is not None else ""
+                self.reward = f"reward {event.reward:.3f}{spread} · "
             self.progress.update(self.task, completed=event.step, total=event.total_steps)
         elif isinstance(event, CostUpdate):
             cap = f" of {show_usd(event.cap_usd)}" if event.cap_usd is not None else ""
             self.cost = f"{show_usd(event.usd)}{cap}"
         loss = f"loss {self.loss:.3f} · " if self.loss is not None else ""
-        self.progress.update(self.task, info=f"{loss}{self.cost}")
+        self.progress.update(self.task, info=f"{loss}{self.reward}{self.cost}")
 
     def final(self, record) -> None:
         """The bar's last word is the ledger's: the recorded cost (not the clock's), and full on success."""
@@ -178,7 +182,7 @@ class LiveProgress:
         loss = f"loss {self.loss:.3f} · " if self.loss is not None else ""
         cap = f" of {show_usd(record.max_total_usd)}" if record.max_total_usd is not None else ""
         self.progress.update(self.task, description=record.state.value,
-                             info=f"{loss}{show_usd(record.cost_usd)}{cap} (recorded)")
+                             info=f"{loss}{self.reward}{show_usd(record.cost_usd)}{cap} (recorded)")
 
 
 class PlainEvents:

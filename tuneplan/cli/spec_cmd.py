@@ -23,7 +23,7 @@ SCHEMA_ID = "https://tuneplan.dev/schema/job-spec.json"
 # Starting learning rates as the TRL / sentence-transformers docs use them: LoRA SFT 2e-4, DPO 5e-6 (its
 # documented default), full fine-tunes of small encoders 5e-5 / 2e-5.
 LEARNING_RATES = {"sft": "2.0e-4", "dpo": "5.0e-6", "classify": "5.0e-5", "embed": "2.0e-5", "ner": "5.0e-5",
-                  "reward": "1.0e-5", "rerank": "2.0e-5", "smoke": "1.0e-4"}
+                  "reward": "1.0e-5", "rerank": "2.0e-5", "grpo": "1.0e-5", "smoke": "1.0e-4"}
 
 # task -> (model, method, data format, the train file's one-line shape, a line about the method)
 STARTERS = {
@@ -45,6 +45,8 @@ STARTERS = {
     "rerank": ("answerdotai/ModernBERT-base", "full", "query-passage",
                '{"query": "…", "passage": "…", "label": 1}',
                "full: a small encoder reads query and passage together and trains every weight"),
+    "grpo": ("Qwen/Qwen2.5-1.5B-Instruct", "lora", "prompt-answer", '{"prompt": "…", "answer": "42"}',
+             "lora: adapters on a frozen base; with a KL penalty the base with the adapter off is the reference"),
     "smoke": ("none", "lora", "chat", "(none: the smoke job trains nothing)",
               "a smoke job checks a launcher end to end for cents; it loads no model"),
 }
@@ -80,9 +82,10 @@ def reference(output: Optional[Path] = typer.Option(None, "--output", "-o", help
     sys.stderr.write(f"wrote {output}\n")
 
 
-@spec_app.command("new", help="Write a commented starter spec for a task (sft, dpo, classify, embed, smoke).")
+@spec_app.command("new", help="Write a commented starter spec for a task (sft, dpo, classify, embed, ner, reward, "
+                  "rerank, grpo, smoke).")
 def new(
-    task: str = typer.Option("sft", "--task", help="sft | dpo | classify | embed | ner | reward | rerank | smoke"),
+    task: str = typer.Option("sft", "--task", help="sft | dpo | classify | embed | ner | reward | rerank | grpo | smoke"),
     name: str = typer.Option("my-job", "--name", help="The job's name (a-z, 0-9, '-')."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here (default: stdout); never "
                                           "overwrites a file."),
@@ -128,13 +131,25 @@ def starter(task: str, name: str) -> str:
             f"  format: {data_format}",
             "training:",
             "  epochs: 1",
-            _noted(f"  seq_len: {2048 if task in ('sft', 'dpo') else 512}", "longer rows are truncated"),
-            f"  micro_batch_size: {1 if task in ('sft', 'dpo') else 32}",
-            f"  grad_accum: {8 if task in ('sft', 'dpo') else 1}",
+            *([] if task == "grpo" else [_noted(f"  seq_len: {2048 if task in ('sft', 'dpo') else 512}",
+                                                "longer rows are truncated")]),
+            _noted(f"  micro_batch_size: {8 if task == 'grpo' else 1 if task in ('sft', 'dpo') else 32}",
+                   "answers, not prompts: with grad_accum a multiple of grpo.num_generations" if task == "grpo" else ""),
+            f"  grad_accum: {4 if task == 'grpo' else 8 if task in ('sft', 'dpo') else 1}",
             _noted(f"  learning_rate: {LEARNING_RATES[task]}", "a common starting point for this task and method"),
         ]
     else:
         lines += ["training:", "  max_steps: 5"]
+    if task == "grpo":
+        lines += [
+            "grpo:",
+            _noted("  rewards: [numeric, format]", "built in: exact, numeric, format, length; or your functions"),
+            "  # reward_file: rewards.py      # your reward functions (name them in rewards)",
+            _noted("  num_generations: 8", "answers per prompt, compared with each other"),
+            "  max_prompt_length: 256",
+            _noted("  max_completion_length: 1024", "the planner prices every answer at this length"),
+            _noted("  kl_coef: 0.0", "0: no reference model"),
+        ]
     lines += [
         "resources:",
         _noted("  provider: auto", "auto | local | skypilot | modal | runpod"),

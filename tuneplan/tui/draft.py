@@ -15,7 +15,7 @@ from typing import Any, Callable
 from planner.errors import TuneplanError
 
 DEFAULT_MODEL = "Qwen/Qwen2.5-7B-Instruct"
-TASKS = ("sft", "dpo", "classify", "embed", "ner", "reward", "rerank")
+TASKS = ("sft", "dpo", "classify", "embed", "ner", "reward", "rerank", "grpo")
 METHODS = ("lora", "qlora", "full", "spectrum")
 QUANTS = ("none", "nf4", "int8", "gptq4")
 SHARDINGS = ("none", "ddp", "fsdp", "zero2", "zero3")  # none: DDP on several GPUs, as the CLI does
