@@ -1193,6 +1193,8 @@ def evaluate(cfg: dict, tokenizer, data: tuple, artifacts: Path, torch, args) ->
     with the rewards each set of answers earns."""
     rows, source = eval_rows(data, args)
     rows = rows[: args.eval_limit]
+    # the answers are judged at the length training sampled them (the rewards were learnt for it)
+    args.max_new_tokens = min(args.max_new_tokens, cfg["grpo.max_completion_length"])
     found = side_by_side(cfg, tokenizer, rows, artifacts, torch, args)
     rewards = reward_functions(cfg)
 

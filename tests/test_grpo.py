@@ -144,3 +144,16 @@ def test_the_tiny_grpo_example_raises_its_reward_and_eval_shows_the_rewards(caps
     assert set(result["metrics"]["tuned"]["rewards"]) == {"format", "sound_letters", "exact"}
     code, out, err = run_cli(capsys, "eval", record["run_id"], "--limit", "3")
     assert code == 0 and "rewards.format" in out and "reward_mean" in out, err
+
+
+def test_sharded_weights_are_gathered_for_every_decode_step_under_fsdp():
+    rtx = gpu_target(gpu_catalog()["RTX3090"], "bf16")
+    alone = generation_seconds(QWEN_7B, grpo(method="qlora", quant="nf4"), rtx, 256)
+    fsdp = generation_seconds(QWEN_7B, grpo(method="qlora", quant="nf4", gpus=2, sharding="fsdp"), rtx, 256)
+    zero3 = generation_seconds(QWEN_7B, grpo(method="qlora", quant="nf4", gpus=2, sharding="zero3"), rtx, 256)
+    # half of the weights cross a consumer card's link (no peer-to-peer) once per answer token under FSDP
+    assert fsdp > 3 * alone
+    assert alone < zero3 < fsdp  # ZeRO-3 gathers them once for the whole round (and holds them, see memory)
+    whole = estimate_memory(QWEN_7B, grpo(method="full", gpus=2, sharding="zero3", micro_batch=4, grad_accum=64,
+                                          num_generations=16))
+    assert whole.phase == "generation of the answers"

@@ -176,8 +176,11 @@ def estimate_memory(arch: Architecture, setup: TrainingSetup) -> MemoryEstimate:
     }
     for moment in phases.values():
         moment["cache"] = 0.0
-    if setup.task == "grpo":  # answers are sampled with the gradients freed, the KV cache full
-        phases["generation of the answers"] = dict(grads=0.0, acts=0.0, logits=0.0, cache=generation_bytes(arch, setup))
+    if setup.task == "grpo":  # answers are sampled with the gradients freed, the KV cache full; ZeRO-3 has gathered
+        # every weight for it (TRL's ds3_gather_for_generation), FSDP one layer at a time (already in `gathered`)
+        whole = static.weights * (setup.shards - 1) if setup.sharding == "zero3" else 0.0
+        phases["generation of the answers"] = dict(grads=0.0, acts=0.0, logits=0.0,
+                                                   cache=generation_bytes(arch, setup) + whole)
     phase = max(phases, key=lambda p: sum(phases[p].values()))
     at_peak = phases[phase]
     tensors = resident + sum(at_peak.values())

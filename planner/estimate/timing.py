@@ -128,7 +128,8 @@ def generation_seconds(arch: Architecture, setup: TrainingSetup, target: Compute
     matmuls, then ``completion_len`` decode steps. Each decode step reads every weight and the KV cache once
     (bandwidth-bound: the batch of answers shares the read) and launches the blocks' kernels one token at a time
     (HF ``generate`` in eager mode), so a small batch pays the launch cost, not the FLOPs. A 4-bit base is
-    dequantised on every decode step; sharded weights are gathered whole for generation."""
+    dequantised on every decode step; sharded weights are gathered for generation (FSDP: on every decode step,
+    layer by layer; ZeRO-3: once a round, TRL's ``ds3_gather_for_generation``)."""
     answers = answers_per_generation(setup)
     n = float(arch.matmul_params_per_token)
     flop_rate = target.peak_tflops * 1e12 * target.efficiency_for(arch.hidden_size)
@@ -142,7 +143,20 @@ def generation_seconds(arch: Architecture, setup: TrainingSetup, target: Compute
     wrapped = len(arch.linears_matching(setup.lora_targets)) if setup.is_lora else 0
     ops = arch.num_layers * (OPS_PER_BLOCK_FORWARD + wrapped * OPS_PER_LORA_FORWARD) + SAMPLING_OPS_PER_TOKEN
     per_token = max(read, 2.0 * n * answers / flop_rate) + dequant + ops * SECONDS_PER_OP_EAGER
-    return prefill + setup.completion_len * per_token
+    gather = _generation_gather_seconds(arch, setup, target)
+    if setup.sharding == "fsdp":  # FSDP all-gathers each layer's weights again on every decode step
+        return prefill + setup.completion_len * (per_token + gather)
+    return prefill + setup.completion_len * per_token + gather  # ZeRO-3 gathers them once a round (TRL's default)
+
+
+def _generation_gather_seconds(arch: Architecture, setup: TrainingSetup, target: ComputeTarget) -> float:
+    """Sharded weights brought whole to every GPU once: the rest of the world's shards over the GPU link, or
+    over the network between machines."""
+    if setup.sharding not in ("fsdp", "zero3") or setup.world_size < 2:
+        return 0.0
+    moved = base_weight_bytes(arch, setup) * (setup.world_size - 1) / setup.world_size
+    link = INTER_NODE_GB_S if setup.nodes > 1 else (target.link_gb_s or INTER_NODE_GB_S)
+    return moved / (link * 1e9)
 
 
 def _grpo_time(arch: Architecture, setup: TrainingSetup, target: ComputeTarget, tokens_total: float,
