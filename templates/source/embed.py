@@ -14,8 +14,8 @@ batch); or pairs with a `score` in [-1, 1], trained with CosineSimilarityLoss.
 Evaluation: information retrieval on data.eval (else on 10 % of the train rows, held out): each anchor is a
 query, the positives and negatives form the corpus, the anchor's positive (score >= 0.5 if scored) is
 relevant. metrics.json `eval` holds the scores after training (ir_cosine_ndcg@10, mrr@10, accuracy@k, ...)
-and under `before` the same scores of the untrained model. outputs.merge_adapter is not supported here (a
-note says so). Precision: bf16/fp16 only where the device has it (CUDA).
+and under `before` the same scores of the untrained model. With LoRA, outputs.merge_adapter also writes merged/:
+the whole model with the adapter merged in, checked against the adapter's embeddings. Precision: bf16/fp16 only where the device has it (CUDA).
 
 Output dir: the sentence-transformers model (or its adapter), metrics.json, resolved_config.json,
 checkpoints/ (for resuming: rerun with the same dir; not in the manifest), and manifest.json, written last.
@@ -113,8 +113,6 @@ def train(cfg: dict, out: Path, tokenizer, data: tuple, resume: str | None, star
     from sentence_transformers.sentence_transformer import losses
 
     device, bf16, fp16 = device_plan(torch, cfg["training.precision"])
-    if cfg["outputs.merge_adapter"] and cfg["method"] == "lora":
-        log("note: outputs.merge_adapter is not supported for embeddings; the adapter is saved as it is")
     model, evaluator, scored = load_model(cfg, torch, device, bf16), retrieval_evaluator(data[1]), data[2]
     before = evaluator(model)
     kwargs = {**trainer_kwargs(cfg, out, device, bf16, fp16, False), "include_num_input_tokens_seen": "no"}
@@ -138,7 +136,44 @@ def train(cfg: dict, out: Path, tokenizer, data: tuple, resume: str | None, star
     result = train_and_eval(trainer, progress, resume, False)
     result["eval"] = {**evaluator(model), "before": before}
     save_final(trainer, out)
+    if cfg["outputs.merge_adapter"] and cfg["method"] == "lora" and rank() == 0:
+        texts = [str(row["anchor"]) for row in data[0][:MERGE_CHECK_INPUTS]]
+        result["merge"] = save_merged_embedder(out, model, texts, torch, device)
     finish(cfg, out, result, torch, device, started)
+
+
+def save_merged_embedder(out: Path, model, texts: list[str], torch, device: str) -> dict:
+    """outputs.merge_adapter for embeddings. sentence-transformers attaches LoRA through transformers' own PEFT
+    integration (the layers are injected into the encoder; there is no PeftModel to merge_and_unload, and its saved
+    adapter keys do not load into one), so each injected layer is merged into its base weight in place and swapped
+    for it; the encoder is then an ordinary one, saved whole in merged/, read back from disk, and its embeddings
+    compared with the adapter's on a few training texts. Call it last: the trained model is changed in place."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+    from sentence_transformers import SentenceTransformer
+
+    with torch.no_grad():
+        expected = model.encode(texts, convert_to_tensor=True).float().cpu()
+    encoder = model[0].auto_model
+    for parent in list(encoder.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, BaseTunerLayer):
+                child.merge()
+                setattr(parent, name, child.get_base_layer())
+    encoder._hf_peft_config_loaded = False
+    encoder.__dict__.pop("peft_config", None)
+    model.save(str(out / "merged"))
+    reloaded = SentenceTransformer(str(out / "merged"), device=device)
+    with torch.no_grad():
+        got = reloaded.encode(texts, convert_to_tensor=True).float().cpu()
+    diff = float((expected - got).abs().max())
+    cosine = float(torch.nn.functional.cosine_similarity(expected, got, dim=-1).min())
+    tolerance = 1e-3 * max(1.0, float(expected.abs().max()))
+    verdict = {"inputs": len(texts), "max_abs_embedding_diff": diff, "min_cosine": cosine, "tolerance": tolerance,
+               "ok": diff <= tolerance}
+    write_json(out / "merged" / "merge.json", verdict)
+    if not verdict["ok"]:
+        log(f"warning: the merged model's embeddings differ from the adapter's by {diff:.3g}; use the adapter")
+    return verdict
 
 
 RETRIEVAL_KEYS = ("accuracy@1", "mrr@10", "ndcg@10")

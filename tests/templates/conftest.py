@@ -239,8 +239,8 @@ def classify_lora_run(ws: Workspace) -> Result:
 
 @direct_run
 def embed_lora_run(ws: Workspace) -> Result:
-    """Scored pairs (CosineSimilarityLoss) with a LoRA adapter."""
-    args, out = job(ws, "embed-lora", "embed", model=str(ws.minilm), method="lora",
+    """Scored pairs (CosineSimilarityLoss) with a LoRA adapter, merged into the encoder at the end."""
+    args, out = job(ws, "embed-lora", "embed", model=str(ws.minilm), method="lora", outputs={"merge_adapter": True},
                     data={"train": "../data/opposites_scored.jsonl",
                           "eval": "../data/opposites_scored_eval.jsonl"},
                     training={**TINY, "seq_len": 32, "micro_batch_size": 8, "max_steps": 10,

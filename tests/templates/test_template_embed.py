@@ -48,3 +48,19 @@ def test_lora_on_scored_pairs_trains_an_adapter_that_reloads(embed_lora_run):
     model = SentenceTransformer(str(embed_lora_run.out), device="cpu")
     assert model.active_adapters() == ["default"]
     assert model.encode(["the opposite of hot"]).shape == (1, 384)
+
+
+def test_a_merged_embedder_is_a_whole_model_that_embeds_as_the_adapter_does(embed_lora_run):
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    verdict = read_metrics(embed_lora_run.out, "embed", "lora")["merge"]  # reloaded from disk and compared by the run
+    assert verdict["ok"] and verdict["min_cosine"] > 0.9999, verdict
+    listed = {f["path"] for f in verify_manifest(embed_lora_run.out)["files"]}
+    assert {"merged/model.safetensors", "merged/merge.json", "adapter_model.safetensors"} <= listed
+    merged = SentenceTransformer(str(embed_lora_run.out / "merged"), device="cpu")
+    assert not (embed_lora_run.out / "merged" / "adapter_config.json").exists()
+    adapted = SentenceTransformer(str(embed_lora_run.out), device="cpu")  # the adapter on the base, as saved
+    texts = ["the opposite of hot", "the opposite of big"]
+    expected, got = (torch.as_tensor(m.encode(texts)) for m in (adapted, merged))
+    assert torch.allclose(expected, got, atol=1e-4)
