@@ -15,7 +15,8 @@ Evaluation: information retrieval on data.eval (else on 10 % of the train rows, 
 query, the positives and negatives form the corpus, the anchor's positive (score >= 0.5 if scored) is
 relevant. metrics.json `eval` holds the scores after training (ir_cosine_ndcg@10, mrr@10, accuracy@k, ...)
 and under `before` the same scores of the untrained model. With LoRA, outputs.merge_adapter also writes merged/:
-the whole model with the adapter merged in, checked against the adapter's embeddings. Precision: bf16/fp16 only where the device has it (CUDA).
+the whole model with the adapter merged in, checked against the adapter's embeddings. Precision: bf16/fp16 only
+where the device has it (CUDA).
 
 Output dir: the sentence-transformers model (or its adapter), metrics.json, resolved_config.json,
 checkpoints/ (for resuming: rerun with the same dir; not in the manifest), and manifest.json, written last.
