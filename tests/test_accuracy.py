@@ -20,9 +20,10 @@ SPEED_CSV = os.environ.get("TUNEPLAN_SPEED_CSV", str(FIXTURES / "measured-speed-
 # Speed per stack on the public speed rows (bench/score_accuracy.py --by-stack), measured 2026-12-04:
 # hf-legacy 9 rows 7.7 % median, 0 % predicted > 1.25× too fast; torchtune 22 rows 17.9 %, 5 %.
 SPEED_STACK_BOUNDS = {"hf-legacy": (0.10, 0.05), "torchtune": (0.20, 0.10)}
-# Issue 16's targets over every public row: memory median ≤ 10 %, ≤ 8 % under by more than 10 %; speed median
-# ≤ 15 %, ≤ 10 % of rows more than 1.25× too fast. (Its ≥ 80 % within ±25 % for memory is not met: 78 %.)
-ISSUE_16_MEMORY = (0.10, 0.08)
+# Issue 16's targets over every public row: memory median ≤ 10 %, ≥ 80 % within ±25 %, ≤ 8 % under by more than
+# 10 %; speed median ≤ 15 %, ≤ 10 % of rows more than 1.25× too fast. Measured 2026-12-04: memory 8.8 %, 82 %,
+# 7.7 %; speed 13.8 %, 3 %.
+ISSUE_16_MEMORY = (0.10, 0.80, 0.08)
 ISSUE_16_SPEED = (0.15, 0.10)
 
 
@@ -30,7 +31,8 @@ def test_speed_per_stack_and_the_issue_16_targets_hold():
     from planner.accuracy import by_stack
 
     memory = summarize(memory_results(MEMORY_CSV))
-    assert memory.median_abs <= ISSUE_16_MEMORY[0] and memory.share_below(0.10) <= ISSUE_16_MEMORY[1]
+    assert memory.median_abs <= ISSUE_16_MEMORY[0] and memory.share_within(0.25) >= ISSUE_16_MEMORY[1]
+    assert memory.share_below(0.10) <= ISSUE_16_MEMORY[2]
     speed_rows = speed_results(SPEED_CSV)
     speed = summarize(speed_rows)
     assert speed.median_abs <= ISSUE_16_SPEED[0] and speed.share_above(0.25) <= ISSUE_16_SPEED[1]
@@ -87,15 +89,15 @@ def test_the_upper_bound_factors_are_the_90th_percentile_of_the_public_rows():
 
     for method, factor in UPPER_FACTORS.items():
         ratios = [r.measured / r.estimate for r in results if r.case.setup.method == method]
-        assert len(ratios) >= 15 and percentile(ratios) == pytest.approx(factor, abs=0.005), method
+        assert len(ratios) >= 15 and max(1.0, percentile(ratios)) == pytest.approx(factor, abs=0.005), method
     assert percentile([r.measured / r.estimate for r in results]) == pytest.approx(ALL_ROWS_FACTOR, abs=0.005)
 
 
 # Per-stack scores on the public rows, through the same setup the CLI's --stack builds (planner.estimate.stacks;
-# calibration maps each row's framework to its stack). Measured 2026-12-03: hf-legacy 12 rows 3.3 % median,
-# 100 % within ±25 %, 0 % under by >10 %; litgpt 31 rows 8.6 %, 81 %, 6 %; torchtune 22 rows 15.0 %, 64 %,
+# calibration maps each row's framework to its stack). Measured 2026-12-04: hf-legacy 12 rows 3.3 % median,
+# 100 % within ±25 %, 0 % under by >10 %; litgpt 31 rows 6.7 %, 87 %, 6 %; torchtune 22 rows 15.0 %, 64 %,
 # 14 %. Bounds a little above today's figures: a change that makes a stack worse fails here.
-STACK_BOUNDS = {"hf-legacy": (0.05, 0.95, 0.05), "litgpt": (0.10, 0.78, 0.08), "torchtune": (0.17, 0.60, 0.16)}
+STACK_BOUNDS = {"hf-legacy": (0.05, 0.95, 0.05), "litgpt": (0.08, 0.84, 0.08), "torchtune": (0.17, 0.60, 0.16)}
 
 
 def test_each_stack_scores_no_worse_than_today_through_the_cli_setup():

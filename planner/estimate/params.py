@@ -153,6 +153,8 @@ def static_memory(arch: Architecture, setup: TrainingSetup, profile: StackProfil
     shards = setup.shards
     weight_shards = shards if setup.sharding in ("fsdp", "zero3") else 1
     weights = base_weight_bytes(arch, setup) / weight_shards
+    if profile.unties_embeddings and arch.tie_embeddings and arch.is_causal:  # a second vocab × hidden matrix
+        weights += arch.vocab_size * arch.hidden_size * K.BYTES[setup.precision] / weight_shards
     adapter = (lora_params(arch, setup) + head_params(arch, setup)) * profile.adapter_bytes if setup.is_lora else 0.0
     gradients = trainable * param_bytes / shards
     buckets = trainable * param_bytes if setup.sharding == "ddp" else 0.0

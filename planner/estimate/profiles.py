@@ -24,6 +24,7 @@ class StackProfile:
     quant_saved_input_bytes: int  # bytes/element of the input a 4-bit matmul keeps (old bitsandbytes); 0: none
     quant_input_per_linear: bool  # one kept input per 4-bit layer rather than one per shared input
     optimizer_temp_fraction: float  # param-sized temporaries of the optimizer step (foreach AdamW: 1)
+    unties_embeddings: bool = False  # tied input/output embeddings load as two tensors (LitGPT's GPT has no tying)
 
 
 # HF: logits.float() → log_softmax output kept (4 B); at the start of backward its grad_output and
@@ -53,9 +54,14 @@ def stack_profile(setup: TrainingSetup) -> StackProfile:
         return StackProfile(2, False, False, setup.compiled, logits, setup.activation_offload, 0, False, 0.0)
     if setup.framework == "litgpt":
         # LitGPT builds torch.optim.AdamW without fused=True: on CUDA that is the foreach implementation.
-        # Its bitsandbytes 4-bit layers (Lightning's precision plugin, 2024) each kept an fp32 copy of
-        # their input: calibrated on the config hub's QLoRA-vs-LoRA pairs (same batch, same settings).
-        return StackProfile(2, setup.lora_dropout > 0, True, False, LITGPT_LOGITS_BYTES, False, 4, True, 1.0)
+        # Its bitsandbytes 4-bit layers (Lightning's precision plugin, 2024) kept an fp32 copy of their input,
+        # one per input: q, k and v are one fused `attn.qkv` linear there, and the MLP's fc_1/fc_2 read the same
+        # input. Calibrated on the config hub's QLoRA-vs-LoRA pairs with equal batches (tiny-llama, phi-2,
+        # gemma-2b: one kept input per linear over-states them by 1.5-2.4 GiB). Its checkpoint converters copy
+        # tied embeddings into a separate `lm_head.weight` (convert_hf_checkpoint.py, e.g. copy_weights_gemma_2),
+        # which its GPT module holds beside `transformer.wte`: a second vocab × hidden matrix (gemma's 256k
+        # vocabulary: +1 to +1.7 GiB, the gap on its rows).
+        return StackProfile(2, setup.lora_dropout > 0, True, False, LITGPT_LOGITS_BYTES, False, 4, False, 1.0, True)
     logits = FUSED_CE_LOGITS_BYTES if fused_kernels or setup.uses_fused_lm_head else HF_LOGITS_BYTES
     dropout = setup.lora_dropout > 0 and setup.kernels != "unsloth"
     adapter = 2 if setup.kernels == "unsloth" else 4
