@@ -157,3 +157,15 @@ def test_sharded_weights_are_gathered_for_every_decode_step_under_fsdp():
     whole = estimate_memory(QWEN_7B, grpo(method="full", gpus=2, sharding="zero3", micro_batch=4, grad_accum=64,
                                           num_generations=16))
     assert whole.phase == "generation of the answers"
+
+
+def test_the_tui_form_plans_a_grpo_spec_as_plan_does_and_marks_the_batch_field():
+    from tuneplan.tui.draft import default_draft, draft_from_spec, estimate_draft
+
+    spec = ROOT / "examples" / "qwen7b-grpo-math.yaml"
+    form = estimate_draft(draft_from_spec(spec)).plan
+    assert form["grpo"]["num_generations"] == 8 and form["grpo"]["completion_tokens"] == 1024
+    assert form["grpo"]["answers_per_generation"] == 32  # micro-batch 8 × accumulation 4, as the spec says
+    draft = default_draft()
+    draft.values.update(task="grpo", method="lora", quant="none", batch_size="1")
+    assert "multiple of num_generations" in estimate_draft(draft).errors["batch_size"]

@@ -8,7 +8,7 @@ error for the whole form; what only the combination can reject lands on the form
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -41,6 +41,8 @@ class Draft:
     values: dict[str, Any]
     spec_path: Path | None = None
     spec_task: str | None = None
+    grpo: dict[str, Any] | None = None
+    """A grpo spec's generation settings (answers per prompt and at once, answer length, KL): no form fields."""
 
 
 def default_draft() -> Draft:
@@ -67,7 +69,13 @@ def draft_from_spec(path: Path) -> Draft:
         if counted is not None:
             values["examples"] = values["examples"] or str(counted.examples)
             values["avg_tokens"] = values["avg_tokens"] or str(counted.avg_tokens)
-    return Draft(values, path, spec.task)
+    grpo = None
+    if spec.task == "grpo":  # the sequence is the prompt's room and the answer's, as `plan --spec` reads it
+        g = spec.grpo
+        values["seq_len"] = str(g.max_prompt_length + g.max_completion_length)
+        grpo = {"num_generations": g.num_generations, "completion_len": g.max_completion_length,
+                "kl_coef": g.kl_coef, "grad_accum": t.grad_accum}  # accumulation sets how many answers at once
+    return Draft(values, path, spec.task, grpo)
 
 
 def _counted(spec, path: Path):
@@ -160,6 +168,8 @@ def estimate_draft(draft: Draft, rows: list | tuple = (), resolve: Callable[[str
         return DraftEstimate(errors=errors)
     try:
         inputs = job_inputs(flags)
+        if draft.grpo and inputs.setup.task == "grpo":
+            inputs = replace(inputs, setup=replace(inputs.setup, **draft.grpo).validated())
         model = (resolve or resolve_model)(inputs.model_name)
         inputs = inputs.for_model(model)
         plan = make_plan(model, inputs.setup, inputs.data)
@@ -178,4 +188,6 @@ def _blame(message: str) -> str:
             return name
     if "model" in lowered or "hub" in lowered or "config.json" in lowered:
         return "model"
+    if "micro-batch" in lowered:  # grpo: the answers per step must hold whole groups
+        return "batch_size"
     return ""
