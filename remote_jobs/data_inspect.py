@@ -121,7 +121,9 @@ def inspect_spec(spec, spec_path: Path | str | None, examples: int = 2) -> Inspe
         fmt = next((f for f in ("chat", "prompt-completion", "text") if all(c in rows[0][1] for c in COLUMNS[f])), fmt)
     problems += _row_problems(rows, fmt)
     tokenizer, name = _tokenizer(spec)
-    result = Inspection(str(train), fmt, len(rows), min(len(rows), MOST_ROWS), name, seq_len=spec.training.seq_len,
+    # GRPO reads prompts only (its answers are generated): they must fit grpo.max_prompt_length
+    room = spec.grpo.max_prompt_length if spec.task == "grpo" else spec.training.seq_len
+    result = Inspection(str(train), fmt, len(rows), min(len(rows), MOST_ROWS), name, seq_len=room,
                         micro_batch=spec.training.micro_batch_size)
     counted = [row for _, row in rows[:MOST_ROWS]]
     result.lengths = [_count_tokens(row, fmt, tokenizer) for row in counted]

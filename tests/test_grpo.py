@@ -169,3 +169,10 @@ def test_the_tui_form_plans_a_grpo_spec_as_plan_does_and_marks_the_batch_field()
     draft = default_draft()
     draft.values.update(task="grpo", method="lora", quant="none", batch_size="1")
     assert "multiple of num_generations" in estimate_draft(draft).errors["batch_size"]
+
+
+def test_data_inspect_measures_grpo_prompts_against_their_room(capsys):
+    code, out, err = run_cli(capsys, "data", "inspect", str(ROOT / "examples" / "tiny-grpo.yaml"))
+    assert code == 0, err
+    assert "format prompt-answer" in out and "prompts longer than grpo.max_prompt_length 32 (left out): 0" in out
+    assert "packing" not in out  # answers are generated: nothing to pack

@@ -35,9 +35,13 @@ def inspect(
         say(f"tokens per row: min {d['min']:,}, median {d['p50']:,}, p90 {d['p90']:,}, p99 {d['p99']:,}, "
             f"max {d['max']:,} (mean {d['mean']:,}) over {result.counted:,} rows")
         share = result.truncated / len(result.lengths) * 100
-        say(f"truncated at seq_len {result.seq_len:,}: {result.truncated:,} rows ({share:.1f} %)")
-        say(f"real tokens in a batch of {result.micro_batch} padded to its longest row: "
-            f"{result.padding_efficiency()} %; with packing: {result.packing_efficiency()} %")
+        if result.format == "prompt-answer":  # GRPO: prompts that do not fit are left out, answers are generated
+            say(f"prompts longer than grpo.max_prompt_length {result.seq_len:,} (left out): {result.truncated:,} "
+                f"rows ({share:.1f} %)")
+        else:
+            say(f"truncated at seq_len {result.seq_len:,}: {result.truncated:,} rows ({share:.1f} %)")
+            say(f"real tokens in a batch of {result.micro_batch} padded to its longest row: "
+                f"{result.padding_efficiency()} %; with packing: {result.packing_efficiency()} %")
     if result.labels:
         say("labels: " + ", ".join(f"{label} {n}" for label, n in sorted(result.labels.items())))
     for number, text in enumerate(result.examples, 1):
