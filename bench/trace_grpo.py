@@ -5,8 +5,8 @@ the KL penalty needs them, then the policy's forward and backward through TRL's 
 step, twice) and estimated with ``planner.estimate.memory``; both are tensor bytes (no CUDA context or
 allocator overhead), so they compare directly. Writes bench/results/trace_grpo.csv.
 
-    .venv/bin/python bench/trace_grpo.py            # the grid (about 15 minutes on 2 cores: every answer token
-                                                    # is one traced forward)
+    .venv/bin/python bench/trace_grpo.py            # the grid (about an hour on 2 cores: every answer token
+                                                    # is one traced forward of the whole model)
     .venv/bin/python bench/trace_grpo.py --quick    # two rows
 """
 
