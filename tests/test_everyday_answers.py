@@ -155,8 +155,8 @@ def test_a_fit_within_the_estimators_error_is_tight(capsys):
     from planner.estimate.bounds import fit_of
 
     assert fit_of(20.0, 21.0, 24.0) == "yes" and fit_of(22.5, 24.6, 24.0) == "tight" and fit_of(24.5, 26, 24.0) == "no"
-    for seq in range(2048, 8192, 128):  # find a sequence length where the L4 is tight for this job
-        out = cli_json(capsys, "plan", "--model", "meta-llama/Llama-3.1-8B-Instruct", "--method", "lora",
+    for seq in range(2048, 32768, 256):  # find a sequence length where the L4 is tight for this job
+        out = cli_json(capsys, "plan", "--model", "meta-llama/Llama-3.1-8B-Instruct", "--method", "qlora",
                        "--gpu", "L4", "--seq-len", str(seq))
         if out["fits"]["L4"]["fit"] == "tight":
             break
