@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from planner.errors import BadInput
+from planner.spec_base import BIG, LIMITS, MAX_SPEC_BYTES, _amount, _count, _Strict
+from planner.spec_grpo import GrpoSettings
 from planner.validation import all_problems
 
 Task = Literal["sft", "dpo", "classify", "embed", "ner", "reward", "rerank", "grpo", "smoke"]
@@ -31,27 +33,10 @@ ProviderName = Literal["auto", "local", "skypilot", "modal", "runpod"]
 DataFormat = Literal["chat", "prompt-completion", "text", "preference", "text-label", "pairs", "triplets",
                      "tokens-tags", "query-passage", "prompt-answer"]
 
-# Sizes have upper bounds far beyond any real run, so a typo (or 99999999999999999999999) is one clear line
-# naming the field instead of an overflow deep in the estimator.
-MAX_SPEC_BYTES = 1024 * 1024
-BIG = 1_000_000_000
-# The largest value each size may take (the CLI's flags check against the same numbers).
-LIMITS = {"seq_len": 100_000_000, "micro_batch_size": 1_000_000, "grad_accum": 1_000_000, "lora_r": 8192,
-          "gpus": 1024, "nodes": 64, "cpu_processes": 64, "examples": 1_000 * BIG, "avg_tokens": 100_000_000, "epochs": 10_000}
 TEMPLATE_ONLY_KEYS = ("output_dir", "base_model", "distributed")  # what a bundle's job.json adds to the spec for its template
 SweepValue = str | int | float | bool | None  # a sweep sets one value per field; sections are not swept
 IMAGE_REFERENCE = re.compile(r"[a-z0-9][a-z0-9._/-]{0,199}(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?")
 SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
-
-
-def _count(most: int):
-    """An optional whole number in (0, most]."""
-    return Field(None, gt=0, le=most)
-
-
-def _amount(most: float):
-    """An optional finite amount in (0, most]."""
-    return Field(None, gt=0, le=most, allow_inf_nan=False)
 
 
 TAG_KEY = re.compile(r"[a-z][a-z0-9_]{0,39}")
@@ -71,10 +56,6 @@ def _default_owner() -> str:
         return getpass.getuser()
     except Exception:  # getuser raises various errors in containers without a passwd entry
         return "unknown"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class LoraSettings(_Strict):
@@ -165,55 +146,6 @@ class ResourceSettings(_Strict):
 class OutputSettings(_Strict):
     merge_adapter: bool = False
     push_to_hub: str | None = Field(None, max_length=200)
-
-
-BUILTIN_REWARDS = ("exact", "numeric", "format", "length")
-REWARD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
-
-
-class GrpoSettings(_Strict):
-    """Reinforcement learning with verifiable rewards (``task: grpo``, TRL's GRPOTrainer): each prompt is answered
-    ``num_generations`` times, the answers are scored by the reward functions, and each answer is pushed towards
-    or away from by how far its reward is from its group's mean."""
-
-    rewards: list[str] = Field(default_factory=lambda: ["exact"], min_length=1, max_length=16)
-    """Built-in rewards (exact, numeric, format, length) and functions of ``reward_file``, summed with weight 1."""
-    reward_file: str | None = Field(None, max_length=4096)
-    num_generations: int = Field(4, ge=2, le=1024)
-    max_prompt_length: int = Field(256, gt=0, le=LIMITS["seq_len"])
-    max_completion_length: int = Field(256, gt=0, le=LIMITS["seq_len"])
-    kl_coef: float = Field(0.0, ge=0.0, le=100.0, allow_inf_nan=False)
-    temperature: float = Field(1.0, gt=0.0, le=100.0, allow_inf_nan=False)
-    format_regex: str = Field(r"^\s*<think>.*?</think>\s*<answer>.*?</answer>\s*$", min_length=1, max_length=1000)
-    length_target: int | None = _count(LIMITS["seq_len"])
-
-    @field_validator("rewards")
-    @classmethod
-    def _reward_names(cls, names: list[str]) -> list[str]:
-        for name in names:
-            if not REWARD_NAME.fullmatch(name):
-                raise ValueError(f"{name[:40]!r} is neither a built-in reward ({', '.join(BUILTIN_REWARDS)}) nor a "
-                                 "Python function name")
-        if len(set(names)) != len(names):
-            raise ValueError("a reward is named twice")
-        return names
-
-    @field_validator("format_regex")
-    @classmethod
-    def _compiles(cls, pattern: str) -> str:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ValueError(f"not a regular expression: {exc}") from None
-        return pattern
-
-    @model_validator(mode="after")
-    def _file_for_own_rewards(self) -> "GrpoSettings":
-        own = [name for name in self.rewards if name not in BUILTIN_REWARDS]
-        if own and not self.reward_file:
-            raise ValueError(f"reward {own[0]!r} is not built in ({', '.join(BUILTIN_REWARDS)}); name the Python "
-                             "file that defines it in grpo.reward_file")
-        return self
 
 
 class SmokeSettings(_Strict):
